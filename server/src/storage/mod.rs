@@ -1,0 +1,290 @@
+//! The database behind the server: one trait, one SQL implementation over SQLite and PostgreSQL.
+//!
+//! Handlers hold an `Arc<dyn Storage>`; the backend is picked by the URL scheme at start-up.
+
+mod sql;
+
+use async_trait::async_trait;
+use sansang_shared::Projection;
+use serde::{Deserialize, Serialize};
+
+pub use sql::SqlStorage;
+
+/// Errors from the database, with the stable code the HTTP layer shows.
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    /// A unique key is taken (a username, a commune code...).
+    #[error("{what} already exists")]
+    Conflict { what: String },
+    /// A row the caller named is not there.
+    #[error("{what} not found")]
+    NotFound { what: String },
+    /// Anything the database itself reported.
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    /// The database failed while the storage was doing `context` (e.g. "inserting changes").
+    #[error("database error while {context}: {source}")]
+    Query {
+        context: &'static str,
+        source: sqlx::Error,
+    },
+    #[error("migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    /// A stored value that does not decode (a projection JSON, a role name...).
+    #[error("corrupt row in {table}: {detail}")]
+    Corrupt { table: &'static str, detail: String },
+}
+
+pub type Result<T, E = StorageError> = std::result::Result<T, E>;
+
+/// Milliseconds since the Unix epoch, the one time format stored in every table.
+pub type Millis = i64;
+
+/// Which SQL database a [`SqlStorage`] talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Commune {
+    /// 5-digit national code, text.
+    pub code: String,
+    pub name: String,
+    pub province: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Hamlet {
+    pub commune_code: String,
+    /// Code assigned by the commune.
+    pub id: String,
+    pub name: String,
+    /// Households the admin expects in the hamlet (for survey coverage), if entered.
+    pub expected_households: Option<i64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Role {
+    Admin,
+    CommuneStaff,
+    HamletHead,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Admin => "admin",
+            Role::CommuneStaff => "commune-staff",
+            Role::HamletHead => "hamlet-head",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Role> {
+        match s {
+            "admin" => Some(Role::Admin),
+            "commune-staff" => Some(Role::CommuneStaff),
+            "hamlet-head" => Some(Role::HamletHead),
+            _ => None,
+        }
+    }
+}
+
+/// A person who signs in with a password.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct User {
+    /// UUID string.
+    pub id: String,
+    /// Unique, NFC-normalised.
+    pub username: String,
+    pub display_name: String,
+    pub role: Role,
+    /// `None` only for an admin of the whole installation.
+    pub commune_code: Option<String>,
+    /// Hamlets a hamlet head is responsible for (empty for other roles).
+    pub hamlets: Vec<String>,
+    /// PHC string of argon2id; never serialised.
+    #[serde(skip)]
+    pub password_hash: String,
+    pub created_at: Millis,
+    pub disabled: bool,
+}
+
+/// A volunteer's enrolled phone.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Device {
+    /// UUID string.
+    pub id: String,
+    /// Name of the volunteer who carries it.
+    pub volunteer: String,
+    pub commune_code: String,
+    pub hamlets: Vec<String>,
+    /// Hex sha256 of the bearer token; the token itself is never stored.
+    #[serde(skip)]
+    pub token_hash: String,
+    pub created_at: Millis,
+    pub revoked_at: Option<Millis>,
+}
+
+/// One Automerge change as stored: its hash (hex) and its raw bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredChange {
+    pub hash: String,
+    pub bytes: Vec<u8>,
+}
+
+/// Everything needed to rebuild a document: the last compacted snapshot and the changes since.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct StoredDocument {
+    pub snapshot: Option<Vec<u8>>,
+    /// Hex hashes of the snapshot's heads, sorted.
+    pub snapshot_heads: Vec<String>,
+    /// Changes not merged into the snapshot, in the order they were received.
+    pub changes: Vec<StoredChange>,
+}
+
+/// Where a document belongs; `None` fields until its content says so.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct DocumentScope {
+    pub commune_code: Option<String>,
+    pub hamlet_id: Option<String>,
+}
+
+/// New changes of a document and, when the document could be read, its new projection: written
+/// in one transaction so the projection never runs ahead of or behind the change log.
+#[derive(Debug, Clone)]
+pub struct DocumentUpdate {
+    /// automerge-repo document id (bs58check string).
+    pub document_id: String,
+    pub scope: DocumentScope,
+    pub changes: Vec<StoredChange>,
+    pub projection: Option<Projection>,
+}
+
+/// One row of the household list (no personal data beyond the address).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct HouseholdSummary {
+    pub document_id: String,
+    pub commune_code: Option<String>,
+    pub hamlet_id: Option<String>,
+    pub address: Option<String>,
+    pub consent_given: bool,
+    pub member_count: i64,
+    pub finding_count: i64,
+    pub error_count: i64,
+    pub conflict_count: i64,
+    pub updated_at: Millis,
+}
+
+/// Who did something, for the audit log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", content = "id", rename_all = "lowercase")]
+pub enum Actor {
+    User(String),
+    Device(String),
+    System,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AuditEntry {
+    /// Assigned by the database; 0 on entries not yet written.
+    pub id: i64,
+    pub at: Millis,
+    pub actor: Actor,
+    /// e.g. `household.read`, `document.change`, `user.create`.
+    pub action: String,
+    pub document_id: Option<String>,
+    /// Remote address, when the action came over the network.
+    pub address: Option<String>,
+    /// Free text for what the other fields do not say (never a secret).
+    pub detail: Option<String>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct AuditFilter {
+    pub actor: Option<Actor>,
+    pub document_id: Option<String>,
+    /// Inclusive.
+    pub since: Option<Millis>,
+    /// Inclusive.
+    pub until: Option<Millis>,
+    /// At most this many entries; 0 or less means 100.
+    pub limit: i64,
+}
+
+/// The database, as every part of the server sees it.
+#[async_trait]
+pub trait Storage: Send + Sync + 'static {
+    fn backend(&self) -> Backend;
+
+    /// Cheap round trip, for `/healthz`.
+    async fn ping(&self) -> Result<()>;
+
+    /// Flushes and closes connections (graceful shutdown).
+    async fn close(&self);
+
+    // Communes and hamlets.
+    /// Inserts or updates (by code).
+    async fn upsert_commune(&self, commune: &Commune) -> Result<()>;
+    async fn get_commune(&self, code: &str) -> Result<Option<Commune>>;
+    async fn list_communes(&self) -> Result<Vec<Commune>>;
+    /// Inserts or updates (by commune code and id).
+    async fn upsert_hamlet(&self, hamlet: &Hamlet) -> Result<()>;
+    /// Sorted by id.
+    async fn list_hamlets(&self, commune_code: &str) -> Result<Vec<Hamlet>>;
+
+    // People and phones.
+    /// `Conflict` when the username or id is taken. Writes the user and their hamlets atomically.
+    async fn create_user(&self, user: &User) -> Result<()>;
+    async fn get_user_by_username(&self, username: &str) -> Result<Option<User>>;
+    async fn get_user(&self, id: &str) -> Result<Option<User>>;
+    /// Sorted by username; all communes when `None`.
+    async fn list_users(&self, commune_code: Option<&str>) -> Result<Vec<User>>;
+    /// `NotFound` when there is no such user.
+    async fn set_password_hash(&self, user_id: &str, password_hash: &str) -> Result<()>;
+    async fn create_device(&self, device: &Device) -> Result<()>;
+    async fn get_device_by_token_hash(&self, token_hash: &str) -> Result<Option<Device>>;
+    /// Sorted by creation time.
+    async fn list_devices(&self, commune_code: &str) -> Result<Vec<Device>>;
+    /// Sets `revoked_at` once; `NotFound` when there is no such device.
+    async fn revoke_device(&self, device_id: &str, at: Millis) -> Result<()>;
+
+    // Documents.
+    /// Appends the changes not yet stored (idempotent by hash) and replaces the projection, in
+    /// one transaction. Returns how many changes were new. A `None` scope field keeps the stored
+    /// value; a `None` projection keeps the stored projection.
+    async fn apply_document_update(&self, update: &DocumentUpdate) -> Result<usize>;
+    /// `None` when the document was never stored.
+    async fn load_document(&self, document_id: &str) -> Result<Option<StoredDocument>>;
+    /// Replaces the snapshot and deletes exactly the changes named in `merged` (the ones the
+    /// snapshot contains), in one transaction; changes that arrived meanwhile stay.
+    async fn compact_document(
+        &self,
+        document_id: &str,
+        snapshot: &[u8],
+        snapshot_heads: &[String],
+        merged: &[String],
+    ) -> Result<()>;
+    async fn document_scope(&self, document_id: &str) -> Result<Option<DocumentScope>>;
+    /// Every stored document id of a commune, sorted.
+    async fn list_document_ids(&self, commune_code: &str) -> Result<Vec<String>>;
+    async fn count_documents(&self) -> Result<i64>;
+
+    // Projections.
+    async fn get_projection(&self, document_id: &str) -> Result<Option<Projection>>;
+    /// Sorted by hamlet then address; one hamlet or the whole commune.
+    async fn list_households(
+        &self,
+        commune_code: &str,
+        hamlet_id: Option<&str>,
+    ) -> Result<Vec<HouseholdSummary>>;
+
+    // Audit log (append-only).
+    /// Returns the id given to the entry.
+    async fn append_audit(&self, entry: &AuditEntry) -> Result<i64>;
+    /// Newest first.
+    async fn list_audit(&self, filter: &AuditFilter) -> Result<Vec<AuditEntry>>;
+}

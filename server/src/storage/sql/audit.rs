@@ -1,0 +1,135 @@
+//! The append-only audit log: who read or changed what, and when. There is deliberately no
+//! statement here that updates or deletes an entry.
+
+use sqlx::AssertSqlSafe;
+
+use super::{SqlStorage, col, query_err};
+use crate::storage::{Actor, AuditEntry, AuditFilter, Result, StorageError};
+
+/// Entries returned when the filter asks for none or a negative number.
+const DEFAULT_LIMIT: i64 = 100;
+
+#[tracing::instrument(skip_all, fields(action = %entry.action))]
+pub(super) async fn append_audit(db: &SqlStorage, entry: &AuditEntry) -> Result<i64> {
+    let context = "appending to the audit log";
+    let (kind, id) = actor_columns(&entry.actor);
+    let mut w = db.begin_write(context).await?;
+    let row = sqlx::query(
+        "insert into audit_log (at, actor_kind, actor_id, action, document_id, address, detail)
+         values ($1, $2, $3, $4, $5, $6, $7)
+         returning id",
+    )
+    .bind(entry.at)
+    .bind(kind)
+    .bind(id)
+    .bind(&entry.action)
+    .bind(&entry.document_id)
+    .bind(&entry.address)
+    .bind(&entry.detail)
+    .fetch_one(&mut *w.tx)
+    .await
+    .map_err(query_err(context))?;
+    let id = col(&row, "audit_log", "id")?;
+    w.commit(context).await?;
+    Ok(id)
+}
+
+/// Newest first; `since` and `until` are both inclusive.
+#[tracing::instrument(skip_all)]
+pub(super) async fn list_audit(db: &SqlStorage, filter: &AuditFilter) -> Result<Vec<AuditEntry>> {
+    enum Param<'a> {
+        Text(&'a str),
+        Int(i64),
+    }
+    // The SQL is assembled from the fixed fragments below only; every value is bound. Only the
+    // conditions asked for are in the query, so each can use its index.
+    let mut conditions: Vec<String> = Vec::new();
+    let mut params: Vec<Param<'_>> = Vec::new();
+    if let Some(actor) = &filter.actor {
+        let (kind, id) = actor_columns(actor);
+        params.push(Param::Text(kind));
+        conditions.push(format!("actor_kind = ${}", params.len()));
+        if let Some(id) = id {
+            params.push(Param::Text(id));
+            conditions.push(format!("actor_id = ${}", params.len()));
+        }
+    }
+    if let Some(document_id) = &filter.document_id {
+        params.push(Param::Text(document_id));
+        conditions.push(format!("document_id = ${}", params.len()));
+    }
+    if let Some(since) = filter.since {
+        params.push(Param::Int(since));
+        conditions.push(format!("at >= ${}", params.len()));
+    }
+    if let Some(until) = filter.until {
+        params.push(Param::Int(until));
+        conditions.push(format!("at <= ${}", params.len()));
+    }
+    let limit = if filter.limit <= 0 {
+        DEFAULT_LIMIT
+    } else {
+        filter.limit
+    };
+    params.push(Param::Int(limit));
+
+    let mut sql = String::from(
+        "select id, at, actor_kind, actor_id, action, document_id, address, detail from audit_log",
+    );
+    if !conditions.is_empty() {
+        sql.push_str(" where ");
+        sql.push_str(&conditions.join(" and "));
+    }
+    sql.push_str(&format!(
+        " order by at desc, id desc limit ${}",
+        params.len()
+    ));
+
+    let mut query = sqlx::query(AssertSqlSafe(sql));
+    for param in params {
+        query = match param {
+            Param::Text(text) => query.bind(text),
+            Param::Int(n) => query.bind(n),
+        };
+    }
+    let rows = query
+        .fetch_all(&db.pool)
+        .await
+        .map_err(query_err("reading the audit log"))?;
+    let t = "audit_log";
+    rows.iter()
+        .map(|row| {
+            let kind: String = col(row, t, "actor_kind")?;
+            let actor_id: Option<String> = col(row, t, "actor_id")?;
+            Ok(AuditEntry {
+                id: col(row, t, "id")?,
+                at: col(row, t, "at")?,
+                actor: actor_from_columns(&kind, actor_id)?,
+                action: col(row, t, "action")?,
+                document_id: col(row, t, "document_id")?,
+                address: col(row, t, "address")?,
+                detail: col(row, t, "detail")?,
+            })
+        })
+        .collect()
+}
+
+fn actor_columns(actor: &Actor) -> (&'static str, Option<&str>) {
+    match actor {
+        Actor::User(id) => ("user", Some(id)),
+        Actor::Device(id) => ("device", Some(id)),
+        Actor::System => ("system", None),
+    }
+}
+
+fn actor_from_columns(kind: &str, id: Option<String>) -> Result<Actor> {
+    match (kind, id) {
+        ("user", Some(id)) => Ok(Actor::User(id)),
+        ("device", Some(id)) => Ok(Actor::Device(id)),
+        ("system", _) => Ok(Actor::System),
+        (kind, id) => Err(StorageError::Corrupt {
+            table: "audit_log",
+            detail: format!("actor {kind:?} with id {id:?}"),
+        }),
+    }
+}

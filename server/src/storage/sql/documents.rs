@@ -1,0 +1,204 @@
+//! Household documents: the change log, the compacted snapshot and where each document belongs.
+
+use super::{SqlStorage, col, now_millis, projections, query_err};
+use crate::storage::{
+    DocumentScope, DocumentUpdate, Result, StorageError, StoredChange, StoredDocument,
+};
+
+/// Writes the new changes and the projection of one document in one transaction.
+///
+/// A `None` scope field keeps what is stored: a document read without its hamlet (a phone sent
+/// only part of it) does not lose the hamlet known before.
+#[tracing::instrument(skip_all, fields(document = %update.document_id, changes = update.changes.len()))]
+pub(super) async fn apply_document_update(
+    db: &SqlStorage,
+    update: &DocumentUpdate,
+) -> Result<usize> {
+    let context = "storing document changes";
+    let now = now_millis();
+    let mut w = db.begin_write(context).await?;
+    // The upsert also locks the document row on PostgreSQL, so two updates of one document
+    // number their changes one after the other.
+    let row = sqlx::query(
+        "insert into documents (id, commune_code, hamlet_id, created_at, updated_at)
+         values ($1, $2, $3, $4, $4)
+         on conflict (id) do update set
+             commune_code = coalesce(excluded.commune_code, documents.commune_code),
+             hamlet_id = coalesce(excluded.hamlet_id, documents.hamlet_id),
+             updated_at = excluded.updated_at
+         returning last_seq, commune_code, hamlet_id",
+    )
+    .bind(&update.document_id)
+    .bind(&update.scope.commune_code)
+    .bind(&update.scope.hamlet_id)
+    .bind(now)
+    .fetch_one(&mut *w.tx)
+    .await
+    .map_err(query_err("saving the document row"))?;
+    let last_seq: i64 = col(&row, "documents", "last_seq")?;
+    let scope = DocumentScope {
+        commune_code: col(&row, "documents", "commune_code")?,
+        hamlet_id: col(&row, "documents", "hamlet_id")?,
+    };
+
+    let mut seq = last_seq;
+    let mut inserted = 0;
+    for change in &update.changes {
+        seq += 1;
+        let done = sqlx::query(
+            "insert into changes (document_id, hash, seq, bytes) values ($1, $2, $3, $4)
+             on conflict (document_id, hash) do nothing",
+        )
+        .bind(&update.document_id)
+        .bind(&change.hash)
+        .bind(seq)
+        .bind(&change.bytes)
+        .execute(&mut *w.tx)
+        .await
+        .map_err(query_err("inserting a change"))?;
+        inserted += usize::try_from(done.rows_affected()).unwrap_or(0);
+    }
+    if seq != last_seq {
+        sqlx::query("update documents set last_seq = $2 where id = $1")
+            .bind(&update.document_id)
+            .bind(seq)
+            .execute(&mut *w.tx)
+            .await
+            .map_err(query_err("numbering changes"))?;
+    }
+
+    if let Some(projection) = &update.projection {
+        projections::replace_projection(&mut w.tx, &update.document_id, &scope, projection, now)
+            .await?;
+    }
+    w.commit(context).await?;
+    Ok(inserted)
+}
+
+#[tracing::instrument(skip_all, fields(document = %document_id))]
+pub(super) async fn load_document(
+    db: &SqlStorage,
+    document_id: &str,
+) -> Result<Option<StoredDocument>> {
+    let context = "loading a document";
+    // Changes first, snapshot second: a compaction in between only makes the snapshot newer and
+    // deletes changes it contains, so the answer may repeat a change but can never lose one.
+    let change_rows =
+        sqlx::query("select hash, bytes from changes where document_id = $1 order by seq")
+            .bind(document_id)
+            .fetch_all(&db.pool)
+            .await
+            .map_err(query_err(context))?;
+    let Some(doc) = sqlx::query("select snapshot, snapshot_heads from documents where id = $1")
+        .bind(document_id)
+        .fetch_optional(&db.pool)
+        .await
+        .map_err(query_err(context))?
+    else {
+        return Ok(None);
+    };
+    let heads: String = col(&doc, "documents", "snapshot_heads")?;
+    let changes = change_rows
+        .iter()
+        .map(|row| {
+            Ok(StoredChange {
+                hash: col(row, "changes", "hash")?,
+                bytes: col(row, "changes", "bytes")?,
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(Some(StoredDocument {
+        snapshot: col(&doc, "documents", "snapshot")?,
+        snapshot_heads: serde_json::from_str(&heads).map_err(|e| StorageError::Corrupt {
+            table: "documents",
+            detail: format!("snapshot_heads of {document_id}: {e}"),
+        })?,
+        changes,
+    }))
+}
+
+#[tracing::instrument(skip_all, fields(document = %document_id, merged = merged.len()))]
+pub(super) async fn compact_document(
+    db: &SqlStorage,
+    document_id: &str,
+    snapshot: &[u8],
+    snapshot_heads: &[String],
+    merged: &[String],
+) -> Result<()> {
+    let context = "compacting a document";
+    let mut heads = snapshot_heads.to_vec();
+    heads.sort();
+    let heads = serde_json::to_string(&heads).map_err(|e| StorageError::Corrupt {
+        table: "documents",
+        detail: format!("heads of {document_id} do not serialise: {e}"),
+    })?;
+    let mut w = db.begin_write(context).await?;
+    let done = sqlx::query(
+        "update documents set snapshot = $2, snapshot_heads = $3, updated_at = $4 where id = $1",
+    )
+    .bind(document_id)
+    .bind(snapshot)
+    .bind(heads)
+    .bind(now_millis())
+    .execute(&mut *w.tx)
+    .await
+    .map_err(query_err("saving a snapshot"))?;
+    if done.rows_affected() == 0 {
+        return Err(StorageError::NotFound {
+            what: format!("document {document_id}"),
+        });
+    }
+    for hash in merged {
+        sqlx::query("delete from changes where document_id = $1 and hash = $2")
+            .bind(document_id)
+            .bind(hash)
+            .execute(&mut *w.tx)
+            .await
+            .map_err(query_err("deleting merged changes"))?;
+    }
+    w.commit(context).await
+}
+
+#[tracing::instrument(skip_all, fields(document = %document_id))]
+pub(super) async fn document_scope(
+    db: &SqlStorage,
+    document_id: &str,
+) -> Result<Option<DocumentScope>> {
+    sqlx::query("select commune_code, hamlet_id from documents where id = $1")
+        .bind(document_id)
+        .fetch_optional(&db.pool)
+        .await
+        .map_err(query_err("reading a document's scope"))?
+        .map(|row| {
+            Ok(DocumentScope {
+                commune_code: col(&row, "documents", "commune_code")?,
+                hamlet_id: col(&row, "documents", "hamlet_id")?,
+            })
+        })
+        .transpose()
+}
+
+#[tracing::instrument(skip_all, fields(commune = %commune_code))]
+pub(super) async fn list_document_ids(db: &SqlStorage, commune_code: &str) -> Result<Vec<String>> {
+    let rows = sqlx::query("select id from documents where commune_code = $1")
+        .bind(commune_code)
+        .fetch_all(&db.pool)
+        .await
+        .map_err(query_err("listing documents"))?;
+    let mut ids = rows
+        .iter()
+        .map(|row| col(row, "documents", "id"))
+        .collect::<Result<Vec<String>>>()?;
+    // Bytewise order on both backends (see places::list_communes).
+    ids.sort();
+    Ok(ids)
+}
+
+#[tracing::instrument(skip_all)]
+pub(super) async fn count_documents(db: &SqlStorage) -> Result<i64> {
+    let row = sqlx::query("select count(*) as n from documents")
+        .fetch_one(&db.pool)
+        .await
+        .map_err(query_err("counting documents"))?;
+    col(&row, "documents", "n")
+}

@@ -1,0 +1,360 @@
+//! The one SQL implementation of [`Storage`], over SQLite and PostgreSQL through sqlx's Any driver.
+//!
+//! Every query is written once, in lower case with `$N` placeholders, and runs on both databases;
+//! the only backend-specific code is the connection set-up here and the migration files. Column
+//! types stay portable: text, bigint, integer 0/1 for booleans, blob/bytea.
+
+mod audit;
+mod documents;
+mod people;
+mod places;
+mod projections;
+
+use std::str::FromStr;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use async_trait::async_trait;
+use sansang_shared::Projection;
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions, AnyRow};
+use sqlx::migrate::Migrator;
+use sqlx::{Any, AnyPool, Executor, Row, Transaction};
+use tokio::sync::{Mutex, MutexGuard};
+
+use super::{
+    AuditEntry, AuditFilter, Backend, Commune, Device, DocumentScope, DocumentUpdate, Hamlet,
+    HouseholdSummary, Millis, Result, Storage, StorageError, StoredDocument, User,
+};
+
+static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("../migrations/sqlite");
+static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("../migrations/postgres");
+
+/// A pool of connections to SQLite or PostgreSQL, with the schema migrated.
+pub struct SqlStorage {
+    pool: AnyPool,
+    backend: Backend,
+    /// SQLite allows one writer at a time, and a transaction that cannot upgrade its lock fails
+    /// at once with SQLITE_BUSY instead of waiting; so every write transaction takes this lock.
+    /// `None` on PostgreSQL, which has row locks.
+    write_lock: Option<Mutex<()>>,
+}
+
+impl std::fmt::Debug for SqlStorage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqlStorage")
+            .field("backend", &self.backend)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A write transaction, holding the SQLite writer lock until it is committed or dropped.
+pub(super) struct WriteTx<'a> {
+    pub tx: Transaction<'static, Any>,
+    _writer: Option<MutexGuard<'a, ()>>,
+}
+
+impl WriteTx<'_> {
+    pub async fn commit(self, context: &'static str) -> Result<()> {
+        self.tx.commit().await.map_err(query_err(context))
+    }
+}
+
+impl SqlStorage {
+    /// Connects to `sqlite:…` or `postgres:…`/`postgresql:…` and applies pending migrations.
+    ///
+    /// A SQLite file is created when missing (`mode=rwc` is added unless the URL names a mode),
+    /// and every connection runs in WAL mode with `synchronous=full`, so a change acknowledged
+    /// to a phone survives a power cut.
+    pub async fn connect(url: &str) -> Result<SqlStorage> {
+        sqlx::any::install_default_drivers();
+        let backend = backend_of(url)?;
+        let url = match backend {
+            Backend::Sqlite => sqlite_url(url),
+            Backend::Postgres => url.to_owned(),
+        };
+        let options = AnyConnectOptions::from_str(&url).map_err(query_err("parsing the URL"))?;
+        let pool = match backend {
+            Backend::Sqlite => {
+                AnyPoolOptions::new()
+                    .max_connections(8)
+                    .after_connect(|conn, _meta| {
+                        Box::pin(async move {
+                            conn.execute(SQLITE_PRAGMAS).await?;
+                            Ok(())
+                        })
+                    })
+                    .connect_with(options)
+                    .await
+            }
+            Backend::Postgres => {
+                AnyPoolOptions::new()
+                    .max_connections(16)
+                    .acquire_timeout(Duration::from_secs(10))
+                    .connect_with(options)
+                    .await
+            }
+        }
+        .map_err(query_err("connecting to the database"))?;
+
+        if backend == Backend::Sqlite {
+            // Persistent in the file; set once here rather than per connection, because changing
+            // the journal mode needs an exclusive lock that the busy timeout does not wait for.
+            sqlx::query("pragma journal_mode = wal")
+                .execute(&pool)
+                .await
+                .map_err(query_err("setting WAL mode"))?;
+        }
+        let migrator = match backend {
+            Backend::Sqlite => &SQLITE_MIGRATIONS,
+            Backend::Postgres => &POSTGRES_MIGRATIONS,
+        };
+        migrator.run(&pool).await?;
+        tracing::info!(backend = ?backend, "database ready");
+
+        Ok(SqlStorage {
+            pool,
+            backend,
+            write_lock: (backend == Backend::Sqlite).then(|| Mutex::new(())),
+        })
+    }
+
+    /// The connection pool, for tests that look at the database directly.
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    /// Begins a write transaction (after taking the SQLite writer lock).
+    pub(super) async fn begin_write(&self, context: &'static str) -> Result<WriteTx<'_>> {
+        let writer = match &self.write_lock {
+            Some(lock) => Some(lock.lock().await),
+            None => None,
+        };
+        let tx = self.pool.begin().await.map_err(query_err(context))?;
+        Ok(WriteTx {
+            tx,
+            _writer: writer,
+        })
+    }
+}
+
+/// Per-connection SQLite settings (the journal mode is per file, set in `connect`). The busy
+/// timeout covers other processes (an admin command) holding the file's write lock.
+const SQLITE_PRAGMAS: &str =
+    "pragma synchronous = full; pragma foreign_keys = on; pragma busy_timeout = 5000;";
+
+fn backend_of(url: &str) -> Result<Backend> {
+    if url.starts_with("sqlite:") {
+        Ok(Backend::Sqlite)
+    } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+        Ok(Backend::Postgres)
+    } else {
+        Err(StorageError::Database(sqlx::Error::Configuration(
+            format!("unsupported database URL scheme in {url:?}: use sqlite: or postgres:").into(),
+        )))
+    }
+}
+
+/// Adds `mode=rwc` to a SQLite URL (create the file if missing) unless it names a mode already.
+fn sqlite_url(url: &str) -> String {
+    let (path, query) = url.split_once('?').unwrap_or((url, ""));
+    let in_memory = path.ends_with(":memory:");
+    let has_mode = query.split('&').any(|pair| pair.starts_with("mode="));
+    if in_memory || has_mode {
+        url.to_owned()
+    } else if query.is_empty() {
+        format!("{path}?mode=rwc")
+    } else {
+        format!("{path}?{query}&mode=rwc")
+    }
+}
+
+/// Wraps a database error with what the storage was doing.
+pub(super) fn query_err(context: &'static str) -> impl FnOnce(sqlx::Error) -> StorageError {
+    move |source| StorageError::Query { context, source }
+}
+
+/// Like [`query_err`], but a taken unique key becomes `Conflict { what }` and a missing
+/// referenced row (a commune) becomes `NotFound`.
+pub(super) fn write_err(
+    context: &'static str,
+    what: impl FnOnce() -> String,
+) -> impl FnOnce(sqlx::Error) -> StorageError {
+    move |source| match &source {
+        sqlx::Error::Database(e) if e.is_unique_violation() => {
+            StorageError::Conflict { what: what() }
+        }
+        sqlx::Error::Database(e) if e.is_foreign_key_violation() => StorageError::NotFound {
+            what: format!("a row referenced by {}", what()),
+        },
+        _ => StorageError::Query { context, source },
+    }
+}
+
+/// Milliseconds since the Unix epoch, now.
+pub(super) fn now_millis() -> Millis {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// Reads one column; a value that does not decode is a corrupt row, not a query failure.
+pub(super) fn col<'r, T>(row: &'r AnyRow, table: &'static str, column: &str) -> Result<T>
+where
+    T: sqlx::Decode<'r, Any> + sqlx::Type<Any>,
+{
+    row.try_get(column).map_err(|e| StorageError::Corrupt {
+        table,
+        detail: format!("column {column}: {e}"),
+    })
+}
+
+pub(super) fn to_flag(b: bool) -> i64 {
+    i64::from(b)
+}
+
+pub(super) fn from_flag(v: i64) -> bool {
+    v != 0
+}
+
+#[async_trait]
+impl Storage for SqlStorage {
+    fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn ping(&self) -> Result<()> {
+        sqlx::query("select 1")
+            .execute(&self.pool)
+            .await
+            .map_err(query_err("ping"))?;
+        Ok(())
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    async fn upsert_commune(&self, commune: &Commune) -> Result<()> {
+        places::upsert_commune(self, commune).await
+    }
+
+    async fn get_commune(&self, code: &str) -> Result<Option<Commune>> {
+        places::get_commune(self, code).await
+    }
+
+    async fn list_communes(&self) -> Result<Vec<Commune>> {
+        places::list_communes(self).await
+    }
+
+    async fn upsert_hamlet(&self, hamlet: &Hamlet) -> Result<()> {
+        places::upsert_hamlet(self, hamlet).await
+    }
+
+    async fn list_hamlets(&self, commune_code: &str) -> Result<Vec<Hamlet>> {
+        places::list_hamlets(self, commune_code).await
+    }
+
+    async fn create_user(&self, user: &User) -> Result<()> {
+        people::create_user(self, user).await
+    }
+
+    async fn get_user_by_username(&self, username: &str) -> Result<Option<User>> {
+        people::get_user_by(self, people::UserKey::Username(username)).await
+    }
+
+    async fn get_user(&self, id: &str) -> Result<Option<User>> {
+        people::get_user_by(self, people::UserKey::Id(id)).await
+    }
+
+    async fn list_users(&self, commune_code: Option<&str>) -> Result<Vec<User>> {
+        people::list_users(self, commune_code).await
+    }
+
+    async fn set_password_hash(&self, user_id: &str, password_hash: &str) -> Result<()> {
+        people::set_password_hash(self, user_id, password_hash).await
+    }
+
+    async fn create_device(&self, device: &Device) -> Result<()> {
+        people::create_device(self, device).await
+    }
+
+    async fn get_device_by_token_hash(&self, token_hash: &str) -> Result<Option<Device>> {
+        people::get_device_by_token_hash(self, token_hash).await
+    }
+
+    async fn list_devices(&self, commune_code: &str) -> Result<Vec<Device>> {
+        people::list_devices(self, commune_code).await
+    }
+
+    async fn revoke_device(&self, device_id: &str, at: Millis) -> Result<()> {
+        people::revoke_device(self, device_id, at).await
+    }
+
+    async fn apply_document_update(&self, update: &DocumentUpdate) -> Result<usize> {
+        documents::apply_document_update(self, update).await
+    }
+
+    async fn load_document(&self, document_id: &str) -> Result<Option<StoredDocument>> {
+        documents::load_document(self, document_id).await
+    }
+
+    async fn compact_document(
+        &self,
+        document_id: &str,
+        snapshot: &[u8],
+        snapshot_heads: &[String],
+        merged: &[String],
+    ) -> Result<()> {
+        documents::compact_document(self, document_id, snapshot, snapshot_heads, merged).await
+    }
+
+    async fn document_scope(&self, document_id: &str) -> Result<Option<DocumentScope>> {
+        documents::document_scope(self, document_id).await
+    }
+
+    async fn list_document_ids(&self, commune_code: &str) -> Result<Vec<String>> {
+        documents::list_document_ids(self, commune_code).await
+    }
+
+    async fn count_documents(&self) -> Result<i64> {
+        documents::count_documents(self).await
+    }
+
+    async fn get_projection(&self, document_id: &str) -> Result<Option<Projection>> {
+        projections::get_projection(self, document_id).await
+    }
+
+    async fn list_households(
+        &self,
+        commune_code: &str,
+        hamlet_id: Option<&str>,
+    ) -> Result<Vec<HouseholdSummary>> {
+        projections::list_households(self, commune_code, hamlet_id).await
+    }
+
+    async fn append_audit(&self, entry: &AuditEntry) -> Result<i64> {
+        audit::append_audit(self, entry).await
+    }
+
+    async fn list_audit(&self, filter: &AuditFilter) -> Result<Vec<AuditEntry>> {
+        audit::list_audit(self, filter).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::sqlite_url;
+
+    #[test]
+    fn sqlite_urls_get_create_mode() {
+        assert_eq!(sqlite_url("sqlite:/a/b.db"), "sqlite:/a/b.db?mode=rwc");
+        assert_eq!(sqlite_url("sqlite:///a/b.db"), "sqlite:///a/b.db?mode=rwc");
+        assert_eq!(
+            sqlite_url("sqlite:b.db?cache=shared"),
+            "sqlite:b.db?cache=shared&mode=rwc"
+        );
+        assert_eq!(sqlite_url("sqlite:b.db?mode=ro"), "sqlite:b.db?mode=ro");
+        assert_eq!(sqlite_url("sqlite::memory:"), "sqlite::memory:");
+    }
+}

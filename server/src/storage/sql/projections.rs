@@ -1,0 +1,225 @@
+//! Projections: the flat rows of a household (summary, members, findings, conflicts) kept beside
+//! its document, and the full projection as JSON for reading it back exactly.
+
+use sansang_shared::{Member, Projection, Severity};
+use sqlx::{Any, Transaction};
+
+use super::{SqlStorage, col, from_flag, query_err, to_flag};
+use crate::storage::{DocumentScope, HouseholdSummary, Millis, Result, StorageError};
+
+/// Replaces every projection row of a document, inside the caller's transaction.
+///
+/// The summary row takes its commune and hamlet from the document's stored scope (what access
+/// checks use), falling back to the household's own fields.
+pub(super) async fn replace_projection(
+    tx: &mut Transaction<'static, Any>,
+    document_id: &str,
+    scope: &DocumentScope,
+    projection: &Projection,
+    now: Millis,
+) -> Result<()> {
+    let context = "replacing a projection";
+    for sql in [
+        "delete from members where document_id = $1",
+        "delete from findings where document_id = $1",
+        "delete from conflicts where document_id = $1",
+        "delete from households where document_id = $1",
+    ] {
+        sqlx::query(sql)
+            .bind(document_id)
+            .execute(&mut **tx)
+            .await
+            .map_err(query_err(context))?;
+    }
+
+    let household = &projection.household;
+    let json = |what: &str, e: serde_json::Error| StorageError::Corrupt {
+        table: "households",
+        detail: format!("{what} of {document_id} does not serialise: {e}"),
+    };
+    let errors = projection
+        .findings
+        .iter()
+        .filter(|f| f.severity == Severity::Error)
+        .count();
+    sqlx::query(
+        "insert into households (document_id, commune_code, hamlet_id, address, consent_given,
+             member_count, finding_count, error_count, conflict_count, heads, projection,
+             updated_at)
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+    )
+    .bind(document_id)
+    .bind(
+        scope
+            .commune_code
+            .as_ref()
+            .or(household.commune_code.as_ref()),
+    )
+    .bind(scope.hamlet_id.as_ref().or(household.hamlet_id.as_ref()))
+    .bind(&household.address)
+    .bind(to_flag(household.consent_given()))
+    .bind(count(household.members.len()))
+    .bind(count(projection.findings.len()))
+    .bind(count(errors))
+    .bind(count(projection.conflicts.len()))
+    .bind(serde_json::to_string(&projection.heads).map_err(|e| json("heads", e))?)
+    .bind(serde_json::to_string(projection).map_err(|e| json("projection", e))?)
+    .bind(now)
+    .execute(&mut **tx)
+    .await
+    .map_err(query_err("inserting a household"))?;
+
+    for (member_id, member) in &household.members {
+        insert_member(tx, document_id, member_id, member).await?;
+    }
+    for (ordinal, finding) in projection.findings.iter().enumerate() {
+        sqlx::query(
+            "insert into findings
+             (document_id, ordinal, path, code, severity, message_vi, message_en)
+             values ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(document_id)
+        .bind(count(ordinal))
+        .bind(&finding.path)
+        .bind(&finding.code)
+        .bind(match finding.severity {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+        })
+        .bind(&finding.message_vi)
+        .bind(&finding.message_en)
+        .execute(&mut **tx)
+        .await
+        .map_err(query_err("inserting a finding"))?;
+    }
+    for (ordinal, conflict) in projection.conflicts.iter().enumerate() {
+        sqlx::query(
+            "insert into conflicts (document_id, ordinal, path, values_json)
+             values ($1, $2, $3, $4)",
+        )
+        .bind(document_id)
+        .bind(count(ordinal))
+        .bind(&conflict.path)
+        .bind(serde_json::to_string(&conflict.values).map_err(|e| json("conflict", e))?)
+        .execute(&mut **tx)
+        .await
+        .map_err(query_err("inserting a conflict"))?;
+    }
+    Ok(())
+}
+
+async fn insert_member(
+    tx: &mut Transaction<'static, Any>,
+    document_id: &str,
+    member_id: &str,
+    m: &Member,
+) -> Result<()> {
+    let skills = m.skills.clone().unwrap_or_default();
+    let flag = |b: Option<bool>| b.map(to_flag);
+    sqlx::query(
+        "insert into members (document_id, member_id, full_name, birth_year, sex, relation,
+             smartphone, vneid, payment_account, payment_on_phone, skill_public_services,
+             skill_online_shopping, skill_online_payment, skill_safety, skill_other_platform,
+             vneid_course_confirmed, wants_to_learn, mentor_id)
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)",
+    )
+    .bind(document_id)
+    .bind(member_id)
+    .bind(&m.full_name)
+    .bind(m.birth_year)
+    .bind(m.sex.map(|v| v.as_str()))
+    .bind(m.relation.map(|v| v.as_str()))
+    .bind(m.smartphone.map(|v| v.as_str()))
+    .bind(m.vneid.map(|v| v.as_str()))
+    .bind(m.payment_account.map(|v| v.as_str()))
+    .bind(flag(m.payment_on_phone))
+    .bind(flag(skills.public_services))
+    .bind(flag(skills.online_shopping))
+    .bind(flag(skills.online_payment))
+    .bind(flag(skills.safety))
+    .bind(flag(skills.other_platform))
+    .bind(flag(m.vneid_course_confirmed))
+    .bind(flag(m.wants_to_learn))
+    .bind(&m.mentor_id)
+    .execute(&mut **tx)
+    .await
+    .map_err(query_err("inserting a member"))?;
+    Ok(())
+}
+
+#[tracing::instrument(skip_all, fields(document = %document_id))]
+pub(super) async fn get_projection(
+    db: &SqlStorage,
+    document_id: &str,
+) -> Result<Option<Projection>> {
+    let Some(row) = sqlx::query("select projection from households where document_id = $1")
+        .bind(document_id)
+        .fetch_optional(&db.pool)
+        .await
+        .map_err(query_err("reading a projection"))?
+    else {
+        return Ok(None);
+    };
+    let json: String = col(&row, "households", "projection")?;
+    serde_json::from_str(&json)
+        .map(Some)
+        .map_err(|e| StorageError::Corrupt {
+            table: "households",
+            detail: format!("projection of {document_id}: {e}"),
+        })
+}
+
+#[tracing::instrument(skip_all, fields(commune = %commune_code, hamlet = ?hamlet_id))]
+pub(super) async fn list_households(
+    db: &SqlStorage,
+    commune_code: &str,
+    hamlet_id: Option<&str>,
+) -> Result<Vec<HouseholdSummary>> {
+    macro_rules! select_households {
+        ($filter:literal) => {
+            concat!(
+                "select document_id, commune_code, hamlet_id, address, consent_given,
+                     member_count, finding_count, error_count, conflict_count, updated_at
+                 from households where ",
+                $filter
+            )
+        };
+    }
+    let query = match hamlet_id {
+        Some(hamlet) => sqlx::query(select_households!("commune_code = $1 and hamlet_id = $2"))
+            .bind(commune_code)
+            .bind(hamlet),
+        None => sqlx::query(select_households!("commune_code = $1")).bind(commune_code),
+    };
+    let rows = query
+        .fetch_all(&db.pool)
+        .await
+        .map_err(query_err("listing households"))?;
+    let t = "households";
+    let mut households = rows
+        .iter()
+        .map(|row| {
+            Ok(HouseholdSummary {
+                document_id: col(row, t, "document_id")?,
+                commune_code: col(row, t, "commune_code")?,
+                hamlet_id: col(row, t, "hamlet_id")?,
+                address: col(row, t, "address")?,
+                consent_given: from_flag(col(row, t, "consent_given")?),
+                member_count: col(row, t, "member_count")?,
+                finding_count: col(row, t, "finding_count")?,
+                error_count: col(row, t, "error_count")?,
+                conflict_count: col(row, t, "conflict_count")?,
+                updated_at: col(row, t, "updated_at")?,
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    // Bytewise order on both backends (see places::list_communes).
+    households.sort_by(|a, b| {
+        (&a.hamlet_id, &a.address, &a.document_id).cmp(&(&b.hamlet_id, &b.address, &b.document_id))
+    });
+    Ok(households)
+}
+
+fn count(n: usize) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}

@@ -1,0 +1,45 @@
+//! Conformance suite for the database storage: every story runs on SQLite and on PostgreSQL, so
+//! the two backends answer every call alike. `cargo test --test storage` lists each story twice,
+//! as `sqlite::<story>` and `postgres::<story>`. The stories live in `storage/`, one file per area.
+
+#![allow(clippy::unwrap_used)]
+
+#[path = "storage/audit.rs"]
+mod audit;
+#[path = "storage/documents.rs"]
+mod documents;
+#[path = "storage/fixtures.rs"]
+mod fixtures;
+#[path = "storage/people.rs"]
+mod people;
+#[path = "storage/places.rs"]
+mod places;
+#[path = "storage/projections.rs"]
+mod projections;
+
+use audit::{audit_filters, audit_is_newest_first_with_default_limit};
+use documents::{
+    change_log_is_idempotent, compaction_keeps_later_changes, concurrent_writers,
+    concurrent_writers_same_document, connection_settings, reopening_keeps_everything,
+    scope_and_counts,
+};
+use people::{devices_roundtrip, users_roundtrip};
+use places::places_roundtrip;
+use projections::{households_list_filters_and_counts, projection_roundtrip};
+
+sansang_tests::backend_tests!(
+    places_roundtrip,
+    users_roundtrip,
+    devices_roundtrip,
+    change_log_is_idempotent,
+    compaction_keeps_later_changes,
+    scope_and_counts,
+    concurrent_writers,
+    concurrent_writers_same_document,
+    connection_settings,
+    reopening_keeps_everything,
+    projection_roundtrip,
+    households_list_filters_and_counts,
+    audit_filters,
+    audit_is_newest_first_with_default_limit,
+);

@@ -1,0 +1,405 @@
+//! Documents: the idempotent change log, compaction, scope, counts, concurrent writers, and the
+//! connection settings that make acknowledged changes durable.
+
+use std::sync::Arc;
+
+use sansang_server::storage::{Backend, SqlStorage, Storage, StorageError, StoredChange};
+use sansang_tests::db::{TestBackend, TestDb};
+use sqlx::Row;
+
+use crate::fixtures::{
+    COMMUNE, OTHER_COMMUNE, all_changes, edit, projection, rebuild, root_str, scope, sorted_heads,
+    survey_doc, update,
+};
+
+const DOC: &str = "2xqvRMqX3ZmaUdhdq8GfH6eqAXCf";
+
+pub async fn change_log_is_idempotent(db: &TestDb) {
+    let storage = db.storage().await;
+    assert_eq!(storage.load_document(DOC).await.expect("load"), None);
+
+    let mut doc = survey_doc("Số 12, ngõ 3", 3);
+    let first = all_changes(&mut doc);
+    assert_eq!(first.len(), 3);
+    let here = scope(Some(COMMUNE), Some("01"));
+
+    let new = storage
+        .apply_document_update(&update(DOC, here.clone(), first.clone(), None))
+        .await
+        .expect("apply");
+    assert_eq!(new, 3, "three new changes");
+    let again = storage
+        .apply_document_update(&update(DOC, here.clone(), first.clone(), None))
+        .await
+        .expect("apply again");
+    assert_eq!(again, 0, "nothing new the second time");
+
+    // One old change and one new: only the new one counts, and goes last.
+    let fourth = edit(&mut doc, "notes", "Gia đình đi vắng buổi sáng");
+    let mixed = vec![first[1].clone(), fourth.clone()];
+    let new = storage
+        .apply_document_update(&update(DOC, here.clone(), mixed, None))
+        .await
+        .expect("apply mixed");
+    assert_eq!(new, 1);
+
+    let stored = storage
+        .load_document(DOC)
+        .await
+        .expect("load")
+        .expect("stored");
+    assert_eq!(stored.snapshot, None);
+    assert!(stored.snapshot_heads.is_empty());
+    let mut expected = first.clone();
+    expected.push(fourth);
+    assert_eq!(stored.changes, expected, "every change, in received order");
+
+    let mut rebuilt = rebuild(&stored);
+    assert_eq!(sorted_heads(&mut rebuilt), sorted_heads(&mut doc));
+    assert_eq!(
+        root_str(&rebuilt, "notes").as_deref(),
+        Some("Gia đình đi vắng buổi sáng")
+    );
+
+    // An update with no changes still records the document (and its scope).
+    let empty = "3pWzbt1Gz5LjTYoUDbgsKqk9nHxU";
+    let new = storage
+        .apply_document_update(&update(empty, here, Vec::new(), None))
+        .await
+        .expect("apply empty");
+    assert_eq!(new, 0);
+    let stored = storage
+        .load_document(empty)
+        .await
+        .expect("load")
+        .expect("stored");
+    assert!(stored.changes.is_empty());
+    storage.close().await;
+}
+
+/// Compaction deletes exactly the merged changes; one received after the snapshot was taken
+/// stays, and snapshot + remaining changes rebuild the same document.
+pub async fn compaction_keeps_later_changes(db: &TestDb) {
+    let storage = db.storage().await;
+    let here = scope(Some(COMMUNE), Some("02"));
+    let mut doc = survey_doc("Xóm Chùa", 3);
+    let merged = all_changes(&mut doc);
+    storage
+        .apply_document_update(&update(DOC, here.clone(), merged.clone(), None))
+        .await
+        .expect("apply");
+
+    // The compactor saves the document as it knows it...
+    let snapshot = doc.save();
+    let snapshot_heads = sorted_heads(&mut doc);
+    // ...while a phone sends one more change.
+    let late = edit(&mut doc, "address", "Xóm Chùa, nhà thứ hai");
+    storage
+        .apply_document_update(&update(DOC, here.clone(), vec![late.clone()], None))
+        .await
+        .expect("apply late");
+
+    let merged_hashes: Vec<String> = merged.iter().map(|c| c.hash.clone()).collect();
+    let mut reversed_heads = snapshot_heads.clone();
+    reversed_heads.reverse();
+    storage
+        .compact_document(DOC, &snapshot, &reversed_heads, &merged_hashes)
+        .await
+        .expect("compact");
+
+    let stored = storage
+        .load_document(DOC)
+        .await
+        .expect("load")
+        .expect("stored");
+    assert_eq!(stored.snapshot.as_deref(), Some(snapshot.as_slice()));
+    assert_eq!(stored.snapshot_heads, snapshot_heads, "heads stored sorted");
+    assert_eq!(
+        stored.changes,
+        vec![late.clone()],
+        "only the late change is left"
+    );
+
+    let mut rebuilt = rebuild(&stored);
+    assert_eq!(sorted_heads(&mut rebuilt), sorted_heads(&mut doc));
+    assert_eq!(
+        root_str(&rebuilt, "address").as_deref(),
+        Some("Xóm Chùa, nhà thứ hai")
+    );
+
+    // A change the snapshot contains, sent again by a phone after compaction, is harmless: the
+    // rebuilt document is the same.
+    storage
+        .apply_document_update(&update(DOC, here, vec![merged[0].clone()], None))
+        .await
+        .expect("apply old again");
+    let stored = storage
+        .load_document(DOC)
+        .await
+        .expect("load")
+        .expect("stored");
+    assert_eq!(sorted_heads(&mut rebuild(&stored)), sorted_heads(&mut doc));
+
+    let err = storage
+        .compact_document("no-such-doc", &snapshot, &snapshot_heads, &[])
+        .await
+        .expect_err("compact unknown");
+    assert!(matches!(err, StorageError::NotFound { .. }), "got {err:?}");
+    storage.close().await;
+}
+
+pub async fn scope_and_counts(db: &TestDb) {
+    let storage = db.storage().await;
+    assert_eq!(storage.count_documents().await.expect("count"), 0);
+    assert_eq!(storage.document_scope(DOC).await.expect("scope"), None);
+
+    // Unknown scope first (the phone's first change only had the schema)...
+    let mut doc = survey_doc("Tổ 5", 1);
+    let changes = all_changes(&mut doc);
+    storage
+        .apply_document_update(&update(DOC, scope(None, None), changes, None))
+        .await
+        .expect("apply");
+    assert_eq!(
+        storage.document_scope(DOC).await.expect("scope"),
+        Some(scope(None, None))
+    );
+    assert!(
+        storage
+            .list_document_ids(COMMUNE)
+            .await
+            .expect("ids")
+            .is_empty()
+    );
+
+    // ...then the commune and hamlet arrive...
+    let c = edit(&mut doc, "hamletId", "05");
+    storage
+        .apply_document_update(&update(
+            DOC,
+            scope(Some(COMMUNE), Some("05")),
+            vec![c],
+            None,
+        ))
+        .await
+        .expect("apply");
+    assert_eq!(
+        storage.document_scope(DOC).await.expect("scope"),
+        Some(scope(Some(COMMUNE), Some("05")))
+    );
+
+    // ...and a later update that cannot tell keeps them, while a new hamlet replaces the old.
+    let c = edit(&mut doc, "notes", "…");
+    storage
+        .apply_document_update(&update(DOC, scope(None, None), vec![c], None))
+        .await
+        .expect("apply");
+    assert_eq!(
+        storage.document_scope(DOC).await.expect("scope"),
+        Some(scope(Some(COMMUNE), Some("05")))
+    );
+    let c = edit(&mut doc, "hamletId", "06");
+    storage
+        .apply_document_update(&update(DOC, scope(None, Some("06")), vec![c], None))
+        .await
+        .expect("apply");
+    assert_eq!(
+        storage.document_scope(DOC).await.expect("scope"),
+        Some(scope(Some(COMMUNE), Some("06")))
+    );
+
+    // Ids listed per commune, sorted bytewise (upper case before lower case).
+    for id in ["b9Xk", "Z1aa", "a0Yz"] {
+        storage
+            .apply_document_update(&update(id, scope(Some(COMMUNE), None), Vec::new(), None))
+            .await
+            .expect("apply");
+    }
+    storage
+        .apply_document_update(&update(
+            "elsewhere",
+            scope(Some(OTHER_COMMUNE), None),
+            Vec::new(),
+            None,
+        ))
+        .await
+        .expect("apply");
+    assert_eq!(
+        storage.list_document_ids(COMMUNE).await.expect("ids"),
+        vec!["2xqvRMqX3ZmaUdhdq8GfH6eqAXCf", "Z1aa", "a0Yz", "b9Xk"]
+    );
+    assert_eq!(storage.count_documents().await.expect("count"), 5);
+    storage.close().await;
+}
+
+/// Twenty phones at once, each on its own document, plus audit writes: all succeed. On SQLite
+/// this is what the writer lock is for.
+pub async fn concurrent_writers(db: &TestDb) {
+    let storage = Arc::new(db.storage().await);
+    let mut tasks = Vec::new();
+    for i in 0..20 {
+        let storage = Arc::clone(&storage);
+        tasks.push(tokio::spawn(async move {
+            let id = format!("doc-{i:02}");
+            let mut doc = survey_doc(&format!("Nhà số {i}"), 2);
+            let changes = all_changes(&mut doc);
+            let heads = sorted_heads(&mut doc);
+            let hamlet = if i % 2 == 0 { "01" } else { "02" };
+            let p = projection(hamlet, &format!("Nhà số {i}"), heads);
+            let first = update(&id, scope(Some(COMMUNE), Some(hamlet)), changes, Some(p));
+            let new = storage.apply_document_update(&first).await.expect("apply");
+            // A second round on the same document, racing the other tasks' first rounds.
+            let c: StoredChange = edit(&mut doc, "notes", &format!("lần {i}"));
+            let second = update(&id, scope(Some(COMMUNE), Some(hamlet)), vec![c], None);
+            new + storage.apply_document_update(&second).await.expect("apply")
+        }));
+    }
+    for task in tasks {
+        assert_eq!(task.await.expect("task"), 3);
+    }
+    assert_eq!(storage.count_documents().await.expect("count"), 20);
+    assert_eq!(
+        storage
+            .list_households(COMMUNE, None)
+            .await
+            .expect("list")
+            .len(),
+        20
+    );
+    for i in 0..20 {
+        let stored = storage
+            .load_document(&format!("doc-{i:02}"))
+            .await
+            .expect("load")
+            .expect("stored");
+        assert_eq!(stored.changes.len(), 3);
+    }
+    storage.close().await;
+}
+
+/// Ten phones send concurrent edits of one document at once: every change is stored once, with
+/// its own place in the log, and the document rebuilds with all of them.
+pub async fn concurrent_writers_same_document(db: &TestDb) {
+    let storage = Arc::new(db.storage().await);
+    let mut base = survey_doc("Nhà chung", 1);
+    let here = scope(Some(COMMUNE), Some("01"));
+    storage
+        .apply_document_update(&update(DOC, here.clone(), all_changes(&mut base), None))
+        .await
+        .expect("apply base");
+    let mut tasks = Vec::new();
+    for i in 0..10 {
+        let storage = Arc::clone(&storage);
+        let mut fork = base.fork();
+        let here = here.clone();
+        tasks.push(tokio::spawn(async move {
+            let change = edit(&mut fork, &format!("visit{i}"), "có mặt");
+            storage
+                .apply_document_update(&update(DOC, here, vec![change], None))
+                .await
+                .expect("apply")
+        }));
+    }
+    let mut new = 0;
+    for task in tasks {
+        new += task.await.expect("task");
+    }
+    assert_eq!(new, 10);
+    let stored = storage
+        .load_document(DOC)
+        .await
+        .expect("load")
+        .expect("stored");
+    assert_eq!(stored.changes.len(), 11);
+    let distinct: i64 =
+        sqlx::query("select count(distinct seq) as n from changes where document_id = $1")
+            .bind(DOC)
+            .fetch_one(storage.pool())
+            .await
+            .expect("count")
+            .get("n");
+    assert_eq!(distinct, 11, "every change has its own place in the log");
+    let rebuilt = rebuild(&stored);
+    for i in 0..10 {
+        assert_eq!(
+            root_str(&rebuilt, &format!("visit{i}")).as_deref(),
+            Some("có mặt")
+        );
+    }
+    storage.close().await;
+}
+
+/// On SQLite: WAL, `synchronous=full` and foreign keys on every pooled connection.
+pub async fn connection_settings(db: &TestDb) {
+    let storage = db.storage().await;
+    storage.ping().await.expect("ping");
+    let expected = match db.backend {
+        TestBackend::Sqlite => Backend::Sqlite,
+        TestBackend::Postgres => Backend::Postgres,
+    };
+    assert_eq!(storage.backend(), expected);
+    if db.backend == TestBackend::Sqlite {
+        // Hold several connections at once so more than one pooled connection is checked.
+        let mut held = Vec::new();
+        for _ in 0..3 {
+            let mut conn = storage.pool().acquire().await.expect("acquire");
+            let pragma = |name: &'static str| sqlx::query(name);
+            let mode: String = pragma("pragma journal_mode")
+                .fetch_one(&mut *conn)
+                .await
+                .expect("journal_mode")
+                .get(0);
+            assert_eq!(mode, "wal");
+            let sync: i64 = pragma("pragma synchronous")
+                .fetch_one(&mut *conn)
+                .await
+                .expect("synchronous")
+                .get(0);
+            assert_eq!(sync, 2, "synchronous=full");
+            let fk: i64 = pragma("pragma foreign_keys")
+                .fetch_one(&mut *conn)
+                .await
+                .expect("foreign_keys")
+                .get(0);
+            assert_eq!(fk, 1);
+            held.push(conn);
+        }
+    }
+    storage.close().await;
+}
+
+/// Closing and reconnecting (migrations already applied) finds everything again.
+pub async fn reopening_keeps_everything(db: &TestDb) {
+    let mut doc = survey_doc("Thôn Đoài", 2);
+    let changes = all_changes(&mut doc);
+    let heads = sorted_heads(&mut doc);
+    {
+        let storage = db.storage().await;
+        storage
+            .apply_document_update(&update(
+                DOC,
+                scope(Some(COMMUNE), Some("01")),
+                changes.clone(),
+                Some(projection("01", "Thôn Đoài", heads.clone())),
+            ))
+            .await
+            .expect("apply");
+        storage.close().await;
+    }
+    let storage: SqlStorage = db.storage().await;
+    let stored = storage
+        .load_document(DOC)
+        .await
+        .expect("load")
+        .expect("stored");
+    assert_eq!(stored.changes, changes);
+    assert_eq!(
+        storage
+            .get_projection(DOC)
+            .await
+            .expect("projection")
+            .map(|p| p.heads),
+        Some(heads)
+    );
+    storage.close().await;
+}
