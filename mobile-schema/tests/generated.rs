@@ -1,6 +1,8 @@
 //! The checked-in schema files match a fresh generation, and the samples are judged the same
 //! by the JSON Schema and by the server's validation.
 
+#![allow(clippy::unwrap_used)]
+
 use std::fs;
 use std::path::{Path, PathBuf};
 
@@ -106,15 +108,29 @@ fn schema_errors(sample: &Value) -> Vec<String> {
 #[test]
 fn valid_samples_pass_schema_and_validation() {
     for (path, sample) in samples("valid") {
-        assert_eq!(schema_errors(&sample), Vec::<String>::new(), "{}", path.display());
-        assert_eq!(server_errors(&path, &sample), Vec::<String>::new(), "{}", path.display());
+        assert_eq!(
+            schema_errors(&sample),
+            Vec::<String>::new(),
+            "{}",
+            path.display()
+        );
+        assert_eq!(
+            server_errors(&path, &sample),
+            Vec::<String>::new(),
+            "{}",
+            path.display()
+        );
     }
 }
 
 #[test]
 fn invalid_samples_fail_schema_and_validation() {
     for (path, sample) in samples("invalid") {
-        assert!(!schema_errors(&sample).is_empty(), "schema accepts {}", path.display());
+        assert!(
+            !schema_errors(&sample).is_empty(),
+            "schema accepts {}",
+            path.display()
+        );
         assert!(
             !server_errors(&path, &sample).is_empty(),
             "validation accepts {}",
@@ -127,7 +143,12 @@ fn invalid_samples_fail_schema_and_validation() {
 #[test]
 fn server_only_rules_are_caught_by_validation() {
     for (path, sample) in samples("server-only") {
-        assert_eq!(schema_errors(&sample), Vec::<String>::new(), "{}", path.display());
+        assert_eq!(
+            schema_errors(&sample),
+            Vec::<String>::new(),
+            "{}",
+            path.display()
+        );
         let errors = server_errors(&path, &sample);
         assert_eq!(errors.len(), 1, "{}: {errors:?}", path.display());
     }

@@ -123,7 +123,7 @@ impl Question {
         self
     }
 
-    fn from_age(mut self, age: u32) -> Self {
+    fn asked_from(mut self, age: u32) -> Self {
         self.min_age = Some(age);
         self
     }
@@ -131,7 +131,10 @@ impl Question {
 
 /// Labels of the five skills, in the order of [`SKILL_KEYS`].
 const SKILL_LABELS: [(&str, &str); 5] = [
-    ("Sử dụng dịch vụ công trực tuyến", "Uses online public services"),
+    (
+        "Sử dụng dịch vụ công trực tuyến",
+        "Uses online public services",
+    ),
     ("Mua sắm trực tuyến", "Shops online"),
     ("Thanh toán trực tuyến", "Pays online"),
     (
@@ -163,27 +166,38 @@ pub fn v1() -> Questionnaire {
         q("fullName", Kind::Text, "Họ và tên", "Full name").required(),
         q("birthYear", Kind::Integer, "Năm sinh", "Year of birth"),
         choice_of!("sex", "Giới tính", "Sex", Sex),
-        choice_of!("relation", "Quan hệ với chủ hộ", "Relationship to the head", Relation)
-            .required(),
-        choice_of!("smartphone", "Điện thoại thông minh", "Smartphone", Smartphone).from_age(10),
-        choice_of!("vneid", "Tài khoản VNeID", "VNeID account", Vneid).from_age(14),
+        choice_of!(
+            "relation",
+            "Quan hệ với chủ hộ",
+            "Relationship to the head",
+            Relation
+        )
+        .required(),
+        choice_of!(
+            "smartphone",
+            "Điện thoại thông minh",
+            "Smartphone",
+            Smartphone
+        )
+        .asked_from(10),
+        choice_of!("vneid", "Tài khoản VNeID", "VNeID account", Vneid).asked_from(14),
         choice_of!(
             "paymentAccount",
             "Tài khoản thanh toán",
             "Payment account",
             PaymentAccount
         )
-        .from_age(15),
+        .asked_from(15),
         q(
             "paymentOnPhone",
             Kind::Boolean,
             "Dùng được tài khoản thanh toán trên điện thoại",
             "Can use the payment account on the phone",
         )
-        .from_age(15),
+        .asked_from(15),
     ];
     for (key, (vi, en)) in SKILL_KEYS.iter().zip(SKILL_LABELS) {
-        member.push(q(&format!("skills/{key}"), Kind::Boolean, vi, en).from_age(10));
+        member.push(q(&format!("skills/{key}"), Kind::Boolean, vi, en).asked_from(10));
     }
     member.extend([
         q(
@@ -192,15 +206,21 @@ pub fn v1() -> Questionnaire {
             "Đã được xác nhận trên VNeID",
             "Course completion confirmed on VNeID",
         )
-        .from_age(15),
-        q("wantsToLearn", Kind::Boolean, "Muốn học kỹ năng số", "Wants to learn").from_age(10),
+        .asked_from(15),
+        q(
+            "wantsToLearn",
+            Kind::Boolean,
+            "Muốn học kỹ năng số",
+            "Wants to learn",
+        )
+        .asked_from(10),
         q(
             "mentorId",
             Kind::Text,
             "Đại sứ số hướng dẫn",
             "Digital ambassador (mentor)",
         )
-        .from_age(10),
+        .asked_from(10),
     ]);
     Questionnaire {
         schema: SCHEMA_V1.into(),

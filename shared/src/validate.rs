@@ -5,8 +5,10 @@ use crate::finding::{Finding, pointer};
 use crate::model::{Household, MIN_BIRTH_YEAR, Relation, SCHEMA_V1, is_sha256_hex};
 
 /// Member fields without which a member cannot be reviewed.
-const REQUIRED_MEMBER_FIELDS: [(&str, &str); 2] =
-    [("fullName", "họ và tên"), ("relation", "quan hệ với chủ hộ")];
+const REQUIRED_MEMBER_FIELDS: [(&str, &str); 2] = [
+    ("fullName", "họ và tên"),
+    ("relation", "quan hệ với chủ hộ"),
+];
 
 /// Checks a parsed household; `reference_year` is the current year (no birth year after it).
 pub fn household(h: &Household, reference_year: i64) -> Vec<Finding> {

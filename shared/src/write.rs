@@ -48,7 +48,12 @@ pub fn member<T: Transactable>(tx: &mut T, obj: &ObjId, m: &Member) -> Result<()
     put_str(tx, obj, "relation", m.relation.map(|v| v.as_str()))?;
     put_str(tx, obj, "smartphone", m.smartphone.map(|v| v.as_str()))?;
     put_str(tx, obj, "vneid", m.vneid.map(|v| v.as_str()))?;
-    put_str(tx, obj, "paymentAccount", m.payment_account.map(|v| v.as_str()))?;
+    put_str(
+        tx,
+        obj,
+        "paymentAccount",
+        m.payment_account.map(|v| v.as_str()),
+    )?;
     put_bool(tx, obj, "paymentOnPhone", m.payment_on_phone)?;
     if let Some(skills) = &m.skills {
         let s = ensure(tx, obj, "skills", ObjType::Map)?;
@@ -104,8 +109,8 @@ fn put<T: Transactable>(
 ) -> Result<(), AutomergeError> {
     let Some(value) = value else { return Ok(()) };
     let all = tx.get_all(obj, key)?;
-    let same = all.len() == 1
-        && matches!(&all[0].0, Value::Scalar(current) if current.as_ref() == &value);
+    let same =
+        all.len() == 1 && matches!(&all[0].0, Value::Scalar(current) if current.as_ref() == &value);
     if same {
         return Ok(());
     }

@@ -1,5 +1,7 @@
 //! Reading, writing and validating household documents through real Automerge documents.
 
+#![allow(clippy::unwrap_used)]
+
 use automerge::{ActorId, AutoCommit, ObjType, ROOT, ReadDoc, transaction::Transactable};
 use sansang_shared::model::{Consent, Relation, Sex, Skills, Smartphone, Vneid};
 use sansang_shared::{Household, Member, Projection, SCHEMA_V1, read, write};

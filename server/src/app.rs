@@ -1,0 +1,148 @@
+//! Building and running the application: from a configuration and a bound listener to a server
+//! that runs until a shutdown signal, then closes the database cleanly.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context;
+use axum::Router;
+use axum::extract::{Request, State};
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use tokio::net::TcpListener;
+
+use crate::config::Config;
+use crate::documents::DocumentService;
+use crate::metrics::Metrics;
+use crate::photos::{self, PhotoStore};
+use crate::storage::{SqlStorage, Storage};
+
+/// Everything a handler may need, cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub storage: Arc<dyn Storage>,
+    pub photos: Arc<dyn PhotoStore>,
+    pub documents: Arc<DocumentService>,
+    pub metrics: Arc<Metrics>,
+}
+
+impl AppState {
+    /// Opens the database (applying migrations) and the photo store named by `config`.
+    pub async fn open(config: Config) -> anyhow::Result<AppState> {
+        tokio::fs::create_dir_all(&config.data_dir)
+            .await
+            .with_context(|| format!("creating data folder {}", config.data_dir.display()))?;
+        let storage = SqlStorage::connect(config.database_url().expose())
+            .await
+            .with_context(|| format!("opening database {}", config.database_display()))?;
+        let storage: Arc<dyn Storage> = Arc::new(storage);
+        let photos = photos::open(&config.photo_store())
+            .await
+            .with_context(|| format!("opening photo store {}", config.photo_store()))?;
+        let metrics = Arc::new(Metrics::default());
+        let documents = Arc::new(DocumentService::new(
+            storage.clone(),
+            metrics.clone(),
+            config.compact_after_changes,
+        ));
+        Ok(AppState {
+            config: Arc::new(config),
+            storage,
+            photos,
+            documents,
+            metrics,
+        })
+    }
+}
+
+/// The whole HTTP surface.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .merge(crate::http::health::router())
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            count_requests,
+        ))
+        .layer(tower_http::trace::TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+async fn count_requests(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let response = next.run(request).await;
+    state.metrics.http_request(response.status().as_u16());
+    response
+}
+
+/// A server bound to its port, not yet serving.
+pub struct App {
+    pub state: AppState,
+    listener: TcpListener,
+}
+
+impl App {
+    /// Binds `state.config.listen` (port 0 picks a free port).
+    pub async fn bind(state: AppState) -> anyhow::Result<App> {
+        let listen = state.config.listen;
+        let listener = TcpListener::bind(listen)
+            .await
+            .with_context(|| format!("binding {listen}"))?;
+        Ok(App { state, listener })
+    }
+
+    pub fn local_addr(&self) -> anyhow::Result<SocketAddr> {
+        Ok(self.listener.local_addr()?)
+    }
+
+    /// The URL people use, after binding.
+    pub fn url(&self) -> anyhow::Result<String> {
+        Ok(self.state.config.public_url(self.local_addr()?))
+    }
+
+    /// Serves until `shutdown` completes, lets requests in flight finish, then closes the
+    /// database so every write is flushed.
+    pub async fn run_until(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let App { state, listener } = self;
+        let app = router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
+        axum::serve(listener, app)
+            .with_graceful_shutdown(shutdown)
+            .await
+            .context("serving HTTP")?;
+        state.storage.close().await;
+        tracing::info!("stopped; database closed");
+        Ok(())
+    }
+}
+
+/// Completes on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::warn!(%e, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                tracing::warn!(%e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutting down");
+}

@@ -1,0 +1,3 @@
+//! Who is asking: passwords now; sessions, tokens and the access policy come with accounts.
+
+pub mod password;

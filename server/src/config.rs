@@ -1,0 +1,161 @@
+//! Configuration in layers: defaults, then an optional TOML file, then `SANSANG_*` variables.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+
+/// A value that must never reach a log or a terminal (a database URL with a password...).
+#[derive(Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Secret(value.into())
+    }
+
+    /// The value itself, for the one place that needs it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret([redacted])")
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct Config {
+    /// Address and port to listen on.
+    pub listen: SocketAddr,
+    /// Folder for the SQLite file, the photos and the demo credentials.
+    pub data_dir: PathBuf,
+    /// `sqlite:…` or `postgres:…`; defaults to `sqlite:<data_dir>/sansang.db`.
+    pub database_url: Option<Secret>,
+    /// Photo store: a folder path or `file://` URL; defaults to `<data_dir>/photos`.
+    pub photo_store: Option<String>,
+    /// URL people and phones use to reach the server, when it differs from `http://<listen>`.
+    pub public_url: Option<String>,
+    /// `tracing` filter, e.g. `info` or `sansang_server=debug,info`.
+    pub log: String,
+    /// Changes stored after a document's snapshot before it is compacted into a new snapshot.
+    pub compact_after_changes: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            data_dir: PathBuf::from("data"),
+            database_url: None,
+            photo_store: None,
+            public_url: None,
+            log: "info".into(),
+            compact_after_changes: 64,
+        }
+    }
+}
+
+impl Config {
+    /// Defaults, then `file` (when given, it must exist), then the environment.
+    pub fn load(file: Option<&Path>) -> Result<Config, Box<figment::Error>> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(file) = file {
+            figment = figment.merge(Toml::file_exact(file));
+        }
+        figment
+            .merge(Env::prefixed("SANSANG_").ignore(&["config", "test_pg_url"]))
+            .extract()
+            .map_err(Box::new)
+    }
+
+    /// The database URL, defaulting to a SQLite file in the data folder.
+    pub fn database_url(&self) -> Secret {
+        self.database_url.clone().unwrap_or_else(|| {
+            Secret::new(format!(
+                "sqlite://{}?mode=rwc",
+                self.data_dir.join("sansang.db").display()
+            ))
+        })
+    }
+
+    /// The database URL without credentials, for logs.
+    pub fn database_display(&self) -> String {
+        redact_url(self.database_url().expose())
+    }
+
+    pub fn photo_store(&self) -> String {
+        self.photo_store
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("photos").display().to_string())
+    }
+
+    /// The URL printed for people, given the address actually bound.
+    pub fn public_url(&self, bound: SocketAddr) -> String {
+        self.public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{bound}"))
+    }
+}
+
+/// `scheme://user:password@host/db` → `scheme://user:***@host/db`; other URLs unchanged.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    match authority.rsplit_once('@') {
+        Some((userinfo, host)) => {
+            let user = userinfo.split(':').next().unwrap_or_default();
+            let hidden = if userinfo.contains(':') { ":***" } else { "" };
+            format!("{scheme}://{user}{hidden}@{host}{path}")
+        }
+        None => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_are_hidden_from_display_and_debug() {
+        let url = "postgres://sansang:hunter2@db.local:5432/sansang";
+        assert_eq!(
+            redact_url(url),
+            "postgres://sansang:***@db.local:5432/sansang"
+        );
+        let config = Config {
+            database_url: Some(Secret::new(url)),
+            ..Config::default()
+        };
+        assert!(!format!("{config:?}").contains("hunter2"));
+        assert!(!config.database_display().contains("hunter2"));
+        assert_eq!(redact_url("sqlite://data/x.db"), "sqlite://data/x.db");
+    }
+
+    #[test]
+    #[allow(clippy::result_large_err)] // figment's Jail speaks figment::Error
+    fn layers_apply_in_order() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("sansang.toml", "listen = \"0.0.0.0:9000\"\nlog = \"debug\"")?;
+            jail.set_env("SANSANG_LOG", "warn");
+            let config = Config::load(Some(Path::new("sansang.toml"))).map_err(|e| *e)?;
+            assert_eq!(config.listen, SocketAddr::from(([0, 0, 0, 0], 9000)));
+            assert_eq!(config.log, "warn");
+            assert_eq!(config.compact_after_changes, 64);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn a_missing_file_is_an_error() {
+        assert!(Config::load(Some(Path::new("/nonexistent/sansang.toml"))).is_err());
+    }
+}

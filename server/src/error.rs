@@ -1,0 +1,83 @@
+//! The one error type of the HTTP layer: a status, a stable code and a plain message; server
+//! faults are logged with their detail and answered without it.
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+use crate::documents::DocumentError;
+use crate::storage::StorageError;
+
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+}
+
+#[derive(Serialize)]
+struct Body<'a> {
+    code: &'a str,
+    message: &'a str,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+
+    /// A fault of the server: logged in full, answered with a generic message.
+    pub fn internal(code: &'static str, detail: impl std::fmt::Display) -> Self {
+        tracing::error!(code, %detail, "request failed");
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            code,
+            "Lỗi máy chủ / internal server error",
+        )
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = Body {
+            code: self.code,
+            message: &self.message,
+        };
+        (self.status, Json(body)).into_response()
+    }
+}
+
+impl From<StorageError> for ApiError {
+    fn from(e: StorageError) -> Self {
+        match e {
+            StorageError::NotFound { what } => ApiError::new(
+                StatusCode::NOT_FOUND,
+                "not-found",
+                format!("{what} not found"),
+            ),
+            StorageError::Conflict { what } => ApiError::new(
+                StatusCode::CONFLICT,
+                "already-exists",
+                format!("{what} already exists"),
+            ),
+            other => ApiError::internal("storage-error", other),
+        }
+    }
+}
+
+impl From<DocumentError> for ApiError {
+    fn from(e: DocumentError) -> Self {
+        match e {
+            DocumentError::Corrupt(detail) => {
+                ApiError::new(StatusCode::BAD_REQUEST, "automerge-corrupt", detail)
+            }
+            DocumentError::Storage(inner) => inner.into(),
+            other => ApiError::internal(other.code(), other),
+        }
+    }
+}

@@ -1,0 +1,44 @@
+//! Liveness and metrics for operators: `/healthz` (database reachable) and `/metrics`.
+
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use axum::{Json, Router};
+use serde_json::json;
+
+use crate::app::AppState;
+use crate::error::ApiError;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics))
+}
+
+async fn healthz(State(state): State<AppState>) -> Result<impl IntoResponse, ApiError> {
+    state.storage.ping().await.map_err(|e| {
+        tracing::error!(%e, "health check: database unreachable");
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "database-unavailable",
+            "database unreachable",
+        )
+    })?;
+    Ok(Json(json!({
+        "status": "ok",
+        "database": state.storage.backend(),
+        "photoStore": state.photos.kind(),
+    })))
+}
+
+async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse, ApiError> {
+    let documents = state.storage.count_documents().await?;
+    Ok((
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        state.metrics.render(documents),
+    ))
+}

@@ -1,0 +1,44 @@
+//! `/healthz` and `/metrics` answer from the real server.
+
+use sansang_server::documents::DocumentId;
+use sansang_tests::app::TestApp;
+use sansang_tests::db::TestDb;
+
+use crate::documents::household_changes;
+
+pub async fn health_and_metrics_answer(db: &TestDb) {
+    let app = TestApp::spawn(db).await;
+    let health = app.get("/healthz").await;
+    assert_eq!(health.status(), 200);
+    let body: serde_json::Value = health.json().await.unwrap();
+    assert_eq!(body["status"], "ok");
+    assert_eq!(body["database"], db.backend.name());
+
+    let metrics = app.get("/metrics").await;
+    assert_eq!(metrics.status(), 200);
+    assert!(
+        metrics.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain")
+    );
+    let text = metrics.text().await.unwrap();
+    assert!(text.contains("\nsansang_documents 0\n"), "{text}");
+
+    let (changes, _) = household_changes("T01");
+    let n = changes.len();
+    app.state
+        .documents
+        .apply_changes(&DocumentId::random(), changes)
+        .await
+        .unwrap();
+    let text = app.get("/metrics").await.text().await.unwrap();
+    assert!(text.contains("\nsansang_documents 1\n"), "{text}");
+    assert!(
+        text.contains(&format!("\nsansang_document_changes_stored_total {n}\n")),
+        "{text}"
+    );
+    // /healthz and the first /metrics were counted; this one is counted once answered.
+    assert!(text.contains("\nsansang_http_requests_total 2\n"), "{text}");
+    app.stop().await;
+}
