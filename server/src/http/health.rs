@@ -1,8 +1,9 @@
-//! Liveness and metrics for operators: `/healthz` (database reachable) and `/metrics`.
+//! Liveness and metrics for operators: `/healthz` (database reachable) and `/metrics`, and a
+//! plain start page at `/` so a person opening the printed URL sees the server is up.
 
 use axum::extract::State;
 use axum::http::{StatusCode, header};
-use axum::response::IntoResponse;
+use axum::response::{Html, IntoResponse};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::json;
@@ -12,6 +13,7 @@ use crate::error::ApiError;
 
 pub fn router() -> Router<AppState> {
     Router::new()
+        .route("/", get(index))
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
 }
@@ -40,5 +42,16 @@ async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse, Api
             "text/plain; version=0.0.4; charset=utf-8",
         )],
         state.metrics.render(documents),
+    ))
+}
+
+async fn index() -> Html<&'static str> {
+    Html(concat!(
+        "<!doctype html><html lang=\"vi\"><meta charset=\"utf-8\">",
+        "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">",
+        "<title>sansang</title><h1>Sẵn sàng số</h1>",
+        "<p>Máy chủ đồng bộ khảo sát hộ gia đình đang chạy. / The survey sync server is running.</p>",
+        "<ul><li><a href=\"/healthz\">/healthz</a></li><li><a href=\"/metrics\">/metrics</a></li></ul>",
+        "</html>"
     ))
 }

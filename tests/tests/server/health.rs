@@ -8,6 +8,9 @@ use crate::documents::household_changes;
 
 pub async fn health_and_metrics_answer(db: &TestDb) {
     let app = TestApp::spawn(db).await;
+    let index = app.get("/").await;
+    assert_eq!(index.status(), 200);
+    assert!(index.text().await.unwrap().contains("Sẵn sàng số"));
     let health = app.get("/healthz").await;
     assert_eq!(health.status(), 200);
     let body: serde_json::Value = health.json().await.unwrap();
@@ -38,7 +41,7 @@ pub async fn health_and_metrics_answer(db: &TestDb) {
         text.contains(&format!("\nsansang_document_changes_stored_total {n}\n")),
         "{text}"
     );
-    // /healthz and the first /metrics were counted; this one is counted once answered.
-    assert!(text.contains("\nsansang_http_requests_total 2\n"), "{text}");
+    // /, /healthz and the first /metrics were counted; this one is counted once answered.
+    assert!(text.contains("\nsansang_http_requests_total 3\n"), "{text}");
     app.stop().await;
 }
