@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 
+use sqlx::AnyConnection;
 use sqlx::any::AnyRow;
 
 use super::{SqlStorage, col, from_flag, query_err, to_flag, write_err};
@@ -165,6 +166,16 @@ pub(super) async fn set_password_hash(
 pub(super) async fn create_device(db: &SqlStorage, device: &Device) -> Result<()> {
     let context = "enrolling a device";
     let mut w = db.begin_write(context).await?;
+    insert_device(&mut w.tx, device, context).await?;
+    w.commit(context).await
+}
+
+/// Inserts a device and its hamlets inside the caller's write transaction.
+pub(super) async fn insert_device(
+    conn: &mut AnyConnection,
+    device: &Device,
+    context: &'static str,
+) -> Result<()> {
     sqlx::query(
         "insert into devices (id, volunteer, commune_code, token_hash, created_at, revoked_at)
          values ($1, $2, $3, $4, $5, $6)",
@@ -175,7 +186,7 @@ pub(super) async fn create_device(db: &SqlStorage, device: &Device) -> Result<()
     .bind(&device.token_hash)
     .bind(device.created_at)
     .bind(device.revoked_at)
-    .execute(&mut *w.tx)
+    .execute(&mut *conn)
     .await
     .map_err(write_err(context, || format!("device {}", device.id)))?;
     for hamlet in &device.hamlets {
@@ -185,11 +196,11 @@ pub(super) async fn create_device(db: &SqlStorage, device: &Device) -> Result<()
         )
         .bind(&device.id)
         .bind(hamlet)
-        .execute(&mut *w.tx)
+        .execute(&mut *conn)
         .await
         .map_err(query_err("saving a device's hamlets"))?;
     }
-    w.commit(context).await
+    Ok(())
 }
 
 #[tracing::instrument(skip_all)]
@@ -197,9 +208,23 @@ pub(super) async fn get_device_by_token_hash(
     db: &SqlStorage,
     token_hash: &str,
 ) -> Result<Option<Device>> {
+    get_device_where(db, select_devices!("where token_hash = $1"), token_hash).await
+}
+
+#[tracing::instrument(skip_all, fields(device = %device_id))]
+pub(super) async fn get_device(db: &SqlStorage, device_id: &str) -> Result<Option<Device>> {
+    get_device_where(db, select_devices!("where id = $1"), device_id).await
+}
+
+/// The device that `sql` (device columns, one `$1` condition) finds, with its hamlets sorted.
+async fn get_device_where(
+    db: &SqlStorage,
+    sql: &'static str,
+    value: &str,
+) -> Result<Option<Device>> {
     let context = "reading a device";
-    let Some(row) = sqlx::query(select_devices!("where token_hash = $1"))
-        .bind(token_hash)
+    let Some(row) = sqlx::query(sql)
+        .bind(value)
         .fetch_optional(&db.pool)
         .await
         .map_err(query_err(context))?
@@ -305,8 +330,8 @@ fn device_from_row(row: &AnyRow) -> Result<Device> {
     })
 }
 
-/// Hamlet ids by owner (user or device) id, each list sorted.
-fn group_hamlets(
+/// Hamlet ids by owner (user, device or enrollment) id, each list sorted.
+pub(super) fn group_hamlets(
     rows: &[AnyRow],
     table: &'static str,
     owner_column: &str,
