@@ -46,6 +46,9 @@ pub struct Config {
     pub log: String,
     /// Changes stored after a document's snapshot before it is compacted into a new snapshot.
     pub compact_after_changes: usize,
+    /// Household documents held in memory at most; the least recently used idle ones are
+    /// dropped first (each takes tens of kilobytes).
+    pub max_loaded_documents: usize,
 }
 
 impl Default for Config {
@@ -58,6 +61,7 @@ impl Default for Config {
             public_url: None,
             log: "info".into(),
             compact_after_changes: 64,
+            max_loaded_documents: 2000,
         }
     }
 }
@@ -94,13 +98,6 @@ impl Config {
         self.photo_store
             .clone()
             .unwrap_or_else(|| self.data_dir.join("photos").display().to_string())
-    }
-
-    /// The URL printed for people, given the address actually bound.
-    pub fn public_url(&self, bound: SocketAddr) -> String {
-        self.public_url
-            .clone()
-            .unwrap_or_else(|| format!("http://{bound}"))
     }
 }
 

@@ -31,6 +31,19 @@ impl ApiError {
         }
     }
 
+    /// Unknown and forbidden look the same, so ids cannot be probed.
+    pub fn not_found() -> Self {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not-found",
+            "Không tìm thấy / not found",
+        )
+    }
+
+    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
+        ApiError::new(StatusCode::BAD_REQUEST, code, message)
+    }
+
     /// A fault of the server: logged in full, answered with a generic message.
     pub fn internal(code: &'static str, detail: impl std::fmt::Display) -> Self {
         tracing::error!(code, %detail, "request failed");
@@ -41,6 +54,14 @@ impl ApiError {
         )
     }
 }
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} ({})", self.message, self.code)
+    }
+}
+
+impl std::error::Error for ApiError {}
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {

@@ -47,7 +47,7 @@ fn demo_twice_then_serve() {
     let (_, stderr) = run(&["demo", "--no-serve", "--households", "30"]);
     assert!(!stderr.contains("creating demo households"), "{stderr}");
     assert!(
-        stderr.contains("users_created: 0, households_written: 0"),
+        stderr.contains("users_created: 0, devices_enrolled: 0, households_written: 0"),
         "{stderr}"
     );
     assert_eq!(credentials(dir.path())["users"], first["users"]);

@@ -10,9 +10,11 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
 
+use crate::accounts::{self, NewAccount};
 use crate::app::AppState;
-use crate::auth::password;
-use crate::storage::{Commune, Hamlet, Role, User};
+use crate::auth::enrollment::{self, CodeRequest};
+use crate::auth::{password, token};
+use crate::storage::{Actor, Commune, Hamlet, Role};
 
 pub const COMMUNE_CODE: &str = "10846";
 const COMMUNE_NAME: &str = "Xã Hà Tây";
@@ -41,6 +43,18 @@ pub struct Credentials {
     pub url: String,
     pub commune: Commune,
     pub users: Vec<Login>,
+    /// One enrolled demo phone per hamlet, so a real client can connect at once.
+    #[serde(default)]
+    pub devices: Vec<DemoDevice>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DemoDevice {
+    pub hamlet_id: String,
+    pub volunteer: String,
+    pub device_id: String,
+    pub token: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -58,6 +72,7 @@ pub struct Login {
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct SeedReport {
     pub users_created: usize,
+    pub devices_enrolled: usize,
     pub households_written: usize,
     pub changes_stored: usize,
     pub with_findings: usize,
@@ -78,7 +93,7 @@ pub async fn seed(
     state: &AppState,
     households: usize,
     progress: &mut (dyn FnMut(usize, usize) + Send),
-) -> anyhow::Result<(Vec<Login>, SeedReport)> {
+) -> anyhow::Result<(Seeded, SeedReport)> {
     let storage = &state.storage;
     let mut report = SeedReport::default();
     storage
@@ -103,10 +118,23 @@ pub async fn seed(
             .context("creating a hamlet")?;
     }
 
-    let known = read_known_passwords(&credentials_path(&state.config.data_dir));
+    let previous = read_credentials(&credentials_path(&state.config.data_dir));
+    let known: BTreeMap<String, String> = previous
+        .iter()
+        .flat_map(|c| &c.users)
+        .map(|u| (u.username.clone(), u.password.clone()))
+        .collect();
     let mut logins = Vec::new();
     for wanted in demo_people(&hamlets) {
         logins.push(ensure_user(state, wanted, &known, &mut report).await?);
+    }
+    let mut devices = Vec::new();
+    for (i, (id, name)) in hamlets.iter().enumerate() {
+        let kept = previous
+            .iter()
+            .flat_map(|c| &c.devices)
+            .find(|d| &d.hamlet_id == id);
+        devices.push(ensure_device(state, id, name, i, kept, &mut report).await?);
     }
 
     let stored = storage.list_document_ids(COMMUNE_CODE).await?.len();
@@ -129,8 +157,10 @@ pub async fn seed(
                         format!("storing demo household {} ({})", h.id, h.hamlet_id)
                     })?;
                 report.changes_stored += applied.new_changes;
-                conflicts = !applied.projection.conflicts.is_empty();
-                errors = applied.projection.has_errors();
+                if let Some(p) = &applied.projection {
+                    conflicts = !p.conflicts.is_empty();
+                    errors = p.has_errors();
+                }
             }
             report.with_findings += usize::from(errors);
             report.with_conflicts += usize::from(conflicts);
@@ -138,7 +168,14 @@ pub async fn seed(
             progress(done + 1, total);
         }
     }
-    Ok((logins, report))
+    Ok((Seeded { logins, devices }, report))
+}
+
+/// The people's logins and the phones' tokens of the demo.
+#[derive(Debug, Clone)]
+pub struct Seeded {
+    pub logins: Vec<Login>,
+    pub devices: Vec<DemoDevice>,
 }
 
 fn commune() -> Commune {
@@ -182,18 +219,77 @@ fn demo_people(hamlets: &[(String, String)]) -> Vec<(String, String, Role, Vec<S
     people
 }
 
-fn read_known_passwords(path: &Path) -> BTreeMap<String, String> {
+fn read_credentials(path: &Path) -> Option<Credentials> {
     std::fs::read(path)
         .ok()
         .and_then(|bytes| serde_json::from_slice::<Credentials>(&bytes).ok())
-        .map(|c| {
-            c.users
-                .into_iter()
-                .map(|u| (u.username, u.password))
-                .collect()
-        })
-        .unwrap_or_default()
 }
+
+/// The demo phone of a hamlet: the one remembered in the credentials file while its token still
+/// works, else a newly enrolled one (through the same code path as a real phone).
+async fn ensure_device(
+    state: &AppState,
+    hamlet_id: &str,
+    hamlet_name: &str,
+    index: usize,
+    kept: Option<&DemoDevice>,
+    report: &mut SeedReport,
+) -> anyhow::Result<DemoDevice> {
+    if let Some(kept) = kept {
+        let live = state
+            .storage
+            .get_device_by_token_hash(&token::hash(&kept.token))
+            .await?
+            .is_some_and(|d| d.revoked_at.is_none());
+        if live {
+            return Ok(kept.clone());
+        }
+    }
+    let volunteer = format!(
+        "{} (đoàn viên {})",
+        VOLUNTEERS[index % VOLUNTEERS.len()],
+        hamlet_name
+    );
+    let issued = enrollment::issue(
+        state.storage.as_ref(),
+        Actor::System,
+        CodeRequest {
+            commune_code: COMMUNE_CODE,
+            volunteer: &volunteer,
+            hamlets: &[hamlet_id.to_owned()],
+            validity: enrollment::DEFAULT_VALIDITY,
+        },
+        &state.public_url(),
+    )
+    .await
+    .context("issuing a demo enrollment code")?;
+    let (token, device) = enrollment::redeem(state.storage.as_ref(), &issued.code)
+        .await
+        .context("enrolling a demo phone")?;
+    report.devices_enrolled += 1;
+    Ok(DemoDevice {
+        hamlet_id: hamlet_id.to_owned(),
+        volunteer: device.volunteer,
+        device_id: device.id,
+        token,
+    })
+}
+
+/// Youth-union volunteers of the demo, one per hamlet.
+const VOLUNTEERS: [&str; 12] = [
+    "Nguyễn Thị Hồng Nhung",
+    "Trần Minh Đức",
+    "Lê Thu Trang",
+    "Phạm Quốc Huy",
+    "Hoàng Ngọc Ánh",
+    "Vũ Đức Thắng",
+    "Đặng Thị Mai",
+    "Bùi Văn Khoa",
+    "Đỗ Phương Linh",
+    "Ngô Thanh Tùng",
+    "Dương Thị Yến",
+    "Phan Anh Tuấn",
+];
 
 async fn ensure_user(
     state: &AppState,
@@ -208,33 +304,24 @@ async fn ensure_user(
             .as_ref()
             .is_some_and(|u| password::verify(p, &u.password_hash))
     });
-    let password = match remembered {
-        Some(p) => p.clone(),
-        None => {
-            let fresh = password::generate();
-            let to_hash = fresh.clone();
-            let hash = tokio::task::spawn_blocking(move || password::hash(&to_hash))
-                .await
-                .context("hashing a password")??;
-            match &existing {
-                Some(user) => storage.set_password_hash(&user.id, &hash).await?,
-                None => {
-                    let user = User {
-                        id: uuid::Uuid::new_v4().to_string(),
-                        username: username.clone(),
-                        display_name: display_name.clone(),
-                        role,
-                        commune_code: Some(COMMUNE_CODE.into()),
-                        hamlets: hamlets.clone(),
-                        password_hash: hash,
-                        created_at: crate::now_millis(),
-                        disabled: false,
-                    };
-                    storage.create_user(&user).await?;
-                    report.users_created += 1;
-                }
-            }
-            fresh
+    let password = match (remembered, &existing) {
+        (Some(p), _) => p.clone(),
+        (None, Some(user)) => accounts::reset_password(storage.as_ref(), user).await?,
+        (None, None) => {
+            let (_, password) = accounts::create(
+                storage.as_ref(),
+                NewAccount {
+                    username: &username,
+                    display_name: &display_name,
+                    role,
+                    commune_code: Some(COMMUNE_CODE),
+                    hamlets: &hamlets,
+                    password: None,
+                },
+            )
+            .await?;
+            report.users_created += 1;
+            password
         }
     };
     Ok(Login {

@@ -1,3 +1,10 @@
 //! HTTP handlers, one module per resource, each exporting its own `router()`.
 
+pub mod audit;
+pub mod auth;
+pub mod devices;
 pub mod health;
+pub mod households;
+pub mod json;
+pub mod openapi;
+pub mod users;

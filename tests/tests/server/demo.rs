@@ -9,11 +9,31 @@ use sansang_tests::db::TestDb;
 pub async fn demo_is_seeded_once(db: &TestDb) {
     let app = TestApp::spawn(db).await;
     let mut calls = Vec::new();
-    let (logins, first) = demo::seed(&app.state, 48, &mut |done, total| calls.push((done, total)))
+    let (seeded, first) = demo::seed(&app.state, 48, &mut |done, total| calls.push((done, total)))
         .await
         .unwrap();
     assert_eq!(calls.last(), Some(&(48, 48)), "progress reached the end");
+    let logins = seeded.logins;
     assert_eq!(first.users_created, 15);
+    assert_eq!(first.devices_enrolled, 12);
+    assert_eq!(seeded.devices.len(), 12);
+    // A demo phone's token signs in as a device bound to its hamlet.
+    let phone = &seeded.devices[4];
+    let me: serde_json::Value = app
+        .http
+        .get(format!("{}/api/v1/me", app.url))
+        .bearer_auth(&phone.token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(me["kind"], "device");
+    assert_eq!(
+        me["device"]["hamlets"],
+        serde_json::json!([phone.hamlet_id])
+    );
     assert_eq!(first.households_written, 48);
     assert_eq!(logins.len(), 15);
     assert_eq!(
@@ -58,6 +78,7 @@ pub async fn demo_is_seeded_once(db: &TestDb) {
             .unwrap()
             .unwrap(),
         users: logins.clone(),
+        devices: seeded.devices.clone(),
     };
     let path = demo::write_credentials(app.data_dir.path(), &credentials).unwrap();
     assert!(path.ends_with("demo-credentials.json"));
@@ -73,7 +94,11 @@ pub async fn demo_is_seeded_once(db: &TestDb) {
             .map(|u| (u.username.clone(), u.password.clone()))
             .collect()
     };
-    assert_eq!(passwords(&again), passwords(&logins));
+    assert_eq!(passwords(&again.logins), passwords(&logins));
+    assert_eq!(
+        again.devices, seeded.devices,
+        "the same phones, tokens kept"
+    );
     assert_eq!(
         storage
             .list_users(Some(demo::COMMUNE_CODE))

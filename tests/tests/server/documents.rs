@@ -56,7 +56,7 @@ pub async fn documents_survive_restart_and_compaction(db: &TestDb) {
         .await
         .unwrap();
     assert_eq!(applied.new_changes, 1);
-    assert!(applied.projection.findings.is_empty());
+    assert!(applied.projection.unwrap().findings.is_empty());
     // Sending the same change again stores nothing new.
     let again = app
         .state
@@ -157,8 +157,8 @@ pub async fn bad_automerge_data_is_refused_and_nothing_written(db: &TestDb) {
         .apply_changes(&stray_id, stray.get_changes(&[]))
         .await
         .unwrap();
-    let codes: Vec<&str> = applied
-        .projection
+    let projection = applied.projection.unwrap();
+    let codes: Vec<&str> = projection
         .findings
         .iter()
         .map(|f| f.code.as_str())
@@ -171,7 +171,7 @@ pub async fn bad_automerge_data_is_refused_and_nothing_written(db: &TestDb) {
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(stored.findings, applied.projection.findings);
+    assert_eq!(stored.findings, projection.findings);
     app.stop().await;
 }
 

@@ -1,0 +1,48 @@
+//! Writing the audit trail: who (person or phone) did what to which household, when, from where.
+//! A read of personal data that cannot be audited is not served.
+
+use crate::app::AppState;
+use crate::auth::Caller;
+use crate::error::ApiError;
+use crate::storage::{Actor, AuditEntry};
+
+/// Records an action of the caller.
+pub async fn record(
+    state: &AppState,
+    caller: &Caller,
+    action: &str,
+    document_id: Option<&str>,
+    detail: Option<String>,
+) -> Result<(), ApiError> {
+    record_as(
+        state,
+        caller.actor(),
+        caller.address.clone(),
+        action,
+        document_id,
+        detail,
+    )
+    .await
+}
+
+/// Records an action of someone not signed in (a failed sign-in, an enrollment).
+pub async fn record_as(
+    state: &AppState,
+    actor: Actor,
+    address: Option<String>,
+    action: &str,
+    document_id: Option<&str>,
+    detail: Option<String>,
+) -> Result<(), ApiError> {
+    let entry = AuditEntry {
+        id: 0,
+        at: crate::now_millis(),
+        actor,
+        action: action.to_owned(),
+        document_id: document_id.map(str::to_owned),
+        address,
+        detail,
+    };
+    state.storage.append_audit(&entry).await?;
+    Ok(())
+}

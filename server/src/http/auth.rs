@@ -1,0 +1,338 @@
+//! Signing in and out, changing one's password, and `me`: sessions for people, as a bearer token
+//! for the API and an HttpOnly, SameSite=Strict cookie for the web pages.
+
+use std::time::Duration;
+
+use axum::extract::{ConnectInfo, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::json;
+use unicode_normalization::UnicodeNormalization;
+
+use super::json::ApiJson;
+use super::openapi::{ErrorBody, LoginResponse, MeResponse};
+use crate::app::AppState;
+use crate::audit;
+use crate::auth::caller::SESSION_COOKIE;
+use crate::auth::{Caller, Principal, password, token};
+use crate::error::ApiError;
+use crate::storage::{Actor, Session};
+
+/// How long a sign-in lasts: a week, so a hamlet head is not asked every morning.
+const SESSION_LIFETIME: Duration = Duration::from_secs(7 * 24 * 3600);
+/// New passwords shorter than this are refused.
+const MIN_PASSWORD_CHARS: usize = 10;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/auth/login", post(sign_in))
+        .route("/api/v1/auth/logout", post(sign_out))
+        .route("/api/v1/auth/password", post(change_password))
+        .route("/api/v1/me", get(me))
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SignIn {
+    pub username: String,
+    pub password: String,
+}
+
+fn too_many(wait: Duration) -> Response {
+    let mut response = ApiError::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        "too-many-attempts",
+        format!(
+            "Sai quá nhiều lần, hãy thử lại sau {} giây / too many failures, retry in {} s",
+            wait.as_secs().max(1),
+            wait.as_secs().max(1)
+        ),
+    )
+    .into_response();
+    if let Ok(value) = HeaderValue::from_str(&wait.as_secs().max(1).to_string()) {
+        response.headers_mut().insert(header::RETRY_AFTER, value);
+    }
+    response
+}
+
+/// The session cookie; `Secure` when the server is reached over TLS.
+fn session_cookie(state: &AppState, token: &str, max_age: Duration) -> HeaderValue {
+    let secure = state
+        .config
+        .public_url
+        .as_deref()
+        .is_some_and(|u| u.starts_with("https://"));
+    let value = format!(
+        "{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}{}",
+        max_age.as_secs(),
+        if secure { "; Secure" } else { "" }
+    );
+    HeaderValue::from_str(&value).unwrap_or_else(|_| HeaderValue::from_static(""))
+}
+
+/// Signs a person in: a session token for the API, and the same token as an HttpOnly cookie.
+#[utoipa::path(
+    post,
+    path = "/api/v1/auth/login",
+    tag = "auth",
+    request_body = SignIn,
+    responses(
+        (status = 200, description = "Signed in for a week", body = LoginResponse,
+            headers(("Set-Cookie" = String, description = "`sansang_session=<token>; Path=/; \
+                HttpOnly; SameSite=Strict; Max-Age=604800` (`; Secure` behind HTTPS)"))),
+        (status = 400, description = "Malformed body (`invalid-json`, `invalid-field`) or \
+            password too long (`password-too-long`)", body = ErrorBody),
+        (status = 401, description = "Wrong username or password, or a disabled account \
+            (`wrong-credentials`)", body = ErrorBody),
+        (status = 413, description = "Body too large (`body-unreadable`)", body = ErrorBody),
+        (status = 415, description = "Body not sent as application/json \
+            (`json-expected`)", body = ErrorBody),
+        (status = 429, description = "Too many failures for this username or address \
+            (`too-many-attempts`)", body = ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds to wait"))),
+        (status = 500, description = "Server fault", body = ErrorBody),
+    )
+)]
+async fn sign_in(
+    State(state): State<AppState>,
+    ConnectInfo(remote): ConnectInfo<std::net::SocketAddr>,
+    ApiJson(body): ApiJson<SignIn>,
+) -> Result<Response, ApiError> {
+    let username: String = body
+        .username
+        .trim()
+        .nfc()
+        .collect::<String>()
+        .to_lowercase();
+    let address = remote.ip().to_string();
+    let throttles = &state.throttles;
+    let wait = throttles
+        .accounts
+        .retry_after(&[&username])
+        .max(throttles.addresses.retry_after(&[&address]));
+    if !wait.is_zero() {
+        return Ok(too_many(wait));
+    }
+    if body.password.len() > password::MAX_PASSWORD_BYTES {
+        return Err(ApiError::bad_request(
+            "password-too-long",
+            "mật khẩu quá dài / password too long",
+        ));
+    }
+    let user = state.storage.get_user_by_username(&username).await?;
+    let hash = user.as_ref().map(|u| u.password_hash.clone());
+    let given = body.password;
+    // An unknown name costs the same hashing time as a wrong password.
+    let matches = tokio::task::spawn_blocking(move || match hash {
+        Some(hash) => password::verify(&given, &hash),
+        None => {
+            let _ = password::hash(&given);
+            false
+        }
+    })
+    .await
+    .map_err(|e| ApiError::internal("password-check-failed", e))?;
+    let user = match user {
+        Some(user) if matches && !user.disabled => user,
+        other => {
+            throttles.accounts.fail(&[&username]);
+            throttles.addresses.fail(&[&address]);
+            let actor = other.map_or(Actor::System, |u| Actor::User(u.id));
+            audit::record_as(
+                &state,
+                actor,
+                Some(address),
+                "auth.login-failed",
+                None,
+                Some(format!("username {username}")),
+            )
+            .await?;
+            return Err(ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "wrong-credentials",
+                "Sai tên đăng nhập hoặc mật khẩu / wrong username or password",
+            ));
+        }
+    };
+    throttles.accounts.succeed(&[&username]);
+    let token = token::new_token(token::SESSION_PREFIX);
+    let now = crate::now_millis();
+    let session = Session {
+        token_hash: token::hash(&token),
+        user_id: user.id.clone(),
+        created_at: now,
+        expires_at: now + SESSION_LIFETIME.as_millis() as i64,
+        address: Some(address.clone()),
+    };
+    state.storage.create_session(&session).await?;
+    audit::record_as(
+        &state,
+        Actor::User(user.id.clone()),
+        Some(address),
+        "auth.login",
+        None,
+        None,
+    )
+    .await?;
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        header::SET_COOKIE,
+        session_cookie(&state, &token, SESSION_LIFETIME),
+    );
+    let body = json!({
+        "token": token,
+        "expiresAt": session.expires_at,
+        "user": user,
+    });
+    Ok((headers, Json(body)).into_response())
+}
+
+/// Signs out: ends this session and clears the cookie.
+#[utoipa::path(
+    post,
+    path = "/api/v1/auth/logout",
+    tag = "auth",
+    security(("bearer" = []), ("cookie" = [])),
+    responses(
+        (status = 204, description = "Signed out",
+            headers(("Set-Cookie" = String, description = "`sansang_session=` with `Max-Age=0`"))),
+        (status = 401, description = "No valid token or cookie (`unauthenticated`, \
+            `bad-authorization-header`, `invalid-token`)", body = ErrorBody),
+        (status = 403, description = "Cookie sent from another origin \
+            (`cross-origin`)", body = ErrorBody),
+        (status = 500, description = "Server fault", body = ErrorBody),
+    )
+)]
+async fn sign_out(State(state): State<AppState>, caller: Caller) -> Result<Response, ApiError> {
+    if let Some(hash) = &caller.session_hash {
+        state.storage.delete_session(hash).await?;
+    }
+    audit::record(&state, &caller, "auth.logout", None, None).await?;
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        header::SET_COOKIE,
+        session_cookie(&state, "", Duration::ZERO),
+    );
+    Ok((StatusCode::NO_CONTENT, headers).into_response())
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PasswordChange {
+    pub current_password: String,
+    pub new_password: String,
+}
+
+/// Checks a new password's length (in characters, so Vietnamese text counts fairly).
+pub fn check_new_password(new: &str) -> Result<(), ApiError> {
+    if new.len() > password::MAX_PASSWORD_BYTES {
+        return Err(ApiError::bad_request(
+            "password-too-long",
+            "mật khẩu quá dài / password too long",
+        ));
+    }
+    if new.chars().count() < MIN_PASSWORD_CHARS {
+        return Err(ApiError::bad_request(
+            "password-too-short",
+            format!(
+                "mật khẩu cần ít nhất {MIN_PASSWORD_CHARS} ký tự / at least {MIN_PASSWORD_CHARS} characters"
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Changes the caller's password and ends every session of theirs, this one included.
+#[utoipa::path(
+    post,
+    path = "/api/v1/auth/password",
+    tag = "auth",
+    request_body = PasswordChange,
+    security(("bearer" = []), ("cookie" = [])),
+    responses(
+        (status = 204, description = "Password changed; every session of the person has ended"),
+        (status = 400, description = "Malformed body (`invalid-json`, `invalid-field`) or a new \
+            password too short or too long (`password-too-short`, \
+            `password-too-long`)", body = ErrorBody),
+        (status = 401, description = "No valid token or cookie (`unauthenticated`, \
+            `bad-authorization-header`, `invalid-token`), or a wrong current password \
+            (`wrong-credentials`)", body = ErrorBody),
+        (status = 403, description = "A phone, which has no password (`forbidden`), or a cookie \
+            sent from another origin (`cross-origin`)", body = ErrorBody),
+        (status = 413, description = "Body too large (`body-unreadable`)", body = ErrorBody),
+        (status = 415, description = "Body not sent as application/json \
+            (`json-expected`)", body = ErrorBody),
+        (status = 429, description = "Too many wrong current passwords \
+            (`too-many-attempts`)", body = ErrorBody),
+        (status = 500, description = "Server fault", body = ErrorBody),
+    )
+)]
+async fn change_password(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(body): ApiJson<PasswordChange>,
+) -> Result<StatusCode, ApiError> {
+    let Principal::User(user) = &caller.principal else {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "phones have no password",
+        ));
+    };
+    check_new_password(&body.new_password)?;
+    let accounts = &state.throttles.accounts;
+    if !accounts.retry_after(&[&user.username]).is_zero() {
+        return Err(ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too-many-attempts",
+            "too many failures, retry later",
+        ));
+    }
+    let hash = user.password_hash.clone();
+    let new = body.new_password;
+    let current = body.current_password;
+    let new_hash = tokio::task::spawn_blocking(move || {
+        if !password::verify(&current, &hash) {
+            return Ok(None);
+        }
+        password::hash(&new).map(Some)
+    })
+    .await
+    .map_err(|e| ApiError::internal("password-hash-failed", e))?
+    .map_err(|e| ApiError::internal("password-hash-failed", e))?;
+    let Some(new_hash) = new_hash else {
+        accounts.fail(&[&user.username]);
+        return Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "wrong-credentials",
+            "mật khẩu hiện tại không đúng / current password is wrong",
+        ));
+    };
+    state.storage.set_password_hash(&user.id, &new_hash).await?;
+    state.storage.delete_user_sessions(&user.id).await?;
+    audit::record(&state, &caller, "user.password-change", None, None).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Who the caller is: the signed-in person or the enrolled phone.
+#[utoipa::path(
+    get,
+    path = "/api/v1/me",
+    tag = "auth",
+    security(("bearer" = []), ("cookie" = [])),
+    responses(
+        (status = 200, description = "The caller", body = MeResponse),
+        (status = 401, description = "No valid token or cookie (`unauthenticated`, \
+            `bad-authorization-header`, `invalid-token`)", body = ErrorBody),
+        (status = 500, description = "Server fault", body = ErrorBody),
+    )
+)]
+async fn me(caller: Caller) -> Json<serde_json::Value> {
+    Json(match &caller.principal {
+        Principal::User(user) => json!({ "kind": "user", "user": user }),
+        Principal::Device(device) => json!({ "kind": "device", "device": device }),
+    })
+}

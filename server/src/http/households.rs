@@ -1,0 +1,142 @@
+//! Households as the server has projected them: the list of a hamlet or commune, and one
+//! household with its members, findings and conflicts. Every read is in the audit log.
+
+use axum::extract::{Path, Query, State};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::openapi::{ErrorBody, HouseholdResponse};
+use crate::app::AppState;
+use crate::audit;
+use crate::auth::{Action, Caller, Scope};
+use crate::documents::DocumentId;
+use crate::error::ApiError;
+use crate::storage::HouseholdSummary;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/households", get(list_households))
+        .route("/api/v1/households/{id}", get(read_household))
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[serde(rename_all = "camelCase")]
+#[into_params(parameter_in = Query)]
+pub struct ListQuery {
+    pub hamlet: Option<String>,
+    /// Only for an installation admin, who belongs to no commune.
+    pub commune: Option<String>,
+}
+
+/// One hamlet when asked; otherwise the caller's hamlets (a hamlet head) or the whole commune.
+#[utoipa::path(
+    get,
+    path = "/api/v1/households",
+    tag = "households",
+    params(ListQuery),
+    security(("bearer" = []), ("cookie" = [])),
+    responses(
+        (status = 200, description = "Households, without personal data beyond the \
+            address", body = Vec<HouseholdSummary>),
+        (status = 400, description = "An installation admin who names no commune \
+            (`commune-required`); a malformed query string is answered in plain \
+            text", body = ErrorBody),
+        (status = 401, description = "No valid token or cookie (`unauthenticated`, \
+            `bad-authorization-header`, `invalid-token`)", body = ErrorBody),
+        (status = 404, description = "A hamlet or commune that is not the caller's \
+            (`not-found`)", body = ErrorBody),
+        (status = 500, description = "Server fault", body = ErrorBody),
+    )
+)]
+async fn list_households(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(query): Query<ListQuery>,
+) -> Result<Json<Vec<HouseholdSummary>>, ApiError> {
+    let commune = match (caller.principal.commune(), &query.commune) {
+        (Some(own), _) => own.to_owned(),
+        (None, Some(asked)) => asked.clone(),
+        (None, None) => {
+            return Err(ApiError::bad_request(
+                "commune-required",
+                "name the commune",
+            ));
+        }
+    };
+    let hamlets: Vec<Option<String>> = match (&query.hamlet, caller.principal.hamlets()) {
+        (Some(h), _) => vec![Some(h.clone())],
+        (None, Some(mine)) => mine.iter().cloned().map(Some).collect(),
+        (None, None) => vec![None],
+    };
+    let mut out = Vec::new();
+    for hamlet in &hamlets {
+        let scope = match hamlet {
+            Some(h) => Scope::hamlet(&commune, h),
+            None => Scope::commune(&commune),
+        };
+        caller.require(Action::Read, scope)?;
+        out.extend(
+            state
+                .storage
+                .list_households(&commune, hamlet.as_deref())
+                .await?,
+        );
+    }
+    let detail = match &query.hamlet {
+        Some(h) => format!("commune {commune}, hamlet {h}"),
+        None => format!("commune {commune}"),
+    };
+    audit::record(&state, &caller, "household.list", None, Some(detail)).await?;
+    Ok(Json(out))
+}
+
+/// One household with its members, findings and conflicts.
+#[utoipa::path(
+    get,
+    path = "/api/v1/households/{id}",
+    tag = "households",
+    params(("id" = String, Path, description = "automerge-repo document id (bs58check)")),
+    security(("bearer" = []), ("cookie" = [])),
+    responses(
+        (status = 200, description = "The household as last projected", body = HouseholdResponse),
+        (status = 401, description = "No valid token or cookie (`unauthenticated`, \
+            `bad-authorization-header`, `invalid-token`)", body = ErrorBody),
+        (status = 404, description = "No such household, not yet readable, or not the caller's \
+            (`not-found`)", body = ErrorBody),
+        (status = 500, description = "Server fault", body = ErrorBody),
+    )
+)]
+async fn read_household(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let id = DocumentId::parse(&id).map_err(|_| ApiError::not_found())?;
+    let scope = state
+        .storage
+        .document_scope(id.as_str())
+        .await?
+        .ok_or_else(ApiError::not_found)?;
+    // A document that does not say its commune is only for an installation admin.
+    let commune = scope.commune_code.as_deref().unwrap_or_default();
+    let resource = match &scope.hamlet_id {
+        Some(h) => Scope::hamlet(commune, h),
+        None => Scope::commune(commune),
+    };
+    caller.require(Action::Read, resource)?;
+    let projection = state
+        .storage
+        .get_projection(id.as_str())
+        .await?
+        .ok_or_else(ApiError::not_found)?;
+    audit::record(&state, &caller, "household.read", Some(id.as_str()), None).await?;
+    Ok(Json(json!({
+        "id": id.as_str(),
+        "url": id.url(),
+        "communeCode": scope.commune_code,
+        "hamletId": scope.hamlet_id,
+        "projection": projection,
+    })))
+}

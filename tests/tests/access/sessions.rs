@@ -1,0 +1,278 @@
+//! Sign-in back-off, sessions, cookies and password changes; enrollment codes used once and
+//! phones cut off the moment they are revoked.
+
+use reqwest::{Method, StatusCode};
+use sansang_server::auth::token;
+use sansang_server::storage::{Actor, Enrollment};
+use sansang_tests::db::TestDb;
+use serde_json::{Value, json};
+
+use crate::fixture::{PASSWORD, sign_in, world};
+
+pub async fn sign_in_is_throttled_and_sessions_end(db: &TestDb) {
+    let w = world(db).await;
+    let app = &w.app;
+
+    // Wrong passwords: a few are answered plainly, then the account must wait, even with the
+    // right password.
+    let mut statuses = Vec::new();
+    for i in 0..20 {
+        statuses.push(
+            sign_in(app, "head2", &format!("sai-mật-khẩu-{i}"))
+                .await
+                .status()
+                .as_u16(),
+        );
+    }
+    assert_eq!(&statuses[..5], [401; 5]);
+    assert!(statuses[5..].iter().all(|s| *s == 429), "{statuses:?}");
+    let throttled = sign_in(app, "head2", PASSWORD).await;
+    assert_eq!(throttled.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(throttled.headers().contains_key("retry-after"));
+    let failures = app
+        .state
+        .storage
+        .list_audit(&sansang_server::storage::AuditFilter {
+            limit: 100,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.action == "auth.login-failed")
+        .count();
+    assert_eq!(failures, 5, "only checked attempts are audited");
+
+    // A megabyte of password is refused without hashing it; malformed headers are 401s.
+    let huge = sign_in(app, "head1", &"x".repeat(1 << 20)).await;
+    assert_eq!(huge.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(
+        huge.json::<Value>().await.unwrap()["code"],
+        "password-too-long"
+    );
+    for header in [
+        "Basic YWRtaW46YWRtaW4=",
+        "Bearer",
+        "Bearer a b",
+        "bearer ss_x",
+    ] {
+        let response = app
+            .http
+            .get(format!("{}/api/v1/me", app.url))
+            .header("authorization", header)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 401, "{header}");
+        let code = response.json::<Value>().await.unwrap()["code"].clone();
+        assert!(
+            code == "bad-authorization-header" || code == "invalid-token",
+            "{header}: {code}"
+        );
+    }
+
+    // The cookie works for reads; a write from another site is refused.
+    let signed_in = sign_in(app, "head1", PASSWORD).await;
+    let cookie = signed_in.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
+        "{cookie}"
+    );
+    let pair = cookie.split(';').next().unwrap().to_owned();
+    let me = app
+        .http
+        .get(format!("{}/api/v1/me", app.url))
+        .header("cookie", &pair)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(me.status(), 200);
+    let forged = app
+        .http
+        .post(format!("{}/api/v1/auth/logout", app.url))
+        .header("cookie", &pair)
+        .header("origin", "http://evil.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), StatusCode::FORBIDDEN);
+
+    // Changing the password ends every session; the new one signs in.
+    let (status, body) = w
+        .call(
+            "head1",
+            Method::POST,
+            "/api/v1/auth/password",
+            Some(json!({ "currentPassword": "sai", "newPassword": "mật khẩu mới dài" })),
+        )
+        .await;
+    assert_eq!(
+        (status.as_u16(), body["code"].as_str()),
+        (401, Some("wrong-credentials"))
+    );
+    let (status, body) = w
+        .call(
+            "head1",
+            Method::POST,
+            "/api/v1/auth/password",
+            Some(json!({ "currentPassword": PASSWORD, "newPassword": "ngắn" })),
+        )
+        .await;
+    assert_eq!(
+        (status.as_u16(), body["code"].as_str()),
+        (400, Some("password-too-short"))
+    );
+    let (status, _) = w
+        .call(
+            "head1",
+            Method::POST,
+            "/api/v1/auth/password",
+            Some(json!({ "currentPassword": PASSWORD, "newPassword": "mật khẩu mới dài" })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, _) = w.call("head1", Method::GET, "/api/v1/me", None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "old session ended");
+    assert_eq!(sign_in(app, "head1", PASSWORD).await.status(), 401);
+    assert_eq!(
+        sign_in(app, "head1", "mật khẩu mới dài").await.status(),
+        200
+    );
+
+    // Signing out ends the session.
+    let (status, _) = w
+        .call("staff", Method::POST, "/api/v1/auth/logout", None)
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, _) = w.call("staff", Method::GET, "/api/v1/me", None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    w.app.stop().await;
+}
+
+pub async fn devices_enrol_once_and_are_cut_off_when_revoked(db: &TestDb) {
+    let w = world(db).await;
+    let app = &w.app;
+    let (status, issued) = w
+        .call(
+            "head1",
+            Method::POST,
+            "/api/v1/enrollments",
+            Some(json!({ "volunteer": "  Hà Thị Xuân ", "hamlets": ["T01"], "validHours": 2 })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{issued}");
+    let code = issued["code"].as_str().unwrap().to_owned();
+    assert!(issued["qrSvg"].as_str().unwrap().starts_with("<?xml"));
+    assert!(issued["enrollUrl"].as_str().unwrap().ends_with(&code));
+    assert_eq!(issued["enrollment"]["volunteer"], "Hà Thị Xuân");
+
+    let (status, body) = w
+        .call(
+            "head1",
+            Method::POST,
+            "/api/v1/enrollments",
+            Some(json!({ "volunteer": "X", "hamlets": ["T09"] })),
+        )
+        .await;
+    assert_eq!(
+        (status.as_u16(), body["code"].as_str()),
+        (404, Some("not-found")),
+        "T09 is no hamlet of theirs"
+    );
+
+    let enrol = |code: String| async move {
+        let response = app
+            .http
+            .post(format!("{}/api/v1/devices/enroll", app.url))
+            .json(&json!({ "code": code }))
+            .send()
+            .await
+            .unwrap();
+        (response.status(), response.json::<Value>().await.unwrap())
+    };
+    // Typed the way a person types it: lower case, spaces.
+    let (status, enrolled) = enrol(code.to_lowercase().replace('-', " ")).await;
+    assert_eq!(status, StatusCode::CREATED, "{enrolled}");
+    let token = enrolled["token"].as_str().unwrap().to_owned();
+    assert_eq!(enrolled["device"]["hamlets"], json!(["T01"]));
+    assert!(enrolled["syncUrl"].as_str().unwrap().starts_with("ws://"));
+    let (status, body) = enrol(code.clone()).await;
+    assert_eq!(
+        (status.as_u16(), body["code"].as_str()),
+        (400, Some("enrollment-code-used"))
+    );
+
+    // An expired code, written as the issuing path would but a day old.
+    let expired = "ABCD-EFGH-JKMN";
+    let now = sansang_server::now_millis();
+    app.state
+        .storage
+        .create_enrollment(&Enrollment {
+            code_hash: token::hash(&token::normalise_code(expired)),
+            volunteer: "Cũ".into(),
+            commune_code: "10846".into(),
+            hamlets: vec!["T01".into()],
+            created_by: Actor::System,
+            created_at: now - 2 * 86_400_000,
+            expires_at: now - 86_400_000,
+            used_at: None,
+            device_id: None,
+        })
+        .await
+        .unwrap();
+    let (status, body) = enrol(expired.to_owned()).await;
+    assert_eq!(
+        (status.as_u16(), body["code"].as_str()),
+        (400, Some("enrollment-code-expired"))
+    );
+
+    // The new phone reads its hamlet; revoked, the same token is refused at once.
+    let read = |token: String| {
+        let url = format!("{}/api/v1/households/{}", app.url, w.doc_t01);
+        async move {
+            app.http
+                .get(url)
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    };
+    assert_eq!(read(token.clone()).await, 200);
+    let device_id = enrolled["device"]["id"].as_str().unwrap();
+    let (status, _) = w
+        .call(
+            "head2",
+            Method::POST,
+            &format!("/api/v1/devices/{device_id}/revoke"),
+            None,
+        )
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::NOT_FOUND,
+        "head of T02 cannot revoke a T01 phone"
+    );
+    let (status, revoked) = w
+        .call(
+            "head1",
+            Method::POST,
+            &format!("/api/v1/devices/{device_id}/revoke"),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(revoked["revokedAt"].is_number(), "{revoked}");
+    assert_eq!(read(token).await, 401);
+    // Guessing codes is throttled per address.
+    let mut last = StatusCode::OK;
+    for i in 0..8 {
+        last = enrol(format!("ZZZZ-ZZZZ-ZZ{i:02}")).await.0;
+    }
+    assert_eq!(last, StatusCode::TOO_MANY_REQUESTS);
+    w.app.stop().await;
+}
