@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use sansang_server::app::{App, AppState, shutdown_signal};
+use sansang_server::cli::{self, AdminCommand};
 use sansang_server::config::Config;
 use sansang_server::{demo, telemetry};
 
@@ -36,6 +37,9 @@ enum Command {
         #[arg(long)]
         no_serve: bool,
     },
+    /// Set up a commune: hamlets, accounts, phone enrollment codes, phones.
+    #[command(subcommand)]
+    Admin(AdminCommand),
 }
 
 #[tokio::main]
@@ -60,6 +64,14 @@ async fn main() -> anyhow::Result<()> {
             households,
             no_serve,
         } => run_demo(state, households, no_serve).await,
+        Command::Admin(command) => {
+            if let Err(e) = cli::admin::run(state, command).await {
+                // One line naming what is wrong, not a debug dump.
+                eprintln!("error: {e:#}");
+                std::process::exit(1);
+            }
+            Ok(())
+        }
     }
 }
 
@@ -75,7 +87,7 @@ async fn run_demo(state: AppState, households: usize, no_serve: bool) -> anyhow:
             let _ = std::io::stderr().flush();
         }
     };
-    let (users, report) = demo::seed(&state, households, &mut progress).await?;
+    let (seeded, report) = demo::seed(&state, households, &mut progress).await?;
     tracing::info!(?report, "demo commune ready");
     let app = App::bind(state.clone()).await?;
     let storage = &state.storage;
@@ -86,7 +98,8 @@ async fn run_demo(state: AppState, households: usize, no_serve: bool) -> anyhow:
     let credentials = demo::Credentials {
         url: app.url()?,
         commune,
-        users,
+        users: seeded.logins,
+        devices: seeded.devices,
     };
     let path = demo::write_credentials(&state.config.data_dir, &credentials)?;
     println!("{}", demo::describe(&credentials, &path));

@@ -1,0 +1,160 @@
+//! The arguments of `sansang admin …`, the commands that set up a commune from a terminal: the
+//! commune and its hamlets, accounts, enrollment codes for volunteers' phones, and the phones.
+
+pub mod admin;
+mod csv;
+mod devices;
+pub mod hamlets_csv;
+
+use std::path::PathBuf;
+
+use clap::{Args, Subcommand, ValueEnum};
+
+use crate::storage::Role;
+
+#[derive(Debug, Subcommand)]
+pub enum AdminCommand {
+    /// Communes (xã / phường / đặc khu).
+    #[command(subcommand)]
+    Commune(CommuneCommand),
+    /// Hamlets (thôn / tổ dân phố) of a commune.
+    #[command(subcommand)]
+    Hamlets(HamletsCommand),
+    /// Accounts of people who sign in (admins, commune staff, hamlet heads).
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Passwords of accounts.
+    #[command(subcommand)]
+    Password(PasswordCommand),
+    /// Issue a one-time enrollment code for a volunteer's phone; prints it with a QR code.
+    Enroll(EnrollArgs),
+    /// Volunteers' enrolled phones.
+    #[command(subcommand)]
+    Devices(DevicesCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CommuneCommand {
+    /// Create a commune, or update its names when the code exists.
+    #[command(after_help = HAMLETS_CSV_HELP)]
+    Create {
+        /// National commune code: exactly 5 digits, e.g. 10846.
+        #[arg(long)]
+        code: String,
+        /// Commune name, e.g. "Xã Hà Tây".
+        #[arg(long)]
+        name: String,
+        /// Province or city, e.g. "Thành phố Hải Phòng".
+        #[arg(long)]
+        province: String,
+        /// Also import its hamlets from this CSV file (nothing is written if a line is bad).
+        #[arg(long, value_name = "FILE.csv")]
+        hamlets: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum HamletsCommand {
+    /// Create or update a commune's hamlets from a CSV file; hamlets not in the file are kept.
+    #[command(after_help = HAMLETS_CSV_HELP)]
+    Import {
+        /// Commune code (5 digits).
+        #[arg(long)]
+        commune: String,
+        /// The CSV file.
+        #[arg(value_name = "FILE.csv")]
+        file: PathBuf,
+    },
+}
+
+pub const HAMLETS_CSV_HELP: &str = "\
+Hamlet CSV file: UTF-8 (with or without BOM), a header row, then one hamlet per line:
+    id,name,expected_households
+    T01,Thôn Đông,320
+    T02,\"Tổ dân phố 2, khu Bắc\",
+Vietnamese headers work too: mã, tên, số hộ (or ma, ten, so_ho). The household count is
+optional. Every line is checked first; if any is bad, nothing is written.";
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Create an account; prints its generated password once.
+    Create {
+        /// Sign-in name (stored trimmed, NFC, lower case).
+        #[arg(long)]
+        username: String,
+        /// Name shown to others, e.g. "Trần Thị B".
+        #[arg(long = "name", value_name = "DISPLAY_NAME")]
+        display_name: String,
+        #[arg(long, value_enum)]
+        role: RoleArg,
+        /// Commune code; required except for an installation-wide admin.
+        #[arg(long)]
+        commune: Option<String>,
+        /// Hamlet id a hamlet head is responsible for (repeat for several).
+        #[arg(long = "hamlet", value_name = "HAMLET_ID")]
+        hamlets: Vec<String>,
+        /// Read the password from the first line of standard input instead of generating one.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum RoleArg {
+    /// Sets up communes, accounts and phones.
+    Admin,
+    /// Cán bộ xã: reads the commune's summaries and exports.
+    CommuneStaff,
+    /// Trưởng thôn: reviews the households of their hamlets.
+    HamletHead,
+}
+
+impl From<RoleArg> for Role {
+    fn from(r: RoleArg) -> Role {
+        match r {
+            RoleArg::Admin => Role::Admin,
+            RoleArg::CommuneStaff => Role::CommuneStaff,
+            RoleArg::HamletHead => Role::HamletHead,
+        }
+    }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PasswordCommand {
+    /// Give an account a new generated password (printed once) and sign it out everywhere.
+    Reset {
+        /// The account's sign-in name.
+        username: String,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct EnrollArgs {
+    /// Commune code (5 digits).
+    #[arg(long)]
+    pub commune: String,
+    /// Name of the volunteer (tình nguyện viên) who will carry the phone.
+    #[arg(long)]
+    pub volunteer: String,
+    /// Hamlet id the phone may survey (repeat for several).
+    #[arg(long = "hamlet", value_name = "HAMLET_ID", required = true)]
+    pub hamlets: Vec<String>,
+    /// Hours the code stays valid, 1 to 168.
+    #[arg(long, default_value_t = 24)]
+    pub hours: u64,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DevicesCommand {
+    /// List a commune's enrolled phones, active and revoked.
+    List {
+        /// Commune code (5 digits).
+        #[arg(long)]
+        commune: String,
+    },
+    /// Revoke a phone: its token stops working at its next request.
+    Revoke {
+        /// The device id shown by `sansang admin devices list`.
+        device_id: String,
+    },
+}

@@ -1,0 +1,317 @@
+//! `sansang admin …` as an administrator runs it: a commune and its hamlets from a Vietnamese CSV
+//! (stored NFC), a bad CSV that writes nothing, accounts and passwords, an enrollment code with
+//! its QR, and a phone listed and revoked; the database is read back to check what was stored.
+
+#![allow(clippy::unwrap_used)]
+
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+use sansang_server::auth::{enrollment, password};
+use sansang_server::storage::{AuditFilter, SqlStorage, Storage};
+use unicode_normalization::UnicodeNormalization;
+use unicode_normalization::is_nfc;
+
+const PUBLIC_URL: &str = "https://sansang.xahatay.example";
+
+/// Splits a command line on spaces; 'single quotes' keep spaces inside one argument.
+fn words(line: &str) -> Vec<String> {
+    let mut words = Vec::new();
+    for (i, part) in line.split('\'').enumerate() {
+        if i % 2 == 1 {
+            words.push(part.to_owned());
+        } else {
+            words.extend(part.split_whitespace().map(str::to_owned));
+        }
+    }
+    words
+}
+
+fn run(data_dir: &Path, line: &str, stdin: &str) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sansang"))
+        .env("SANSANG_DATA_DIR", data_dir.join("data"))
+        .env("SANSANG_PUBLIC_URL", PUBLIC_URL)
+        .env("SANSANG_LOG", "warn")
+        .env_remove("SANSANG_DATABASE_URL")
+        .env_remove("SANSANG_CONFIG")
+        .env_remove("RUST_LOG")
+        .current_dir(data_dir)
+        .args(words(line))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut input = child.stdin.take().unwrap();
+    input.write_all(stdin.as_bytes()).unwrap();
+    drop(input);
+    child.wait_with_output().unwrap()
+}
+
+/// Runs a command that must succeed; returns its standard output.
+fn ok(dir: &Path, line: &str) -> String {
+    let out = run(dir, line, "");
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{line}\n{stdout}\n{stderr}");
+    stdout
+}
+
+/// Runs a command that must fail; returns its standard error.
+fn fails(dir: &Path, line: &str) -> String {
+    let out = run(dir, line, "");
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(!out.status.success(), "{line} should fail\n{stderr}");
+    stderr
+}
+
+/// Opens the database the commands wrote and runs `f` on it.
+fn with_db<T>(dir: &Path, f: impl AsyncFnOnce(&SqlStorage) -> T) -> T {
+    let url = format!(
+        "sqlite://{}?mode=rwc",
+        dir.join("data/sansang.db").display()
+    );
+    tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let db = SqlStorage::connect(&url).await.unwrap();
+        let value = f(&db).await;
+        db.close().await;
+        value
+    })
+}
+
+/// The text after `label` on the line that has it.
+fn after<'a>(stdout: &'a str, label: &str) -> &'a str {
+    let line = stdout.lines().find(|l| l.contains(label)).unwrap();
+    line.split(label).nth(1).unwrap().trim()
+}
+
+fn write_csv(dir: &Path, name: &str, text: &str) -> String {
+    std::fs::write(dir.join(name), text.as_bytes()).unwrap();
+    name.to_owned()
+}
+
+#[test]
+fn commune_and_hamlets_from_a_decomposed_csv_are_stored_nfc() {
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+    // As some Mac and web tools save it: decomposed accents, a BOM, CRLF, a quoted comma.
+    let csv: String = "Mã,Tên,Số hộ\r\nT01,Thôn Đông,320\r\n\
+                       T02,\"Tổ dân phố 2, khu Bắc\",\r\nT03,Tho\u{302}n Thượng,  45 \r\n"
+        .nfd()
+        .collect();
+    assert!(!is_nfc(&csv) && csv.contains("Tho\u{302}n"));
+    let file = write_csv(dir, "thôn.csv", &format!("\u{FEFF}{csv}"));
+    let name: String = "  Xã Hà Tây ".nfd().collect();
+    let create = format!(
+        "admin commune create --code 10846 --name '{name}' \
+         --province 'Thành phố Hải Phòng' --hamlets {file}"
+    );
+    let out = ok(dir, &create);
+    assert!(out.contains("Commune 10846 created: Xã Hà Tây"), "{out}");
+    assert!(
+        out.contains("3 hamlets imported into 10846 (3 new"),
+        "{out}"
+    );
+
+    let out = ok(dir, "admin devices list --commune 10846");
+    assert!(
+        out.contains("no devices enrolled in commune 10846"),
+        "{out}"
+    );
+
+    // Again: an upsert, nothing doubled.
+    let out = ok(dir, &create);
+    assert!(out.contains("Commune 10846 updated"), "{out}");
+    assert!(
+        out.contains("3 hamlets imported into 10846 (0 new, 3 updated)"),
+        "{out}"
+    );
+
+    let (commune, hamlets, audit) = with_db(dir, async |db| {
+        let commune = db.get_commune("10846").await.unwrap().unwrap();
+        let hamlets = db.list_hamlets("10846").await.unwrap();
+        let audit = db.list_audit(&AuditFilter::default()).await.unwrap();
+        (commune, hamlets, audit)
+    });
+    assert_eq!(commune.name, "Xã Hà Tây");
+    assert!(is_nfc(&commune.name) && is_nfc(&commune.province));
+    let stored: Vec<(&str, &str, Option<i64>)> = hamlets
+        .iter()
+        .map(|h| (h.id.as_str(), h.name.as_str(), h.expected_households))
+        .collect();
+    assert_eq!(
+        stored,
+        [
+            ("T01", "Thôn Đông", Some(320)),
+            ("T02", "Tổ dân phố 2, khu Bắc", None),
+            ("T03", "Thôn Thượng", Some(45)),
+        ]
+    );
+    assert!(hamlets.iter().all(|h| is_nfc(&h.name)));
+    let actions: Vec<&str> = audit.iter().map(|a| a.action.as_str()).collect();
+    for action in [
+        "admin.commune.create",
+        "admin.hamlets.import",
+        "admin.devices.list",
+    ] {
+        assert!(actions.contains(&action), "{actions:?}");
+    }
+}
+
+#[test]
+fn a_bad_csv_names_the_line_and_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+    let bad = "id,name,expected_households\nT13,Thôn Mới,10\nT14,Thôn Khác,\nT13,Thôn Trùng,5\n";
+    let bad = write_csv(dir, "bad.csv", bad);
+    let err = fails(
+        dir,
+        &format!("admin commune create --code 10847 --name 'Xã Mới' --province HP --hamlets {bad}"),
+    );
+    assert!(err.contains("line 4, column 1 (id)"), "{err}");
+    assert!(
+        err.contains("T13 is repeated") && err.contains("nothing imported"),
+        "{err}"
+    );
+    assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
+
+    let err = fails(
+        dir,
+        "admin commune create --code 1084a --name X --province Y",
+    );
+    assert!(err.contains("exactly 5 digits"), "{err}");
+
+    ok(
+        dir,
+        "admin commune create --code 10846 --name 'Xã Hà Tây' --province 'Hải Phòng'",
+    );
+    let err = fails(dir, &format!("admin hamlets import --commune 10846 {bad}"));
+    assert!(err.contains("line 4"), "{err}");
+    let words = write_csv(dir, "words.csv", "ma,ten,so_ho\nT01,A,mười\n");
+    let err = fails(
+        dir,
+        &format!("admin hamlets import --commune 10846 {words}"),
+    );
+    assert!(
+        err.contains("line 2, column 3 (so_ho)") && err.contains("mười"),
+        "{err}"
+    );
+
+    let (other, hamlets) = with_db(dir, async |db| {
+        let other = db.get_commune("10847").await.unwrap();
+        (other, db.list_hamlets("10846").await.unwrap())
+    });
+    assert_eq!(other, None, "the commune of a bad file is not created");
+    assert!(hamlets.is_empty(), "{hamlets:?}");
+}
+
+#[test]
+fn accounts_passwords_enrollment_and_devices() {
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+    let csv = write_csv(dir, "h.csv", "id,name\nT01,Thôn Đông\nT02,Thôn Tây\n");
+    ok(
+        dir,
+        &format!("admin commune create --code 10846 --name X --province Y --hamlets {csv}"),
+    );
+
+    let head = "admin user create --username Lan --name 'Trần Thị Lan' --role hamlet-head \
+                --commune 10846 --hamlet T01";
+    let out = ok(dir, head);
+    assert!(out.contains("User lan created"), "{out}");
+    let first = after(&out, "password (shown once):").to_owned();
+    assert_eq!(first.len(), 14, "{out}");
+    let err = fails(dir, head);
+    assert_eq!(err.trim(), "error: username lan is taken");
+    let err = fails(
+        dir,
+        "admin user create --username x --name X --role hamlet-head --commune 10846 --hamlet T09",
+    );
+    assert!(
+        err.contains("hamlet T09 is not a hamlet of commune 10846"),
+        "{err}"
+    );
+
+    let staff = "admin user create --username canbo --name 'Cán bộ' --role commune-staff \
+                 --commune 10846 --password-stdin";
+    let out = run(dir, staff, "mật khẩu riêng của tôi\n");
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        out.status.success() && !stdout.contains("password"),
+        "{stdout}"
+    );
+
+    let out = ok(dir, "admin password reset LAN");
+    let second = after(&out, "new password (shown once):").to_owned();
+    assert_ne!(first, second);
+    let err = fails(dir, "admin password reset nobody");
+    assert!(err.contains("no user named nobody"), "{err}");
+
+    let out = ok(
+        dir,
+        "admin enroll --commune 10846 --volunteer 'Nguyễn Văn A' --hamlet T01 --hamlet T02 --hours 48",
+    );
+    let code = after(&out, "enrollment code:").to_owned();
+    let groups: Vec<&str> = code.split('-').collect();
+    let code_char = |b: u8| b.is_ascii_uppercase() || b.is_ascii_digit();
+    assert!(
+        groups.len() == 3
+            && groups
+                .iter()
+                .all(|g| g.len() == 4 && g.bytes().all(code_char)),
+        "{code}"
+    );
+    assert!(
+        out.contains(&format!("{PUBLIC_URL}/field/#enroll={code}")),
+        "{out}"
+    );
+    assert!(out.contains('█') || out.contains('▀'), "{out}");
+    let b = after(&out, "expires:").as_bytes();
+    assert!(
+        b.len() >= 16 && b[2] == b'/' && b[5] == b'/' && b[13] == b':',
+        "{out}"
+    );
+
+    let (device, users) = with_db(dir, async |db| {
+        let (_token, device) = enrollment::redeem(db, &code).await.unwrap();
+        (device, db.list_users(None).await.unwrap())
+    });
+    let lan = users.iter().find(|u| u.username == "lan").unwrap();
+    assert!(password::verify(&second, &lan.password_hash));
+    let out = ok(dir, "admin devices list --commune 10846");
+    let row = out.lines().find(|l| l.starts_with(&device.id)).unwrap();
+    assert!(
+        row.contains("Nguyễn Văn A") && row.contains("T01,T02"),
+        "{out}"
+    );
+    assert!(row.ends_with("active"), "{out}");
+
+    let out = ok(dir, &format!("admin devices revoke {}", device.id));
+    assert!(out.contains("revoked"), "{out}");
+    let out = ok(dir, "admin devices list --commune 10846");
+    let row = out.lines().find(|l| l.starts_with(&device.id)).unwrap();
+    assert!(row.contains("revoked "), "{out}");
+    let err = fails(dir, "admin devices revoke no-such-device");
+    assert!(err.contains("no device with id no-such-device"), "{err}");
+
+    let audit = with_db(dir, async |db| {
+        db.list_audit(&AuditFilter::default()).await.unwrap()
+    });
+    let actions: Vec<&str> = audit.iter().map(|a| a.action.as_str()).collect();
+    for action in ["admin.user.create", "admin.password.reset", "admin.enroll"] {
+        assert!(actions.contains(&action), "{actions:?}");
+    }
+    assert!(actions.contains(&"admin.devices.revoke"), "{actions:?}");
+    for entry in &audit {
+        let detail = entry.detail.as_deref().unwrap_or("");
+        for secret in [
+            first.as_str(),
+            second.as_str(),
+            code.as_str(),
+            "mật khẩu riêng",
+        ] {
+            assert!(!detail.contains(secret), "{detail}");
+        }
+    }
+}
