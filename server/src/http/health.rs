@@ -8,6 +8,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::json;
 
+use super::openapi::{ErrorBody, HealthBody};
 use crate::app::AppState;
 use crate::error::ApiError;
 
@@ -18,6 +19,17 @@ pub fn router() -> Router<AppState> {
         .route("/metrics", get(metrics))
 }
 
+/// Liveness: whether the database answers.
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    tag = "health",
+    responses(
+        (status = 200, description = "The server and its database are up", body = HealthBody),
+        (status = 503, description = "The database does not answer \
+            (`database-unavailable`)", body = ErrorBody),
+    )
+)]
 async fn healthz(State(state): State<AppState>) -> Result<impl IntoResponse, ApiError> {
     state.storage.ping().await.map_err(|e| {
         tracing::error!(%e, "health check: database unreachable");
@@ -34,6 +46,17 @@ async fn healthz(State(state): State<AppState>) -> Result<impl IntoResponse, Api
     })))
 }
 
+/// Counters for Prometheus, in its text format.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "health",
+    responses(
+        (status = 200, description = "Prometheus text exposition format \
+            0.0.4", content_type = "text/plain; version=0.0.4; charset=utf-8", body = String),
+        (status = 500, description = "The database failed (`storage-error`)", body = ErrorBody),
+    )
+)]
 async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse, ApiError> {
     let documents = state.storage.count_documents().await?;
     Ok((
@@ -45,6 +68,16 @@ async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse, Api
     ))
 }
 
+/// The start page, so a person opening the printed URL sees the server is up.
+#[utoipa::path(
+    get,
+    path = "/",
+    tag = "health",
+    responses(
+        (status = 200, description = "A short HTML page (Vietnamese / \
+            English)", content_type = "text/html; charset=utf-8", body = String),
+    )
+)]
 async fn index() -> Html<&'static str> {
     Html(concat!(
         "<!doctype html><html lang=\"vi\"><meta charset=\"utf-8\">",
