@@ -3,7 +3,7 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use anyhow::Context;
 use axum::Router;
@@ -12,11 +12,13 @@ use axum::middleware::{self, Next};
 use axum::response::Response;
 use tokio::net::TcpListener;
 
+use crate::auth::throttle::Throttles;
 use crate::config::Config;
 use crate::documents::DocumentService;
 use crate::metrics::Metrics;
 use crate::photos::{self, PhotoStore};
 use crate::storage::{SqlStorage, Storage};
+use crate::sync::SyncHub;
 
 /// Everything a handler may need, cheap to clone.
 #[derive(Clone)]
@@ -26,6 +28,10 @@ pub struct AppState {
     pub photos: Arc<dyn PhotoStore>,
     pub documents: Arc<DocumentService>,
     pub metrics: Arc<Metrics>,
+    pub throttles: Arc<Throttles>,
+    pub sync: Arc<SyncHub>,
+    /// The address actually bound, once it is (port 0 picks one).
+    pub bound: Arc<OnceLock<SocketAddr>>,
 }
 
 impl AppState {
@@ -41,11 +47,16 @@ impl AppState {
         let photos = photos::open(&config.photo_store())
             .await
             .with_context(|| format!("opening photo store {}", config.photo_store()))?;
+        let storage_id = storage
+            .setting_or_insert("storage-id", &uuid::Uuid::new_v4().to_string())
+            .await
+            .context("reading the storage id")?;
         let metrics = Arc::new(Metrics::default());
         let documents = Arc::new(DocumentService::new(
             storage.clone(),
             metrics.clone(),
             config.compact_after_changes,
+            config.max_loaded_documents,
         ));
         Ok(AppState {
             config: Arc::new(config),
@@ -53,7 +64,21 @@ impl AppState {
             photos,
             documents,
             metrics,
+            throttles: Arc::new(Throttles::default()),
+            sync: Arc::new(SyncHub::new(storage_id)),
+            bound: Arc::new(OnceLock::new()),
         })
+    }
+}
+
+impl AppState {
+    /// The URL people and phones use: the configured one, or the address bound.
+    pub fn public_url(&self) -> String {
+        self.config
+            .public_url
+            .clone()
+            .or_else(|| self.bound.get().map(|a| format!("http://{a}")))
+            .unwrap_or_else(|| format!("http://{}", self.config.listen))
     }
 }
 
@@ -61,11 +86,25 @@ impl AppState {
 pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(crate::http::health::router())
+        .merge(crate::http::auth::router())
+        .merge(crate::http::devices::router())
+        .merge(crate::http::households::router())
+        .merge(crate::http::users::router())
+        .merge(crate::http::audit::router())
+        .merge(crate::sync::router())
+        .merge(crate::http::openapi::router())
         .layer(middleware::from_fn_with_state(
             state.clone(),
             count_requests,
         ))
-        .layer(tower_http::trace::TraceLayer::new_for_http())
+        .layer(
+            tower_http::trace::TraceLayer::new_for_http().make_span_with(
+                // The path only: a query string may carry a token (the sync socket's `?token=`).
+                |request: &Request| {
+                    tracing::info_span!("http", method = %request.method(), path = %request.uri().path())
+                },
+            ),
+        )
         .with_state(state)
 }
 
@@ -88,6 +127,7 @@ impl App {
         let listener = TcpListener::bind(listen)
             .await
             .with_context(|| format!("binding {listen}"))?;
+        let _ = state.bound.set(listener.local_addr()?);
         Ok(App { state, listener })
     }
 
@@ -97,7 +137,7 @@ impl App {
 
     /// The URL people use, after binding.
     pub fn url(&self) -> anyhow::Result<String> {
-        Ok(self.state.config.public_url(self.local_addr()?))
+        Ok(self.state.public_url())
     }
 
     /// Serves until `shutdown` completes, lets requests in flight finish, then closes the

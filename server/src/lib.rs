@@ -1,8 +1,11 @@
 //! The sansang server as a library: the binary, the demo and the end-to-end tests all build the
 //! same application from here.
 
+pub mod accounts;
 pub mod app;
+pub mod audit;
 pub mod auth;
+pub mod cli;
 pub mod config;
 pub mod demo;
 pub mod documents;
@@ -11,6 +14,7 @@ pub mod http;
 pub mod metrics;
 pub mod photos;
 pub mod storage;
+pub mod sync;
 pub mod telemetry;
 
 /// Vietnam's offset from UTC: dates people see and the survey year follow it.

@@ -4,6 +4,8 @@
 
 #![allow(clippy::unwrap_used)]
 
+#[path = "storage/access.rs"]
+mod access;
 #[path = "storage/audit.rs"]
 mod audit;
 #[path = "storage/documents.rs"]
@@ -16,7 +18,13 @@ mod people;
 mod places;
 #[path = "storage/projections.rs"]
 mod projections;
+#[path = "storage/quarantine.rs"]
+mod quarantine;
 
+use access::{
+    enrollments_roundtrip, redeem_enrollment_once, redeem_enrollment_race,
+    redeem_expired_enrollment, sessions_roundtrip,
+};
 use audit::{audit_filters, audit_is_newest_first_with_default_limit};
 use documents::{
     change_log_is_idempotent, compaction_keeps_later_changes, concurrent_writers,
@@ -26,6 +34,9 @@ use documents::{
 use people::{devices_roundtrip, users_roundtrip};
 use places::places_roundtrip;
 use projections::{households_list_filters_and_counts, projection_roundtrip};
+use quarantine::{
+    quarantine_hides_from_lists_only, setting_is_written_once, setting_race_has_one_winner,
+};
 
 sansang_tests::backend_tests!(
     places_roundtrip,
@@ -42,4 +53,12 @@ sansang_tests::backend_tests!(
     households_list_filters_and_counts,
     audit_filters,
     audit_is_newest_first_with_default_limit,
+    sessions_roundtrip,
+    enrollments_roundtrip,
+    redeem_enrollment_once,
+    redeem_expired_enrollment,
+    redeem_enrollment_race,
+    quarantine_hides_from_lists_only,
+    setting_is_written_once,
+    setting_race_has_one_winner,
 );

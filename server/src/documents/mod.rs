@@ -1,19 +1,24 @@
-//! Household documents on the server: receiving changes, persisting them durably with their
-//! projection, and compacting the change log into snapshots.
+//! Household documents on the server: receiving changes (as raw changes or sync messages),
+//! persisting them durably with their projection, compacting the change log into snapshots, and
+//! telling the sync connections that a document changed.
 //!
 //! Every way a change arrives (the sync socket, the HTTP fallback, the demo, tools) goes through
-//! [`DocumentService::apply_changes`], so they all persist and project the same way.
+//! a [`DocGuard`], so they all persist and project the same way: changes are applied to a copy,
+//! written to the database with the new projection in one transaction, and only then become the
+//! document in memory — nothing is acknowledged that is not durable.
 
+mod cache;
 mod id;
-mod locks;
 
 use std::sync::Arc;
 
+use automerge::sync::{self, SyncDoc};
 use automerge::{Automerge, Change, ChangeHash, ReadDoc};
 use sansang_shared::{Projection, read};
+use tokio::sync::{OwnedMutexGuard, broadcast};
 
+use cache::{Cache, Loaded, Slot};
 pub use id::{DocumentId, InvalidDocumentId};
-use locks::KeyedLocks;
 
 use crate::metrics::Metrics;
 use crate::storage::{DocumentScope, DocumentUpdate, Storage, StorageError, StoredChange};
@@ -21,7 +26,7 @@ use crate::storage::{DocumentScope, DocumentUpdate, Storage, StorageError, Store
 /// Errors of document handling, each with a stable code for clients.
 #[derive(Debug, thiserror::Error)]
 pub enum DocumentError {
-    /// Bytes that are not Automerge changes or documents.
+    /// Bytes that are not Automerge changes, documents or sync messages.
     #[error("the Automerge data does not decode: {0}")]
     Corrupt(String),
     /// A stored document that no longer loads: a server fault, not the client's.
@@ -46,28 +51,47 @@ impl DocumentError {
 pub struct Applied {
     /// Changes not stored before this call.
     pub new_changes: usize,
-    /// The projection after the changes, as stored.
-    pub projection: Projection,
+    /// The projection after the changes, as stored (`None` when nothing changed).
+    pub projection: Option<Projection>,
 }
 
 pub struct DocumentService {
     storage: Arc<dyn Storage>,
     metrics: Arc<Metrics>,
-    locks: KeyedLocks,
+    cache: Cache,
     compact_after: usize,
+    changed: broadcast::Sender<DocumentId>,
 }
 
 impl DocumentService {
-    pub fn new(storage: Arc<dyn Storage>, metrics: Arc<Metrics>, compact_after: usize) -> Self {
+    /// `max_loaded` bounds the documents held in memory.
+    pub fn new(
+        storage: Arc<dyn Storage>,
+        metrics: Arc<Metrics>,
+        compact_after: usize,
+        max_loaded: usize,
+    ) -> Self {
         DocumentService {
             storage,
             metrics,
-            locks: KeyedLocks::default(),
+            cache: Cache::new(max_loaded),
             compact_after: compact_after.max(1),
+            changed: broadcast::channel(1024).0,
         }
     }
 
-    /// Decodes raw change bytes (one change each), as a sync message carries them.
+    /// Ids of documents as they change (after the change is durable). A receiver that lags
+    /// behind gets `Lagged` and should re-check every document it follows.
+    pub fn subscribe(&self) -> broadcast::Receiver<DocumentId> {
+        self.changed.subscribe()
+    }
+
+    /// Documents in memory now.
+    pub fn loaded(&self) -> usize {
+        self.cache.len()
+    }
+
+    /// Decodes raw change bytes (one change each).
     pub fn decode_changes(raw: &[Vec<u8>]) -> Result<Vec<Change>, DocumentError> {
         raw.iter()
             .map(|bytes| {
@@ -80,74 +104,52 @@ impl DocumentService {
     /// Decodes a saved document or a run of saved changes (what `save` and `save_after` make).
     pub fn decode_saved(bytes: &[u8]) -> Result<Vec<Change>, DocumentError> {
         let doc = Automerge::load(bytes).map_err(|e| DocumentError::Corrupt(e.to_string()))?;
-        Ok(doc.get_changes(&[]).into_iter().collect())
+        Ok(doc.get_changes(&[]))
+    }
+
+    /// Locks document `id`, loading it from the database when it is not in memory.
+    pub async fn lock(&self, id: &DocumentId) -> Result<DocGuard<'_>, DocumentError> {
+        let mut slot = self.cache.lock(id.as_str()).await;
+        if slot.loaded.is_none() {
+            match self.load_stored(id).await {
+                Ok(loaded) => slot.loaded = Some(loaded),
+                Err(e) => {
+                    drop(slot);
+                    self.cache.forget(id.as_str());
+                    return Err(e);
+                }
+            }
+        }
+        Ok(DocGuard {
+            service: self,
+            id: id.clone(),
+            slot,
+        })
     }
 
     /// Stores `changes` of document `id` (those already stored are ignored) and its new
-    /// projection, in one transaction; returns only after both are durable.
-    #[tracing::instrument(skip_all, fields(document = %id, changes = changes.len()))]
+    /// projection; returns only after both are durable.
     pub async fn apply_changes(
         &self,
         id: &DocumentId,
         changes: Vec<Change>,
     ) -> Result<Applied, DocumentError> {
-        let _guard = self.locks.lock(id.as_str()).await;
-        self.metrics.changes_received(changes.len());
-        let (mut doc, stored) = self.load_locked(id).await?;
-        let stored_count = stored.len();
-        // Changes already folded into the snapshot are not in the log any more: skip them
-        // rather than store them twice.
-        let changes: Vec<Change> = changes
-            .into_iter()
-            .filter(|c| doc.get_change_by_hash(&c.hash()).is_none())
-            .collect();
-        let incoming: Vec<StoredChange> = changes
-            .iter()
-            .map(|c| StoredChange {
-                hash: c.hash().to_string(),
-                bytes: c.raw_bytes().to_vec(),
-            })
-            .collect();
-        doc.apply_changes(changes)
-            .map_err(|e| DocumentError::Corrupt(format!("applying changes: {e}")))?;
-        let projection = read::project(&doc, &doc.get_heads(), crate::reference_year());
-        let update = DocumentUpdate {
-            document_id: id.as_str().to_owned(),
-            scope: DocumentScope {
-                commune_code: projection.household.commune_code.clone(),
-                hamlet_id: projection.household.hamlet_id.clone(),
-            },
-            changes: incoming,
-            projection: Some(projection.clone()),
-        };
-        let new_changes = self.storage.apply_document_update(&update).await?;
-        self.metrics.changes_stored(new_changes);
-        if stored_count + new_changes >= self.compact_after {
-            self.compact_locked(id, &doc).await?;
-        }
-        Ok(Applied {
-            new_changes,
-            projection,
-        })
+        self.lock(id).await?.apply_changes(changes).await
     }
 
-    /// The current document, or `None` when it was never stored.
+    /// A copy of the current document, or `None` when it was never stored.
     pub async fn load(&self, id: &DocumentId) -> Result<Option<Automerge>, DocumentError> {
-        let _guard = self.locks.lock(id.as_str()).await;
-        if self.storage.document_scope(id.as_str()).await?.is_none() {
-            return Ok(None);
-        }
-        Ok(Some(self.load_locked(id).await?.0))
+        let guard = self.lock(id).await?;
+        Ok(guard.stored().then(|| guard.doc().clone()))
     }
 
-    /// Loads the snapshot and the changes since; returns the document and the stored hashes of
-    /// the changes outside the snapshot.
-    async fn load_locked(
-        &self,
-        id: &DocumentId,
-    ) -> Result<(Automerge, Vec<String>), DocumentError> {
+    async fn load_stored(&self, id: &DocumentId) -> Result<Loaded, DocumentError> {
         let Some(stored) = self.storage.load_document(id.as_str()).await? else {
-            return Ok((Automerge::new(), Vec::new()));
+            return Ok(Loaded {
+                doc: Automerge::new(),
+                stored: false,
+                log_len: 0,
+            });
         };
         let corrupt = |detail: String| DocumentError::StoredCorrupt {
             id: id.to_string(),
@@ -157,7 +159,7 @@ impl DocumentService {
             Some(bytes) => Automerge::load(bytes).map_err(|e| corrupt(e.to_string()))?,
             None => Automerge::new(),
         };
-        let hashes = stored.changes.iter().map(|c| c.hash.clone()).collect();
+        let log_len = stored.changes.len();
         let changes = stored
             .changes
             .into_iter()
@@ -165,15 +167,139 @@ impl DocumentService {
             .collect::<Result<Vec<_>, _>>()?;
         doc.apply_changes(changes)
             .map_err(|e| corrupt(e.to_string()))?;
-        Ok((doc, hashes))
+        Ok(Loaded {
+            doc,
+            stored: true,
+            log_len,
+        })
+    }
+}
+
+/// A locked document: read it, or change it durably.
+pub struct DocGuard<'a> {
+    service: &'a DocumentService,
+    id: DocumentId,
+    slot: OwnedMutexGuard<Slot>,
+}
+
+impl DocGuard<'_> {
+    fn loaded(&self) -> &Loaded {
+        // `lock` only hands out guards over loaded slots.
+        self.slot
+            .loaded
+            .as_ref()
+            .unwrap_or_else(|| unreachable!("a DocGuard always holds a loaded document"))
+    }
+
+    pub fn doc(&self) -> &Automerge {
+        &self.loaded().doc
+    }
+
+    /// Whether the document is in the database (a new one is not until its first change).
+    pub fn stored(&self) -> bool {
+        self.loaded().stored
+    }
+
+    pub fn id(&self) -> &DocumentId {
+        &self.id
+    }
+
+    /// Applies raw changes.
+    pub async fn apply_changes(&mut self, changes: Vec<Change>) -> Result<Applied, DocumentError> {
+        self.service.metrics.changes_received(changes.len());
+        let mut candidate = self.doc().clone();
+        let before = candidate.get_heads();
+        candidate
+            .apply_changes(changes)
+            .map_err(|e| DocumentError::Corrupt(format!("applying changes: {e}")))?;
+        self.commit(candidate, &before).await
+    }
+
+    /// Receives a sync message from a peer whose sync state is `state`; the state is updated
+    /// only if what the message brought is durable.
+    pub async fn receive_sync_message(
+        &mut self,
+        state: &mut sync::State,
+        message: sync::Message,
+    ) -> Result<Applied, DocumentError> {
+        let mut candidate = self.doc().clone();
+        let mut candidate_state = state.clone();
+        let before = candidate.get_heads();
+        candidate
+            .receive_sync_message(&mut candidate_state, message)
+            .map_err(|e| DocumentError::Corrupt(format!("sync message: {e}")))?;
+        let applied = self.commit(candidate, &before).await?;
+        *state = candidate_state;
+        Ok(applied)
+    }
+
+    /// The next sync message for a peer, if it needs one.
+    pub fn generate_sync_message(&self, state: &mut sync::State) -> Option<sync::Message> {
+        self.doc().generate_sync_message(state)
+    }
+
+    /// Persists what `candidate` has beyond `before`, then makes it the document.
+    async fn commit(
+        &mut self,
+        candidate: Automerge,
+        before: &[ChangeHash],
+    ) -> Result<Applied, DocumentError> {
+        let new: Vec<Change> = candidate.get_changes(before);
+        if new.is_empty() {
+            return Ok(Applied {
+                new_changes: 0,
+                projection: None,
+            });
+        }
+        let projection = read::project(&candidate, &candidate.get_heads(), crate::reference_year());
+        let update = DocumentUpdate {
+            document_id: self.id.as_str().to_owned(),
+            scope: DocumentScope {
+                commune_code: projection.household.commune_code.clone(),
+                hamlet_id: projection.household.hamlet_id.clone(),
+                quarantined: false,
+            },
+            changes: new
+                .iter()
+                .map(|c| StoredChange {
+                    hash: c.hash().to_string(),
+                    bytes: c.raw_bytes().to_vec(),
+                })
+                .collect(),
+            projection: Some(projection.clone()),
+        };
+        let service = self.service;
+        let new_changes = service.storage.apply_document_update(&update).await?;
+        service.metrics.changes_stored(new_changes);
+        let loaded = self
+            .slot
+            .loaded
+            .as_mut()
+            .unwrap_or_else(|| unreachable!("a DocGuard always holds a loaded document"));
+        loaded.doc = candidate;
+        loaded.stored = true;
+        loaded.log_len += new_changes;
+        if loaded.log_len >= service.compact_after
+            && let Err(e) = self.compact().await
+        {
+            // The changes are durable already; compaction is tried again after the next ones.
+            tracing::warn!(document = %self.id, %e, "compaction failed");
+        }
+        let _ = service.changed.send(self.id.clone());
+        Ok(Applied {
+            new_changes,
+            projection: Some(projection),
+        })
     }
 
     /// Folds every applied change into a new snapshot and deletes exactly those changes; a
     /// change still waiting for its dependencies stays in the log.
-    async fn compact_locked(&self, id: &DocumentId, doc: &Automerge) -> Result<(), DocumentError> {
-        let Some(stored) = self.storage.load_document(id.as_str()).await? else {
+    async fn compact(&mut self) -> Result<(), DocumentError> {
+        let storage = &self.service.storage;
+        let Some(stored) = storage.load_document(self.id.as_str()).await? else {
             return Ok(());
         };
+        let doc = self.doc();
         let merged: Vec<String> = stored
             .changes
             .iter()
@@ -186,10 +312,15 @@ impl DocumentService {
             .collect();
         let mut heads: Vec<String> = doc.get_heads().iter().map(|h| h.to_string()).collect();
         heads.sort();
-        self.storage
-            .compact_document(id.as_str(), &doc.save(), &heads, &merged)
+        let snapshot = doc.save();
+        storage
+            .compact_document(self.id.as_str(), &snapshot, &heads, &merged)
             .await?;
-        tracing::debug!(merged = merged.len(), "compacted");
+        let left = stored.changes.len() - merged.len();
+        if let Some(loaded) = self.slot.loaded.as_mut() {
+            loaded.log_len = left;
+        }
+        tracing::debug!(merged = merged.len(), left, "compacted");
         Ok(())
     }
 }

@@ -41,14 +41,15 @@ pub type Result<T, E = StorageError> = std::result::Result<T, E>;
 pub type Millis = i64;
 
 /// Which SQL database a [`SqlStorage`] talks to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Backend {
     Sqlite,
     Postgres,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
 pub struct Commune {
     /// 5-digit national code, text.
     pub code: String,
@@ -56,7 +57,8 @@ pub struct Commune {
     pub province: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
 pub struct Hamlet {
     pub commune_code: String,
     /// Code assigned by the commune.
@@ -66,7 +68,7 @@ pub struct Hamlet {
     pub expected_households: Option<i64>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum Role {
     Admin,
@@ -94,7 +96,8 @@ impl Role {
 }
 
 /// A person who signs in with a password.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
 pub struct User {
     /// UUID string.
     pub id: String,
@@ -114,7 +117,8 @@ pub struct User {
 }
 
 /// A volunteer's enrolled phone.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
 pub struct Device {
     /// UUID string.
     pub id: String,
@@ -127,6 +131,48 @@ pub struct Device {
     pub token_hash: String,
     pub created_at: Millis,
     pub revoked_at: Option<Millis>,
+}
+
+/// A signed-in person's session; the bearer token itself is never stored, only its hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Session {
+    /// Hex sha256 of the session token.
+    pub token_hash: String,
+    pub user_id: String,
+    pub created_at: Millis,
+    pub expires_at: Millis,
+    /// Remote address at sign-in, for the audit trail.
+    pub address: Option<String>,
+}
+
+/// A one-time code that lets a volunteer's phone enrol; stored as a hash, used at most once.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Enrollment {
+    /// Hex sha256 of the normalised code.
+    #[serde(skip)]
+    pub code_hash: String,
+    /// Name of the volunteer the phone will belong to.
+    pub volunteer: String,
+    pub commune_code: String,
+    pub hamlets: Vec<String>,
+    /// Who issued it.
+    pub created_by: Actor,
+    pub created_at: Millis,
+    pub expires_at: Millis,
+    pub used_at: Option<Millis>,
+    /// The device it was exchanged for, once used.
+    pub device_id: Option<String>,
+}
+
+/// What happened to an enrollment code presented by a phone.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Redeemed {
+    /// The code was valid: it is now used and this device exists.
+    Device(Device),
+    Unknown,
+    AlreadyUsed,
+    Expired,
 }
 
 /// One Automerge change as stored: its hash (hex) and its raw bytes.
@@ -151,6 +197,9 @@ pub struct StoredDocument {
 pub struct DocumentScope {
     pub commune_code: Option<String>,
     pub hamlet_id: Option<String>,
+    /// Set aside for an admin: a phone sent it for a hamlet outside its own. Stored and synced
+    /// back to that phone, but in no household list.
+    pub quarantined: bool,
 }
 
 /// New changes of a document and, when the document could be read, its new projection: written
@@ -165,7 +214,8 @@ pub struct DocumentUpdate {
 }
 
 /// One row of the household list (no personal data beyond the address).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
 pub struct HouseholdSummary {
     pub document_id: String,
     pub commune_code: Option<String>,
@@ -180,7 +230,7 @@ pub struct HouseholdSummary {
 }
 
 /// Who did something, for the audit log.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "kind", content = "id", rename_all = "lowercase")]
 pub enum Actor {
     User(String),
@@ -188,7 +238,8 @@ pub enum Actor {
     System,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
 pub struct AuditEntry {
     /// Assigned by the database; 0 on entries not yet written.
     pub id: i64,
@@ -251,6 +302,32 @@ pub trait Storage: Send + Sync + 'static {
     async fn list_devices(&self, commune_code: &str) -> Result<Vec<Device>>;
     /// Sets `revoked_at` once; `NotFound` when there is no such device.
     async fn revoke_device(&self, device_id: &str, at: Millis) -> Result<()>;
+    async fn get_device(&self, device_id: &str) -> Result<Option<Device>>;
+
+    // Sessions of people signed in.
+    async fn create_session(&self, session: &Session) -> Result<()>;
+    /// The session with this token hash, expired or not (the caller checks `expires_at`).
+    async fn get_session(&self, token_hash: &str) -> Result<Option<Session>>;
+    /// Ok whether or not it existed.
+    async fn delete_session(&self, token_hash: &str) -> Result<()>;
+    /// Signs a person out everywhere (password change or reset); returns how many sessions ended.
+    async fn delete_user_sessions(&self, user_id: &str) -> Result<u64>;
+
+    // Phone enrollment.
+    /// `Conflict` if the code hash exists (a collision: the caller draws a new code).
+    async fn create_enrollment(&self, enrollment: &Enrollment) -> Result<()>;
+    /// In one transaction: when the code exists, is unused and `now < expires_at`, marks it used
+    /// by `device.id` and creates `device` with the enrollment's volunteer, commune and hamlets
+    /// (the fields of `device` for those are ignored); otherwise says why not. Two phones racing
+    /// with one code: exactly one gets the device.
+    async fn redeem_enrollment(
+        &self,
+        code_hash: &str,
+        now: Millis,
+        device: &Device,
+    ) -> Result<Redeemed>;
+    /// Newest first.
+    async fn list_enrollments(&self, commune_code: &str) -> Result<Vec<Enrollment>>;
 
     // Documents.
     /// Appends the changes not yet stored (idempotent by hash) and replaces the projection, in
@@ -269,18 +346,27 @@ pub trait Storage: Send + Sync + 'static {
         merged: &[String],
     ) -> Result<()>;
     async fn document_scope(&self, document_id: &str) -> Result<Option<DocumentScope>>;
+    /// Sets or clears the quarantine flag; `NotFound` when the document was never stored.
+    /// `apply_document_update` never changes the flag.
+    async fn set_quarantined(&self, document_id: &str, quarantined: bool) -> Result<()>;
     /// Every stored document id of a commune, sorted.
     async fn list_document_ids(&self, commune_code: &str) -> Result<Vec<String>>;
     async fn count_documents(&self) -> Result<i64>;
 
     // Projections.
     async fn get_projection(&self, document_id: &str) -> Result<Option<Projection>>;
-    /// Sorted by hamlet then address; one hamlet or the whole commune.
+    /// Sorted by hamlet then address; one hamlet or the whole commune; quarantined documents
+    /// are left out.
     async fn list_households(
         &self,
         commune_code: &str,
         hamlet_id: Option<&str>,
     ) -> Result<Vec<HouseholdSummary>>;
+
+    // Settings of the installation.
+    /// The value stored under `key`, storing `value` first when there is none (atomically: two
+    /// callers racing get the same answer).
+    async fn setting_or_insert(&self, key: &str, value: &str) -> Result<String>;
 
     // Audit log (append-only).
     /// Returns the id given to the entry.

@@ -129,6 +129,7 @@ pub fn scope(commune_code: Option<&str>, hamlet_id: Option<&str>) -> DocumentSco
     DocumentScope {
         commune_code: commune_code.map(str::to_owned),
         hamlet_id: hamlet_id.map(str::to_owned),
+        quarantined: false,
     }
 }
 

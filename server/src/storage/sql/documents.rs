@@ -1,6 +1,8 @@
 //! Household documents: the change log, the compacted snapshot and where each document belongs.
 
-use super::{SqlStorage, col, now_millis, projections, query_err};
+use sqlx::any::AnyRow;
+
+use super::{SqlStorage, col, from_flag, now_millis, projections, query_err, to_flag};
 use crate::storage::{
     DocumentScope, DocumentUpdate, Result, StorageError, StoredChange, StoredDocument,
 };
@@ -8,7 +10,8 @@ use crate::storage::{
 /// Writes the new changes and the projection of one document in one transaction.
 ///
 /// A `None` scope field keeps what is stored: a document read without its hamlet (a phone sent
-/// only part of it) does not lose the hamlet known before.
+/// only part of it) does not lose the hamlet known before. The quarantine flag of the scope is
+/// ignored: a new document starts out of quarantine, and only [`set_quarantined`] changes it.
 #[tracing::instrument(skip_all, fields(document = %update.document_id, changes = update.changes.len()))]
 pub(super) async fn apply_document_update(
     db: &SqlStorage,
@@ -26,7 +29,7 @@ pub(super) async fn apply_document_update(
              commune_code = coalesce(excluded.commune_code, documents.commune_code),
              hamlet_id = coalesce(excluded.hamlet_id, documents.hamlet_id),
              updated_at = excluded.updated_at
-         returning last_seq, commune_code, hamlet_id",
+         returning last_seq, commune_code, hamlet_id, quarantined",
     )
     .bind(&update.document_id)
     .bind(&update.scope.commune_code)
@@ -36,10 +39,7 @@ pub(super) async fn apply_document_update(
     .await
     .map_err(query_err("saving the document row"))?;
     let last_seq: i64 = col(&row, "documents", "last_seq")?;
-    let scope = DocumentScope {
-        commune_code: col(&row, "documents", "commune_code")?,
-        hamlet_id: col(&row, "documents", "hamlet_id")?,
-    };
+    let scope = scope_from_row(&row)?;
 
     let mut seq = last_seq;
     let mut inserted = 0;
@@ -164,18 +164,44 @@ pub(super) async fn document_scope(
     db: &SqlStorage,
     document_id: &str,
 ) -> Result<Option<DocumentScope>> {
-    sqlx::query("select commune_code, hamlet_id from documents where id = $1")
+    sqlx::query("select commune_code, hamlet_id, quarantined from documents where id = $1")
         .bind(document_id)
         .fetch_optional(&db.pool)
         .await
         .map_err(query_err("reading a document's scope"))?
-        .map(|row| {
-            Ok(DocumentScope {
-                commune_code: col(&row, "documents", "commune_code")?,
-                hamlet_id: col(&row, "documents", "hamlet_id")?,
-            })
-        })
+        .map(|row| scope_from_row(&row))
         .transpose()
+}
+
+fn scope_from_row(row: &AnyRow) -> Result<DocumentScope> {
+    Ok(DocumentScope {
+        commune_code: col(row, "documents", "commune_code")?,
+        hamlet_id: col(row, "documents", "hamlet_id")?,
+        quarantined: from_flag(col(row, "documents", "quarantined")?),
+    })
+}
+
+/// Sets or clears the quarantine flag of a stored document.
+#[tracing::instrument(skip_all, fields(document = %document_id, quarantined = quarantined))]
+pub(super) async fn set_quarantined(
+    db: &SqlStorage,
+    document_id: &str,
+    quarantined: bool,
+) -> Result<()> {
+    let context = "setting a document's quarantine";
+    let mut w = db.begin_write(context).await?;
+    let done = sqlx::query("update documents set quarantined = $2 where id = $1")
+        .bind(document_id)
+        .bind(to_flag(quarantined))
+        .execute(&mut *w.tx)
+        .await
+        .map_err(query_err(context))?;
+    if done.rows_affected() == 0 {
+        return Err(StorageError::NotFound {
+            what: format!("document {document_id}"),
+        });
+    }
+    w.commit(context).await
 }
 
 #[tracing::instrument(skip_all, fields(commune = %commune_code))]

@@ -4,11 +4,13 @@
 //! the only backend-specific code is the connection set-up here and the migration files. Column
 //! types stay portable: text, bigint, integer 0/1 for booleans, blob/bytea.
 
+mod access;
 mod audit;
 mod documents;
 mod people;
 mod places;
 mod projections;
+mod settings;
 
 use std::str::FromStr;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -21,8 +23,9 @@ use sqlx::{Any, AnyPool, Executor, Row, Transaction};
 use tokio::sync::{Mutex, MutexGuard};
 
 use super::{
-    AuditEntry, AuditFilter, Backend, Commune, Device, DocumentScope, DocumentUpdate, Hamlet,
-    HouseholdSummary, Millis, Result, Storage, StorageError, StoredDocument, User,
+    AuditEntry, AuditFilter, Backend, Commune, Device, DocumentScope, DocumentUpdate, Enrollment,
+    Hamlet, HouseholdSummary, Millis, Redeemed, Result, Session, Storage, StorageError,
+    StoredDocument, User,
 };
 
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("../migrations/sqlite");
@@ -291,6 +294,43 @@ impl Storage for SqlStorage {
         people::revoke_device(self, device_id, at).await
     }
 
+    async fn get_device(&self, device_id: &str) -> Result<Option<Device>> {
+        people::get_device(self, device_id).await
+    }
+
+    async fn create_session(&self, session: &Session) -> Result<()> {
+        access::create_session(self, session).await
+    }
+
+    async fn get_session(&self, token_hash: &str) -> Result<Option<Session>> {
+        access::get_session(self, token_hash).await
+    }
+
+    async fn delete_session(&self, token_hash: &str) -> Result<()> {
+        access::delete_session(self, token_hash).await
+    }
+
+    async fn delete_user_sessions(&self, user_id: &str) -> Result<u64> {
+        access::delete_user_sessions(self, user_id).await
+    }
+
+    async fn create_enrollment(&self, enrollment: &Enrollment) -> Result<()> {
+        access::create_enrollment(self, enrollment).await
+    }
+
+    async fn redeem_enrollment(
+        &self,
+        code_hash: &str,
+        now: Millis,
+        device: &Device,
+    ) -> Result<Redeemed> {
+        access::redeem_enrollment(self, code_hash, now, device).await
+    }
+
+    async fn list_enrollments(&self, commune_code: &str) -> Result<Vec<Enrollment>> {
+        access::list_enrollments(self, commune_code).await
+    }
+
     async fn apply_document_update(&self, update: &DocumentUpdate) -> Result<usize> {
         documents::apply_document_update(self, update).await
     }
@@ -313,6 +353,10 @@ impl Storage for SqlStorage {
         documents::document_scope(self, document_id).await
     }
 
+    async fn set_quarantined(&self, document_id: &str, quarantined: bool) -> Result<()> {
+        documents::set_quarantined(self, document_id, quarantined).await
+    }
+
     async fn list_document_ids(&self, commune_code: &str) -> Result<Vec<String>> {
         documents::list_document_ids(self, commune_code).await
     }
@@ -331,6 +375,10 @@ impl Storage for SqlStorage {
         hamlet_id: Option<&str>,
     ) -> Result<Vec<HouseholdSummary>> {
         projections::list_households(self, commune_code, hamlet_id).await
+    }
+
+    async fn setting_or_insert(&self, key: &str, value: &str) -> Result<String> {
+        settings::setting_or_insert(self, key, value).await
     }
 
     async fn append_audit(&self, entry: &AuditEntry) -> Result<i64> {

@@ -169,6 +169,7 @@ pub(super) async fn get_projection(
         })
 }
 
+/// The summaries of one commune or hamlet, leaving out quarantined documents.
 #[tracing::instrument(skip_all, fields(commune = %commune_code, hamlet = ?hamlet_id))]
 pub(super) async fn list_households(
     db: &SqlStorage,
@@ -180,7 +181,10 @@ pub(super) async fn list_households(
             concat!(
                 "select document_id, commune_code, hamlet_id, address, consent_given,
                      member_count, finding_count, error_count, conflict_count, updated_at
-                 from households where ",
+                 from households h
+                 where not exists (
+                     select 1 from documents d where d.id = h.document_id and d.quarantined <> 0
+                 ) and ",
                 $filter
             )
         };

@@ -1,0 +1,135 @@
+//! The documents held in memory: at most a configured number, least recently used evicted first,
+//! never one in use; each behind its own lock, so a document is never loaded twice at once.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use automerge::Automerge;
+use tokio::sync::{Mutex as AsyncMutex, OwnedMutexGuard};
+
+/// A document in memory, or not yet loaded.
+#[derive(Default)]
+pub struct Slot {
+    pub loaded: Option<Loaded>,
+}
+
+pub struct Loaded {
+    pub doc: Automerge,
+    /// Whether the document has a row in the database (false for a new one still empty).
+    pub stored: bool,
+    /// Changes in the database log since the last snapshot.
+    pub log_len: usize,
+}
+
+type Entry = Arc<AsyncMutex<Slot>>;
+
+pub struct Cache {
+    capacity: usize,
+    inner: Mutex<Inner>,
+}
+
+#[derive(Default)]
+struct Inner {
+    entries: HashMap<String, (Entry, u64)>,
+    tick: u64,
+}
+
+impl Cache {
+    pub fn new(capacity: usize) -> Self {
+        Cache {
+            capacity: capacity.max(1),
+            inner: Mutex::default(),
+        }
+    }
+
+    /// Locks the slot of `id`, creating it (empty) when absent.
+    pub async fn lock(&self, id: &str) -> OwnedMutexGuard<Slot> {
+        let entry = {
+            let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+            inner.tick += 1;
+            let tick = inner.tick;
+            let entry = match inner.entries.get_mut(id) {
+                Some((entry, used)) => {
+                    *used = tick;
+                    entry.clone()
+                }
+                None => {
+                    let entry = Entry::default();
+                    inner.entries.insert(id.to_owned(), (entry.clone(), tick));
+                    entry
+                }
+            };
+            self.evict(&mut inner);
+            entry
+        };
+        entry.lock_owned().await
+    }
+
+    /// Drops the least recently used slots nobody holds until the cache fits its capacity.
+    fn evict(&self, inner: &mut Inner) {
+        while inner.entries.len() > self.capacity {
+            let idle = inner
+                .entries
+                .iter()
+                .filter(|(_, (entry, _))| Arc::strong_count(entry) == 1)
+                .min_by_key(|(_, (_, used))| *used)
+                .map(|(id, _)| id.clone());
+            match idle {
+                Some(id) => {
+                    inner.entries.remove(&id);
+                }
+                // Everything is in use: go over capacity rather than block.
+                None => break,
+            }
+        }
+    }
+
+    /// Forgets a document (after a failed write, so the next use reloads what is durable).
+    pub fn forget(&self, id: &str) {
+        let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        inner.entries.remove(id);
+    }
+
+    /// Documents in memory, loaded or being loaded.
+    pub fn len(&self) -> usize {
+        self.inner
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entries
+            .len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn evicts_the_least_recently_used_idle_slot() {
+        let cache = Cache::new(2);
+        drop(cache.lock("a").await);
+        drop(cache.lock("b").await);
+        drop(cache.lock("a").await);
+        drop(cache.lock("c").await);
+        let inner = cache.inner.lock().unwrap();
+        let mut ids: Vec<&String> = inner.entries.keys().collect();
+        ids.sort();
+        assert_eq!(ids, ["a", "c"]);
+    }
+
+    #[tokio::test]
+    async fn never_evicts_a_slot_in_use() {
+        let cache = Cache::new(1);
+        let held = cache.lock("a").await;
+        drop(cache.lock("b").await);
+        drop(cache.lock("c").await);
+        let inner = cache.inner.lock().unwrap();
+        assert!(
+            inner.entries.contains_key("a"),
+            "in use, kept over capacity"
+        );
+        assert!(!inner.entries.contains_key("b"), "idle, evicted");
+        drop(inner);
+        drop(held);
+    }
+}

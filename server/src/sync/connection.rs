@@ -1,0 +1,501 @@
+//! One phone's sync socket: the handshake, then documents synced inside the caller's scope,
+//! every change durable before the reply that acknowledges it, changes of other peers pushed as
+//! they happen, ephemeral messages relayed, and a ping to drop peers that went silent.
+
+use std::collections::{HashMap, HashSet};
+use std::time::Duration;
+
+use automerge::sync;
+use axum::extract::ws::{CloseFrame, Message as Frame, WebSocket};
+use tokio::sync::broadcast::error::RecvError;
+use tokio::time::{Instant, MissedTickBehavior, interval, timeout};
+
+use super::hub::Relay;
+use super::wire::{self, Message, PROTOCOL_VERSION, PeerMetadata};
+use crate::app::AppState;
+use crate::audit;
+use crate::auth::Caller;
+use crate::auth::policy::{Action, Scope, allows};
+use crate::documents::{DocumentError, DocumentId};
+
+/// How long a new socket has to send `join`.
+const JOIN_TIMEOUT: Duration = Duration::from_secs(10);
+/// How often the server pings; a peer that missed the previous ping is dropped.
+const PING_EVERY: Duration = Duration::from_secs(15);
+/// Documents one connection may sync.
+const MAX_DOCUMENTS: usize = 20_000;
+/// A send that takes longer than this means a peer that stopped reading.
+const SEND_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Why a connection ends; logged, and sent to the peer as an `error` where it is its fault.
+#[derive(Debug)]
+enum End {
+    Closed,
+    Replaced,
+    Silent,
+    Revoked,
+    Refused(String),
+    Failed(String),
+}
+
+struct Connection {
+    app: AppState,
+    caller: Caller,
+    id: u64,
+    peer_id: String,
+    /// Documents this peer syncs, with the sync state of each.
+    docs: HashMap<DocumentId, sync::State>,
+    /// Documents the peer asked for that were unavailable; pushed if they appear.
+    pending: HashSet<DocumentId>,
+    /// Last ephemeral count seen per (sender, session).
+    ephemeral_seen: HashMap<(String, String), u64>,
+}
+
+/// Runs a sync socket to its end.
+pub async fn run(mut socket: WebSocket, app: AppState, caller: Option<Caller>) {
+    let Some(caller) = caller else {
+        let _ = refuse(
+            &mut socket,
+            &app,
+            "unauthenticated: a device or user token is needed",
+        )
+        .await;
+        return;
+    };
+    let (peer_id, metadata) = match timeout(JOIN_TIMEOUT, first_join(&mut socket)).await {
+        Ok(Ok(joined)) => joined,
+        Ok(Err(reason)) => {
+            tracing::info!(%reason, "sync handshake refused");
+            let _ = refuse(&mut socket, &app, &reason).await;
+            return;
+        }
+        Err(_) => {
+            let _ = refuse(&mut socket, &app, "no join message within 10 s").await;
+            return;
+        }
+    };
+    let hub = app.sync.clone();
+    let id = hub.connection_id();
+    let replaced = hub.claim(&peer_id, id);
+    let peer = Message::Peer {
+        sender_id: hub.peer_id.clone(),
+        target_id: peer_id.clone(),
+        metadata: PeerMetadata {
+            storage_id: Some(hub.storage_id.clone()),
+            is_ephemeral: Some(false),
+        },
+        selected_version: PROTOCOL_VERSION.into(),
+    };
+    if socket
+        .send(Frame::Binary(wire::encode(&peer).into()))
+        .await
+        .is_err()
+    {
+        hub.release(&peer_id, id);
+        return;
+    }
+    tracing::info!(peer = %peer_id, ephemeral = ?metadata.is_ephemeral, "sync peer joined");
+    let mut conn = Connection {
+        app: app.clone(),
+        caller,
+        id,
+        peer_id: peer_id.clone(),
+        docs: HashMap::new(),
+        pending: HashSet::new(),
+        ephemeral_seen: HashMap::new(),
+    };
+    let end = conn.serve(&mut socket, &replaced).await;
+    hub.release(&peer_id, id);
+    match &end {
+        End::Refused(reason) => {
+            tracing::warn!(peer = %peer_id, %reason, "sync connection refused a message");
+            let _ = refuse(&mut socket, &app, reason).await;
+        }
+        End::Failed(reason) => {
+            tracing::error!(peer = %peer_id, %reason, "sync connection failed");
+            let _ = refuse(&mut socket, &app, "server error; try again later").await;
+        }
+        End::Revoked => {
+            tracing::info!(peer = %peer_id, "sync token revoked");
+            let _ = refuse(&mut socket, &app, "token revoked").await;
+        }
+        other => {
+            tracing::info!(peer = %peer_id, reason = ?other, "sync connection ended");
+            let _ = socket.send(Frame::Close(None)).await;
+        }
+    }
+}
+
+/// Sends an `error` message and closes the socket.
+async fn refuse(socket: &mut WebSocket, app: &AppState, reason: &str) -> Result<(), axum::Error> {
+    let error = Message::Error {
+        sender_id: app.sync.peer_id.clone(),
+        target_id: String::new(),
+        message: reason.to_owned(),
+    };
+    socket
+        .send(Frame::Binary(wire::encode(&error).into()))
+        .await?;
+    socket
+        .send(Frame::Close(Some(CloseFrame {
+            code: 1008,
+            reason: "refused".into(),
+        })))
+        .await
+}
+
+/// Waits for `join`, checking the protocol version.
+async fn first_join(socket: &mut WebSocket) -> Result<(String, PeerMetadata), String> {
+    loop {
+        let frame = match socket.recv().await {
+            Some(Ok(frame)) => frame,
+            Some(Err(e)) => return Err(format!("socket error: {e}")),
+            None => return Err("closed before join".into()),
+        };
+        let bytes = match frame {
+            Frame::Binary(b) => b,
+            Frame::Ping(_) | Frame::Pong(_) => continue,
+            Frame::Close(_) => return Err("closed before join".into()),
+            Frame::Text(_) => {
+                return Err("text frame: the protocol sends binary CBOR frames".into());
+            }
+        };
+        return match wire::decode(&bytes) {
+            Ok(Message::Join {
+                sender_id,
+                metadata,
+                supported_versions,
+            }) => {
+                let supported = supported_versions
+                    .as_ref()
+                    .is_none_or(|v| v.iter().any(|v| v == PROTOCOL_VERSION));
+                if !supported {
+                    return Err("unsupported protocol version".into());
+                }
+                if sender_id.is_empty() || sender_id.len() > 200 {
+                    return Err("senderId must be 1 to 200 characters".into());
+                }
+                Ok((sender_id, metadata))
+            }
+            Ok(_) => Err("the first message must be join".into()),
+            Err(e) => Err(format!("undecodable message: {e}")),
+        };
+    }
+}
+
+impl Connection {
+    async fn serve(&mut self, socket: &mut WebSocket, replaced: &tokio::sync::Notify) -> End {
+        let mut changed = self.app.documents.subscribe();
+        let mut relays = self.app.sync.relays();
+        let mut ping = interval(PING_EVERY);
+        ping.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        ping.tick().await;
+        let mut awaiting_pong: Option<Instant> = None;
+        loop {
+            let outcome = tokio::select! {
+                frame = socket.recv() => match frame {
+                    None | Some(Err(_)) => return End::Closed,
+                    Some(Ok(Frame::Binary(bytes))) => self.receive(&bytes).await,
+                    Some(Ok(Frame::Pong(_))) => { awaiting_pong = None; Ok(Vec::new()) }
+                    Some(Ok(Frame::Ping(_))) => Ok(Vec::new()),
+                    Some(Ok(Frame::Close(_))) => return End::Closed,
+                    Some(Ok(Frame::Text(_))) => Err(End::Refused("text frame: the protocol sends binary CBOR frames".into())),
+                },
+                id = changed.recv() => match id {
+                    Ok(id) => self.document_changed(&id).await,
+                    Err(RecvError::Lagged(_)) => self.resync_all().await,
+                    Err(RecvError::Closed) => return End::Closed,
+                },
+                relay = relays.recv() => match relay {
+                    Ok(relay) => Ok(self.relay(&relay).into_iter().collect()),
+                    Err(_) => Ok(Vec::new()),
+                },
+                _ = ping.tick() => {
+                    if awaiting_pong.is_some() {
+                        return End::Silent;
+                    }
+                    if !self.caller.still_valid(&self.app).await.unwrap_or(false) {
+                        return End::Revoked;
+                    }
+                    awaiting_pong = Some(Instant::now());
+                    if socket.send(Frame::Ping(Default::default())).await.is_err() {
+                        return End::Closed;
+                    }
+                    Ok(Vec::new())
+                }
+                () = replaced.notified() => return End::Replaced,
+            };
+            match outcome {
+                Ok(out) => {
+                    for message in out {
+                        let frame = Frame::Binary(wire::encode(&message).into());
+                        match timeout(SEND_TIMEOUT, socket.send(frame)).await {
+                            Ok(Ok(())) => {}
+                            Ok(Err(_)) => return End::Closed,
+                            Err(_) => return End::Silent,
+                        }
+                    }
+                }
+                Err(end) => return end,
+            }
+        }
+    }
+
+    fn unavailable(&self, document_id: &str) -> Message {
+        Message::DocUnavailable {
+            sender_id: self.app.sync.peer_id.clone(),
+            target_id: self.peer_id.clone(),
+            document_id: document_id.to_owned(),
+        }
+    }
+
+    fn sync_message(&self, id: &DocumentId, message: sync::Message) -> Message {
+        Message::Sync {
+            sender_id: self.app.sync.peer_id.clone(),
+            target_id: self.peer_id.clone(),
+            document_id: id.to_string(),
+            data: message.encode(),
+        }
+    }
+
+    /// Handles one frame from the peer; returns what to send back.
+    async fn receive(&mut self, bytes: &[u8]) -> Result<Vec<Message>, End> {
+        let message =
+            wire::decode(bytes).map_err(|e| End::Refused(format!("undecodable message: {e}")))?;
+        match message {
+            Message::Sync {
+                sender_id,
+                document_id,
+                data,
+                ..
+            } if sender_id == self.peer_id => self.sync(&document_id, &data, false).await,
+            Message::Request {
+                sender_id,
+                document_id,
+                data,
+                ..
+            } if sender_id == self.peer_id => self.sync(&document_id, &data, true).await,
+            Message::Ephemeral { ref sender_id, .. } if sender_id != &self.peer_id => {
+                // Other clients echo what they relayed; the original sender already has it.
+                Ok(Vec::new())
+            }
+            Message::Ephemeral {
+                ref document_id,
+                ref sender_id,
+                ref session_id,
+                count,
+                ..
+            } => {
+                let Ok(id) = DocumentId::parse(document_id) else {
+                    return Ok(Vec::new());
+                };
+                let key = (sender_id.clone(), session_id.clone());
+                let fresh = self
+                    .ephemeral_seen
+                    .get(&key)
+                    .is_none_or(|seen| count > *seen);
+                if fresh && self.docs.contains_key(&id) {
+                    self.ephemeral_seen.insert(key, count);
+                    self.app.sync.publish(Relay {
+                        document: id,
+                        origin: self.id,
+                        message,
+                    });
+                }
+                Ok(Vec::new())
+            }
+            Message::Sync { .. } | Message::Request { .. } | Message::DocUnavailable { .. } => Err(
+                End::Refused("senderId differs from the peer id given in join".into()),
+            ),
+            Message::Join { .. } => Err(End::Refused("join sent twice on one connection".into())),
+            Message::Peer { .. } | Message::Error { .. } | Message::Other { .. } => Ok(Vec::new()),
+        }
+    }
+
+    /// The scope a stored document belongs to, as the policy sees it.
+    fn may_change(&self, commune: Option<&str>, hamlet: Option<&str>) -> bool {
+        let commune = commune.unwrap_or_default();
+        let scope = match hamlet {
+            Some(h) => Scope::hamlet(commune, h),
+            None => Scope::commune(commune),
+        };
+        allows(&self.caller.principal, Action::Change, scope)
+    }
+
+    async fn sync(
+        &mut self,
+        document_id: &str,
+        data: &[u8],
+        requested: bool,
+    ) -> Result<Vec<Message>, End> {
+        let Ok(id) = DocumentId::parse(document_id) else {
+            return Ok(vec![self.unavailable(document_id)]);
+        };
+        let message = sync::Message::decode(data)
+            .map_err(|e| End::Refused(format!("corrupt sync message for {id}: {e}")))?;
+        if !self.docs.contains_key(&id) && self.docs.len() >= MAX_DOCUMENTS {
+            return Ok(vec![self.unavailable(document_id)]);
+        }
+        if !self.caller.still_valid(&self.app).await.unwrap_or(false) {
+            return Err(End::Revoked);
+        }
+        let scope = self
+            .app
+            .storage
+            .document_scope(id.as_str())
+            .await
+            .map_err(|e| End::Failed(format!("reading the scope of {id}: {e}")))?;
+        match &scope {
+            Some(s)
+                if !s.quarantined
+                    && !self.may_change(s.commune_code.as_deref(), s.hamlet_id.as_deref()) =>
+            {
+                return Ok(vec![self.unavailable(document_id)]);
+            }
+            // Quarantined documents stay reachable for phones of their commune, so the one
+            // that made it can go on syncing; they are in no hamlet's list.
+            Some(s)
+                if s.quarantined
+                    && self.caller.principal.commune() != s.commune_code.as_deref() =>
+            {
+                return Ok(vec![self.unavailable(document_id)]);
+            }
+            None if requested => {
+                self.pending.insert(id);
+                return Ok(vec![self.unavailable(document_id)]);
+            }
+            _ => {}
+        }
+        self.pending.remove(&id);
+        let documents = self.app.documents.clone();
+        let mut guard = documents
+            .lock(&id)
+            .await
+            .map_err(|e| End::Failed(e.to_string()))?;
+        let state = self.docs.entry(id.clone()).or_default();
+        let applied = match guard.receive_sync_message(state, message).await {
+            Ok(applied) => applied,
+            Err(DocumentError::Corrupt(reason)) => return Err(End::Refused(reason)),
+            Err(e) => return Err(End::Failed(e.to_string())),
+        };
+        let reply = guard.generate_sync_message(state);
+        drop(guard);
+        if let Some(projection) = &applied.projection {
+            let household = &projection.household;
+            let inside = self.may_change(
+                household.commune_code.as_deref(),
+                household.hamlet_id.as_deref(),
+            );
+            let detail = format!("{} new changes", applied.new_changes);
+            audit::record(
+                &self.app,
+                &self.caller,
+                "document.change",
+                Some(id.as_str()),
+                Some(detail),
+            )
+            .await
+            .map_err(|e| End::Failed(e.message))?;
+            if !inside && scope.as_ref().is_none_or(|s| !s.quarantined) {
+                self.app
+                    .storage
+                    .set_quarantined(id.as_str(), true)
+                    .await
+                    .map_err(|e| End::Failed(e.to_string()))?;
+                audit::record(
+                    &self.app,
+                    &self.caller,
+                    "document.quarantine",
+                    Some(id.as_str()),
+                    None,
+                )
+                .await
+                .map_err(|e| End::Failed(e.message))?;
+                tracing::warn!(document = %id, peer = %self.peer_id, "document outside the caller's hamlets: quarantined");
+            }
+        }
+        let mut out: Vec<Message> = reply
+            .map(|m| self.sync_message(&id, m))
+            .into_iter()
+            .collect();
+        if requested && scope.is_none() && applied.projection.is_none() {
+            out.push(self.unavailable(document_id));
+        }
+        Ok(out)
+    }
+
+    /// Another peer changed a document: send this peer what it lacks.
+    async fn document_changed(&mut self, id: &DocumentId) -> Result<Vec<Message>, End> {
+        if self.pending.contains(id) {
+            let scope = self
+                .app
+                .storage
+                .document_scope(id.as_str())
+                .await
+                .ok()
+                .flatten();
+            let allowed = scope.is_some_and(|s| {
+                !s.quarantined && self.may_change(s.commune_code.as_deref(), s.hamlet_id.as_deref())
+            });
+            if !allowed {
+                return Ok(Vec::new());
+            }
+            self.pending.remove(id);
+            self.docs.insert(id.clone(), sync::State::new());
+        }
+        let Some(mut state) = self.docs.remove(id) else {
+            return Ok(Vec::new());
+        };
+        let out = match self.app.documents.lock(id).await {
+            Ok(guard) => guard
+                .generate_sync_message(&mut state)
+                .map(|m| self.sync_message(id, m)),
+            Err(e) => {
+                self.docs.insert(id.clone(), state);
+                return Err(End::Failed(e.to_string()));
+            }
+        };
+        self.docs.insert(id.clone(), state);
+        Ok(out.into_iter().collect())
+    }
+
+    /// After missing notifications: offer every document again.
+    async fn resync_all(&mut self) -> Result<Vec<Message>, End> {
+        let ids: Vec<DocumentId> = self
+            .docs
+            .keys()
+            .chain(self.pending.iter())
+            .cloned()
+            .collect();
+        let mut out = Vec::new();
+        for id in ids {
+            out.extend(self.document_changed(&id).await?);
+        }
+        Ok(out)
+    }
+
+    /// An ephemeral message from another connection, for this peer if it syncs the document.
+    fn relay(&self, relay: &Relay) -> Option<Message> {
+        if relay.origin == self.id || !self.docs.contains_key(&relay.document) {
+            return None;
+        }
+        match &relay.message {
+            Message::Ephemeral {
+                sender_id,
+                document_id,
+                count,
+                session_id,
+                data,
+                ..
+            } if sender_id != &self.peer_id => Some(Message::Ephemeral {
+                sender_id: sender_id.clone(),
+                target_id: self.peer_id.clone(),
+                document_id: document_id.clone(),
+                count: *count,
+                session_id: session_id.clone(),
+                data: data.clone(),
+            }),
+            _ => None,
+        }
+    }
+}

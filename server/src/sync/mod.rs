@@ -1,0 +1,78 @@
+//! Phones sync household documents over the automerge-repo WebSocket protocol at
+//! `GET /api/v1/sync` (docs/sync-protocol.md): authenticated on upgrade, scoped by the access
+//! policy, durable before acknowledging.
+
+pub mod client;
+pub mod connection;
+pub mod hub;
+pub mod wire;
+
+use axum::Router;
+use axum::extract::ws::WebSocketUpgrade;
+use axum::extract::{ConnectInfo, Query, State};
+use axum::http::HeaderMap;
+use axum::response::Response;
+use axum::routing::get;
+use serde::Deserialize;
+
+use crate::app::AppState;
+use crate::auth::caller::{authenticate, presented_token};
+
+pub use hub::SyncHub;
+
+/// Largest frame accepted: a sync message carrying a whole household with photos' metadata is
+/// far smaller; anything bigger is refused by the socket layer before it is buffered.
+pub const MAX_FRAME_BYTES: usize = 4 << 20;
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/api/v1/sync", get(open_socket))
+}
+
+#[derive(Deserialize)]
+pub struct SyncQuery {
+    /// For clients that cannot set headers (browsers, the JavaScript client).
+    pub token: Option<String>,
+}
+
+/// The sync socket: household documents over the automerge-repo protocol.
+///
+/// A WebSocket speaking the automerge-repo sync protocol (docs/sync-protocol.md). A missing or
+/// bad token is answered inside the socket, by an `error` message and a close, not by refusing
+/// the upgrade.
+#[utoipa::path(
+    get,
+    path = "/api/v1/sync",
+    tag = "sync",
+    params(
+        ("token" = Option<String>, Query, description = "Device or session token, for clients \
+            that cannot set the Authorization header"),
+    ),
+    security(("bearer" = []), ("cookie" = []), ()),
+    responses(
+        (status = 101, description = "Switched to the WebSocket protocol; binary CBOR frames of \
+            at most 4 MiB"),
+        (status = 400, description = "Not a WebSocket upgrade request, or a malformed query \
+            string", content_type = "text/plain", body = String),
+    )
+)]
+pub async fn open_socket(
+    State(app): State<AppState>,
+    ConnectInfo(remote): ConnectInfo<std::net::SocketAddr>,
+    Query(query): Query<SyncQuery>,
+    headers: HeaderMap,
+    upgrade: WebSocketUpgrade,
+) -> Response {
+    let presented = match query.token {
+        Some(token) => Some((token, false)),
+        None => presented_token(&headers).ok(),
+    };
+    let address = Some(remote.ip().to_string());
+    let caller = match presented {
+        Some((token, from_cookie)) => authenticate(&app, &token, from_cookie, address).await.ok(),
+        None => None,
+    };
+    upgrade
+        .max_message_size(MAX_FRAME_BYTES)
+        .max_frame_size(MAX_FRAME_BYTES)
+        .on_upgrade(move |socket| connection::run(socket, app, caller))
+}

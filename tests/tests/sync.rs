@@ -1,0 +1,25 @@
+//! Phones syncing over the real socket with the Rust client of the protocol, on SQLite and on
+//! PostgreSQL: documents created, fetched, merged with conflicts visible, kept inside the
+//! caller's hamlets, bad input refused without harm, revoked phones cut off.
+
+#![allow(clippy::unwrap_used)]
+
+#[allow(dead_code)] // the HTTP helpers of the fixture are for the access suite
+#[path = "access/fixture.rs"]
+mod fixture;
+#[path = "sync/stories.rs"]
+mod stories;
+
+use stories::{
+    bad_input_is_refused_and_harms_nobody, concurrent_edits_merge_and_show_the_conflict,
+    documents_stay_inside_the_callers_hamlets, phones_store_and_fetch_documents,
+    revoked_and_unknown_tokens_are_cut_off,
+};
+
+sansang_tests::backend_tests!(
+    phones_store_and_fetch_documents,
+    concurrent_edits_merge_and_show_the_conflict,
+    documents_stay_inside_the_callers_hamlets,
+    bad_input_is_refused_and_harms_nobody,
+    revoked_and_unknown_tokens_are_cut_off,
+);
