@@ -4,6 +4,13 @@
 use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+/// Values read from elsewhere when metrics are scraped.
+pub struct Gauges {
+    pub documents: i64,
+    pub loaded: usize,
+    pub peers: usize,
+}
+
 #[derive(Default)]
 pub struct Metrics {
     http_requests: AtomicU64,
@@ -28,8 +35,8 @@ impl Metrics {
         self.changes_stored.fetch_add(n as u64, Ordering::Relaxed);
     }
 
-    /// The exposition text; `documents` is read from the database at scrape time.
-    pub fn render(&self, documents: i64) -> String {
+    /// The exposition text; the gauges are read at scrape time.
+    pub fn render(&self, gauges: &Gauges) -> String {
         let mut out = String::new();
         let counters = [
             (
@@ -60,11 +67,22 @@ impl Metrics {
                 "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}"
             );
         }
-        let _ = writeln!(
-            out,
-            "# HELP sansang_documents Household documents stored.\n\
-             # TYPE sansang_documents gauge\nsansang_documents {documents}"
-        );
+        let gauges = [
+            ("sansang_documents", "Household documents stored.", gauges.documents),
+            (
+                "sansang_documents_loaded",
+                "Household documents held in memory.",
+                gauges.loaded as i64,
+            ),
+            (
+                "sansang_sync_peers",
+                "Peers connected to the sync socket.",
+                gauges.peers as i64,
+            ),
+        ];
+        for (name, help, value) in gauges {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}");
+        }
         let _ = writeln!(
             out,
             "# HELP sansang_build_info Version of the running server.\n\

@@ -11,6 +11,7 @@ use serde_json::json;
 use super::openapi::{ErrorBody, HealthBody};
 use crate::app::AppState;
 use crate::error::ApiError;
+use crate::metrics::Gauges;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -64,7 +65,11 @@ async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse, Api
             header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
-        state.metrics.render(documents),
+        state.metrics.render(&Gauges {
+            documents,
+            loaded: state.documents.loaded(),
+            peers: state.sync.connected(),
+        }),
     ))
 }
 
