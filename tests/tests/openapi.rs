@@ -40,6 +40,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("POST", "/api/v1/users/{id}/reset-password"),
     ("GET", "/api/v1/audit"),
     ("GET", "/api/v1/sync"),
+    ("POST", "/api/v1/sync/{documentId}"),
 ];
 
 /// Operations that answer without any client error to document.

@@ -13,7 +13,7 @@ mod stories;
 use stories::{
     bad_input_is_refused_and_harms_nobody, concurrent_edits_merge_and_show_the_conflict,
     documents_stay_inside_the_callers_hamlets, phones_store_and_fetch_documents,
-    revoked_and_unknown_tokens_are_cut_off,
+    revoked_and_unknown_tokens_are_cut_off, the_http_fallback_syncs_like_the_socket,
 };
 
 sansang_tests::backend_tests!(
@@ -22,4 +22,5 @@ sansang_tests::backend_tests!(
     documents_stay_inside_the_callers_hamlets,
     bad_input_is_refused_and_harms_nobody,
     revoked_and_unknown_tokens_are_cut_off,
+    the_http_fallback_syncs_like_the_socket,
 );

@@ -60,6 +60,7 @@ pub fn router() -> Router<AppState> {
         super::users::reset_password,
         super::audit::read_audit,
         crate::sync::open_socket,
+        crate::sync::http::sync_over_http,
     ),
     components(schemas(ErrorBody)),
     modifiers(&SecuritySchemes),

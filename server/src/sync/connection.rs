@@ -11,12 +11,11 @@ use tokio::sync::broadcast::error::RecvError;
 use tokio::time::{Instant, MissedTickBehavior, interval, timeout};
 
 use super::hub::Relay;
+use super::receive::{Receipt, SyncError, may_change, receive};
 use super::wire::{self, Message, PROTOCOL_VERSION, PeerMetadata};
 use crate::app::AppState;
-use crate::audit;
 use crate::auth::Caller;
-use crate::auth::policy::{Action, Scope, allows};
-use crate::documents::{DocumentError, DocumentId};
+use crate::documents::DocumentId;
 
 /// How long a new socket has to send `join`.
 const JOIN_TIMEOUT: Duration = Duration::from_secs(10);
@@ -312,16 +311,6 @@ impl Connection {
         }
     }
 
-    /// The scope a stored document belongs to, as the policy sees it.
-    fn may_change(&self, commune: Option<&str>, hamlet: Option<&str>) -> bool {
-        let commune = commune.unwrap_or_default();
-        let scope = match hamlet {
-            Some(h) => Scope::hamlet(commune, h),
-            None => Scope::commune(commune),
-        };
-        allows(&self.caller.principal, Action::Change, scope)
-    }
-
     async fn sync(
         &mut self,
         document_id: &str,
@@ -336,92 +325,25 @@ impl Connection {
         if !self.docs.contains_key(&id) && self.docs.len() >= MAX_DOCUMENTS {
             return Ok(vec![self.unavailable(document_id)]);
         }
-        if !self.caller.still_valid(&self.app).await.unwrap_or(false) {
-            return Err(End::Revoked);
-        }
-        let scope = self
-            .app
-            .storage
-            .document_scope(id.as_str())
-            .await
-            .map_err(|e| End::Failed(format!("reading the scope of {id}: {e}")))?;
-        match &scope {
-            Some(s)
-                if !s.quarantined
-                    && !self.may_change(s.commune_code.as_deref(), s.hamlet_id.as_deref()) =>
-            {
-                return Ok(vec![self.unavailable(document_id)]);
+        let mut state = self.docs.remove(&id).unwrap_or_default();
+        let receipt = receive(&self.app, &self.caller, &id, &mut state, message, requested).await;
+        match receipt {
+            Ok(Receipt::Reply(reply)) => {
+                self.pending.remove(&id);
+                let out = reply.map(|m| self.sync_message(&id, m));
+                self.docs.insert(id, state);
+                Ok(out.into_iter().collect())
             }
-            // Quarantined documents stay reachable for phones of their commune, so the one
-            // that made it can go on syncing; they are in no hamlet's list.
-            Some(s)
-                if s.quarantined
-                    && self.caller.principal.commune() != s.commune_code.as_deref() =>
-            {
-                return Ok(vec![self.unavailable(document_id)]);
+            Ok(Receipt::Unavailable { unknown }) => {
+                if unknown {
+                    self.pending.insert(id);
+                }
+                Ok(vec![self.unavailable(document_id)])
             }
-            None if requested => {
-                self.pending.insert(id);
-                return Ok(vec![self.unavailable(document_id)]);
-            }
-            _ => {}
+            Err(SyncError::Refused(reason)) => Err(End::Refused(reason)),
+            Err(SyncError::Revoked) => Err(End::Revoked),
+            Err(SyncError::Failed(reason)) => Err(End::Failed(reason)),
         }
-        self.pending.remove(&id);
-        let documents = self.app.documents.clone();
-        let mut guard = documents
-            .lock(&id)
-            .await
-            .map_err(|e| End::Failed(e.to_string()))?;
-        let state = self.docs.entry(id.clone()).or_default();
-        let applied = match guard.receive_sync_message(state, message).await {
-            Ok(applied) => applied,
-            Err(DocumentError::Corrupt(reason)) => return Err(End::Refused(reason)),
-            Err(e) => return Err(End::Failed(e.to_string())),
-        };
-        let reply = guard.generate_sync_message(state);
-        drop(guard);
-        if let Some(projection) = &applied.projection {
-            let household = &projection.household;
-            let inside = self.may_change(
-                household.commune_code.as_deref(),
-                household.hamlet_id.as_deref(),
-            );
-            let detail = format!("{} new changes", applied.new_changes);
-            audit::record(
-                &self.app,
-                &self.caller,
-                "document.change",
-                Some(id.as_str()),
-                Some(detail),
-            )
-            .await
-            .map_err(|e| End::Failed(e.message))?;
-            if !inside && scope.as_ref().is_none_or(|s| !s.quarantined) {
-                self.app
-                    .storage
-                    .set_quarantined(id.as_str(), true)
-                    .await
-                    .map_err(|e| End::Failed(e.to_string()))?;
-                audit::record(
-                    &self.app,
-                    &self.caller,
-                    "document.quarantine",
-                    Some(id.as_str()),
-                    None,
-                )
-                .await
-                .map_err(|e| End::Failed(e.message))?;
-                tracing::warn!(document = %id, peer = %self.peer_id, "document outside the caller's hamlets: quarantined");
-            }
-        }
-        let mut out: Vec<Message> = reply
-            .map(|m| self.sync_message(&id, m))
-            .into_iter()
-            .collect();
-        if requested && scope.is_none() && applied.projection.is_none() {
-            out.push(self.unavailable(document_id));
-        }
-        Ok(out)
     }
 
     /// Another peer changed a document: send this peer what it lacks.
@@ -435,7 +357,12 @@ impl Connection {
                 .ok()
                 .flatten();
             let allowed = scope.is_some_and(|s| {
-                !s.quarantined && self.may_change(s.commune_code.as_deref(), s.hamlet_id.as_deref())
+                !s.quarantined
+                    && may_change(
+                        &self.caller,
+                        s.commune_code.as_deref(),
+                        s.hamlet_id.as_deref(),
+                    )
             });
             if !allowed {
                 return Ok(Vec::new());

@@ -4,15 +4,18 @@
 
 pub mod client;
 pub mod connection;
+pub mod http;
 pub mod hub;
+pub mod receive;
 pub mod wire;
 
 use axum::Router;
+use axum::extract::DefaultBodyLimit;
 use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{ConnectInfo, Query, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
-use axum::routing::get;
+use axum::routing::{get, post};
 use serde::Deserialize;
 
 use crate::app::AppState;
@@ -25,7 +28,9 @@ pub use hub::SyncHub;
 pub const MAX_FRAME_BYTES: usize = 4 << 20;
 
 pub fn router() -> Router<AppState> {
-    Router::new().route("/api/v1/sync", get(open_socket))
+    let socket = Router::new().route("/api/v1/sync", get(open_socket));
+    let fallback = Router::new().route("/api/v1/sync/{documentId}", post(http::sync_over_http));
+    socket.merge(fallback.layer(DefaultBodyLimit::max(MAX_FRAME_BYTES)))
 }
 
 #[derive(Deserialize)]

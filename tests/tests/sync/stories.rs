@@ -359,3 +359,122 @@ pub async fn revoked_and_unknown_tokens_are_cut_off(db: &TestDb) {
     assert!(matches!(first.recv().await, Err(ClientError::Closed)));
     w.app.stop().await;
 }
+
+/// One exchange over the HTTP fallback; `None` when the server has nothing to say (204).
+async fn post_sync(
+    w: &World,
+    token: &str,
+    id: &DocumentId,
+    message: Vec<u8>,
+    request: bool,
+) -> (u16, Option<Vec<u8>>) {
+    let response = w
+        .app
+        .http
+        .post(format!("{}/api/v1/sync/{id}?request={request}", w.app.url))
+        .bearer_auth(token)
+        .header("content-type", "application/octet-stream")
+        .body(message)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    let body = response.bytes().await.unwrap();
+    (status, (status == 200).then(|| body.to_vec()))
+}
+
+/// Syncs over HTTP until the server holds our heads; returns how many round trips it took.
+async fn sync_over_http(
+    w: &World,
+    token: &str,
+    id: &DocumentId,
+    doc: &mut Automerge,
+    request: bool,
+) -> usize {
+    use automerge::sync::{Message as SyncMessage, State, SyncDoc};
+    // The client keeps its sync state; the server starts afresh with every request.
+    let mut state = State::new();
+    for round in 1..=10 {
+        let Some(message) = doc.generate_sync_message(&mut state) else {
+            return round;
+        };
+        let (status, reply) = post_sync(w, token, id, message.encode(), request).await;
+        assert!(status == 200 || status == 204, "status {status}");
+        if let Some(reply) = reply {
+            doc.receive_sync_message(&mut state, SyncMessage::decode(&reply).unwrap())
+                .unwrap();
+        }
+        let mut ours = doc.get_heads();
+        ours.sort();
+        let stored = w
+            .app
+            .state
+            .storage
+            .get_projection(id.as_str())
+            .await
+            .unwrap();
+        let mut theirs: Vec<String> = stored.map(|p| p.heads).unwrap_or_default();
+        theirs.sort();
+        let ours: Vec<String> = ours.iter().map(|h| h.to_string()).collect();
+        if !ours.is_empty() && ours == theirs {
+            return round;
+        }
+    }
+    panic!("HTTP sync did not settle in 10 round trips");
+}
+
+pub async fn the_http_fallback_syncs_like_the_socket(db: &TestDb) {
+    let w = world(db).await;
+    let token = w.token("phone").to_owned();
+    let id = DocumentId::random();
+    let mut doc = household("T01", b"phone-http");
+    let rounds = sync_over_http(&w, &token, &id, &mut doc, false).await;
+    assert!(rounds <= 3, "{rounds} round trips");
+    let stored = w
+        .app
+        .state
+        .storage
+        .get_projection(id.as_str())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        stored.household.members[HEAD].full_name.as_deref(),
+        Some("Lương Văn Bảy")
+    );
+
+    // A socket client sees what came over HTTP.
+    let mut socket = phone(&w, "phone-socket").await;
+    let fetched = socket.request_document(&id).await.unwrap();
+    assert_eq!(fetched.get_heads(), doc.get_heads());
+
+    // Same access rules and bad input refused with a code.
+    let empty = Automerge::new();
+    let first = {
+        use automerge::sync::{State, SyncDoc};
+        empty
+            .generate_sync_message(&mut State::new())
+            .unwrap()
+            .encode()
+    };
+    assert_eq!(
+        post_sync(&w, &token, &w.doc_t02, first.clone(), true)
+            .await
+            .0,
+        404
+    );
+    assert_eq!(
+        post_sync(&w, &token, &DocumentId::random(), first.clone(), true)
+            .await
+            .0,
+        404
+    );
+    assert_eq!(
+        post_sync(&w, &token, &id, vec![0x42, 0xff, 0x00], false)
+            .await
+            .0,
+        400
+    );
+    assert_eq!(post_sync(&w, "sd_wrong", &id, first, false).await.0, 401);
+    w.app.stop().await;
+}

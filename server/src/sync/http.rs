@@ -1,0 +1,90 @@
+//! The HTTP fallback for networks that block WebSockets: one automerge sync message per POST,
+//! answered with the server's reply, under the same authentication, access and durability as
+//! the socket. The server keeps no state between requests; a client repeats until the reply
+//! shows the server holds its heads (or there is no reply: 204).
+
+use automerge::sync;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+
+use super::receive::{Receipt, SyncError, receive};
+use crate::app::AppState;
+use crate::auth::Caller;
+use crate::documents::DocumentId;
+use crate::error::ApiError;
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct HttpSyncQuery {
+    /// Set when the client has no copy and only wants the document: an unknown document is
+    /// then answered 404 instead of being created.
+    pub request: Option<bool>,
+}
+
+fn unavailable() -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "doc-unavailable",
+        "Không có hồ sơ này / document unavailable",
+    )
+}
+
+/// One sync exchange over plain HTTP.
+///
+/// The body is one automerge sync message (`application/octet-stream`); the answer is the
+/// server's reply message, or 204 when the server has nothing to send.
+#[utoipa::path(
+    post,
+    path = "/api/v1/sync/{documentId}",
+    tag = "sync",
+    params(
+        ("documentId" = String, Path, description = "automerge-repo document id (bs58check)"),
+        HttpSyncQuery,
+    ),
+    request_body(content = Vec<u8>, content_type = "application/octet-stream",
+        description = "One automerge sync message"),
+    security(("bearer" = []), ("cookie" = [])),
+    responses(
+        (status = 200, description = "The server's sync message", content_type = "application/octet-stream", body = Vec<u8>),
+        (status = 204, description = "Nothing to send: the server has what the client has"),
+        (status = 400, description = "`sync-message-corrupt`: the body is not a sync message", body = crate::http::openapi::ErrorBody),
+        (status = 401, description = "`unauthenticated`, `invalid-token`", body = crate::http::openapi::ErrorBody),
+        (status = 404, description = "`doc-unavailable`: unknown, or outside the caller's hamlets", body = crate::http::openapi::ErrorBody),
+        (status = 413, description = "`body-unreadable`: larger than 4 MiB", body = crate::http::openapi::ErrorBody),
+    )
+)]
+pub async fn sync_over_http(
+    State(app): State<AppState>,
+    caller: Caller,
+    Path(document_id): Path<String>,
+    Query(query): Query<HttpSyncQuery>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let id = DocumentId::parse(&document_id).map_err(|_| unavailable())?;
+    let message = sync::Message::decode(&body).map_err(|e| {
+        ApiError::bad_request("sync-message-corrupt", format!("not a sync message: {e}"))
+    })?;
+    let mut state = sync::State::new();
+    let requested = query.request.unwrap_or(false);
+    match receive(&app, &caller, &id, &mut state, message, requested).await {
+        Ok(Receipt::Reply(Some(reply))) => Ok((
+            [(header::CONTENT_TYPE, "application/octet-stream")],
+            reply.encode(),
+        )
+            .into_response()),
+        Ok(Receipt::Reply(None)) => Ok(StatusCode::NO_CONTENT.into_response()),
+        Ok(Receipt::Unavailable { .. }) => Err(unavailable()),
+        Err(SyncError::Refused(reason)) => {
+            Err(ApiError::bad_request("sync-message-corrupt", reason))
+        }
+        Err(SyncError::Revoked) => Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "invalid-token",
+            "token unknown, expired or revoked",
+        )),
+        Err(SyncError::Failed(reason)) => Err(ApiError::internal("sync-failed", reason)),
+    }
+}
