@@ -194,7 +194,13 @@ impl Connection {
             let outcome = tokio::select! {
                 frame = socket.recv() => match frame {
                     None | Some(Err(_)) => return End::Closed,
-                    Some(Ok(Frame::Binary(bytes))) => self.receive(&bytes).await,
+                    Some(Ok(Frame::Binary(bytes))) => {
+                        let wait = self.app.sync.spend(&self.budget_key());
+                        if !wait.is_zero() {
+                            tokio::time::sleep(wait).await;
+                        }
+                        self.receive(&bytes).await
+                    }
                     Some(Ok(Frame::Pong(_))) => { awaiting_pong = None; Ok(Vec::new()) }
                     Some(Ok(Frame::Ping(_))) => Ok(Vec::new()),
                     Some(Ok(Frame::Close(_))) => return End::Closed,
@@ -237,6 +243,14 @@ impl Connection {
                 }
                 Err(end) => return end,
             }
+        }
+    }
+
+    /// The rate budget is per token: all connections of a phone or a person share it.
+    fn budget_key(&self) -> String {
+        match &self.caller.principal {
+            crate::auth::Principal::Device(d) => format!("device:{}", d.id),
+            crate::auth::Principal::User(u) => format!("user:{}", u.id),
         }
     }
 

@@ -29,7 +29,20 @@ pub struct SyncHub {
     /// Peer id → (connection, signal that tells it to close).
     peers: Mutex<HashMap<String, (u64, Arc<Notify>)>>,
     relay: broadcast::Sender<Arc<Relay>>,
+    /// Message budget per token (person or phone), shared by all its connections.
+    budgets: Mutex<HashMap<String, Budget>>,
 }
+
+/// A token bucket: `RATE` messages a second on average, bursts of `BURST`.
+struct Budget {
+    tokens: f64,
+    at: std::time::Instant,
+}
+
+/// Sustained messages per second one token may send; a phone syncing hundreds of households at
+/// connect stays well inside the burst.
+const RATE: f64 = 200.0;
+const BURST: f64 = 2000.0;
 
 impl SyncHub {
     pub fn new(storage_id: String) -> Self {
@@ -39,6 +52,7 @@ impl SyncHub {
             next_connection: AtomicU64::new(1),
             peers: Mutex::default(),
             relay: broadcast::channel(256).0,
+            budgets: Mutex::default(),
         }
     }
 
@@ -70,11 +84,49 @@ impl SyncHub {
         self.peers.lock().unwrap_or_else(|e| e.into_inner()).len()
     }
 
+    /// Takes one message from `key`'s budget; returns how long to wait first when it is spent.
+    /// Waiting (instead of refusing) slows a flooding peer down without breaking a real one.
+    pub fn spend(&self, key: &str) -> std::time::Duration {
+        let now = std::time::Instant::now();
+        let mut budgets = self.budgets.lock().unwrap_or_else(|e| e.into_inner());
+        if budgets.len() > 10_000 {
+            budgets.retain(|_, b| now.duration_since(b.at).as_secs_f64() * RATE < BURST);
+        }
+        let budget = budgets.entry(key.to_owned()).or_insert(Budget {
+            tokens: BURST,
+            at: now,
+        });
+        let refill = now.duration_since(budget.at).as_secs_f64() * RATE;
+        budget.tokens = (budget.tokens + refill).min(BURST) - 1.0;
+        budget.at = now;
+        if budget.tokens >= 0.0 {
+            std::time::Duration::ZERO
+        } else {
+            std::time::Duration::from_secs_f64(-budget.tokens / RATE)
+        }
+    }
+
     pub fn publish(&self, relay: Relay) {
         let _ = self.relay.send(Arc::new(relay));
     }
 
     pub fn relays(&self) -> broadcast::Receiver<Arc<Relay>> {
         self.relay.subscribe()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_burst_is_free_then_messages_wait() {
+        let hub = SyncHub::new("s".into());
+        let waits: Vec<_> = (0..BURST as usize + 10)
+            .map(|_| hub.spend("device:a"))
+            .collect();
+        assert!(waits[..BURST as usize].iter().all(|w| w.is_zero()));
+        assert!(waits[BURST as usize + 5] > std::time::Duration::ZERO);
+        assert!(hub.spend("device:b").is_zero(), "budgets are per token");
     }
 }
