@@ -52,6 +52,12 @@ fn household(hamlet: &str, actor: &[u8]) -> Automerge {
     doc.document().clone()
 }
 
+/// The projection the server stored for `id`.
+async fn stored_projection(w: &World, id: &DocumentId) -> sansang_shared::Projection {
+    let storage = &w.app.state.storage;
+    storage.get_projection(id.as_str()).await.unwrap().unwrap()
+}
+
 fn set_vneid(doc: &mut Automerge, value: &str) {
     let mut tx = doc.transaction();
     let (_, members) = tx.get(ROOT, "members").unwrap().unwrap();
@@ -71,14 +77,7 @@ pub async fn phones_store_and_fetch_documents(db: &TestDb) {
     let mut doc = household("T01", b"phone-a");
     a.sync_document(&id, &mut doc).await.unwrap();
     // Acknowledged means stored: the database has exactly the phone's heads.
-    let stored = w
-        .app
-        .state
-        .storage
-        .get_projection(id.as_str())
-        .await
-        .unwrap()
-        .unwrap();
+    let stored = stored_projection(&w, &id).await;
     let mut heads: Vec<String> = doc.get_heads().iter().map(|h| h.to_string()).collect();
     heads.sort();
     assert_eq!(stored.heads, heads);
@@ -103,14 +102,7 @@ pub async fn phones_store_and_fetch_documents(db: &TestDb) {
     let mut copy = fetched;
     b.receive_push(&id, &mut copy).await.unwrap();
     assert_eq!(copy.get_heads(), doc.get_heads());
-    let projection = w
-        .app
-        .state
-        .storage
-        .get_projection(id.as_str())
-        .await
-        .unwrap()
-        .unwrap();
+    let projection = stored_projection(&w, &id).await;
     assert_eq!(
         projection.household.members[HEAD].vneid,
         Some(Vneid::Level2)
@@ -157,14 +149,7 @@ pub async fn concurrent_edits_merge_and_show_the_conflict(db: &TestDb) {
     a.receive_push(&id, &mut doc_a).await.unwrap();
     assert_eq!(doc_a.get_heads(), doc_b.get_heads(), "both phones converge");
 
-    let projection = w
-        .app
-        .state
-        .storage
-        .get_projection(id.as_str())
-        .await
-        .unwrap()
-        .unwrap();
+    let projection = stored_projection(&w, &id).await;
     assert_eq!(projection.conflicts.len(), 1, "{:?}", projection.conflicts);
     let mut values: Vec<&str> = projection.conflicts[0]
         .values
@@ -213,14 +198,7 @@ pub async fn documents_stay_inside_the_callers_hamlets(db: &TestDb) {
     // The phone that made it may go on syncing it; nothing is lost.
     set_vneid(&mut stray, "level2");
     t01.sync_document(&id, &mut stray).await.unwrap();
-    let stored = w
-        .app
-        .state
-        .storage
-        .get_projection(id.as_str())
-        .await
-        .unwrap()
-        .unwrap();
+    let stored = stored_projection(&w, &id).await;
     assert_eq!(stored.household.members[HEAD].vneid, Some(Vneid::Level2));
     // The hamlet head of T01 may sync T01's household with their own session.
     let mut head = SyncClient::connect(&sync_url(&w), w.token("head1"), "head1-phone")
@@ -296,14 +274,7 @@ pub async fn bad_input_is_refused_and_harms_nobody(db: &TestDb) {
     // The well-behaved phone is unaffected, and the document is intact.
     set_vneid(&mut doc, "registered");
     good.sync_document(&id, &mut doc).await.unwrap();
-    let stored = w
-        .app
-        .state
-        .storage
-        .get_projection(id.as_str())
-        .await
-        .unwrap()
-        .unwrap();
+    let stored = stored_projection(&w, &id).await;
     assert_eq!(
         stored.household.members[HEAD].vneid,
         Some(Vneid::Registered)
@@ -335,14 +306,7 @@ pub async fn revoked_and_unknown_tokens_are_cut_off(db: &TestDb) {
         Err(ClientError::Refused(reason)) => assert_eq!(reason, "token revoked"),
         other => panic!("expected the revoked phone to be cut off, got {other:?}"),
     }
-    let stored = w
-        .app
-        .state
-        .storage
-        .get_projection(id.as_str())
-        .await
-        .unwrap()
-        .unwrap();
+    let stored = stored_projection(&w, &id).await;
     assert_eq!(
         stored.household.members[HEAD].vneid,
         Some(Vneid::Level1),
@@ -430,14 +394,7 @@ pub async fn the_http_fallback_syncs_like_the_socket(db: &TestDb) {
     let mut doc = household("T01", b"phone-http");
     let rounds = sync_over_http(&w, &token, &id, &mut doc, false).await;
     assert!(rounds <= 3, "{rounds} round trips");
-    let stored = w
-        .app
-        .state
-        .storage
-        .get_projection(id.as_str())
-        .await
-        .unwrap()
-        .unwrap();
+    let stored = stored_projection(&w, &id).await;
     assert_eq!(
         stored.household.members[HEAD].full_name.as_deref(),
         Some("Lương Văn Bảy")

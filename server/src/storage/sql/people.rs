@@ -85,16 +85,7 @@ pub(super) async fn get_user_by(db: &SqlStorage, key: UserKey<'_>) -> Result<Opt
         return Ok(None);
     };
     let mut user = user_from_row(&row)?;
-    let hamlets = sqlx::query("select hamlet_id from user_hamlets where user_id = $1")
-        .bind(&user.id)
-        .fetch_all(&db.pool)
-        .await
-        .map_err(query_err(context))?;
-    user.hamlets = hamlets
-        .iter()
-        .map(|row| col(row, "user_hamlets", "hamlet_id"))
-        .collect::<Result<_>>()?;
-    user.hamlets.sort();
+    user.hamlets = hamlets_of(db, "user_hamlets", "user_id", &user.id, context).await?;
     Ok(Some(user))
 }
 
@@ -232,16 +223,7 @@ async fn get_device_where(
         return Ok(None);
     };
     let mut device = device_from_row(&row)?;
-    let hamlets = sqlx::query("select hamlet_id from device_hamlets where device_id = $1")
-        .bind(&device.id)
-        .fetch_all(&db.pool)
-        .await
-        .map_err(query_err(context))?;
-    device.hamlets = hamlets
-        .iter()
-        .map(|row| col(row, "device_hamlets", "hamlet_id"))
-        .collect::<Result<_>>()?;
-    device.hamlets.sort();
+    device.hamlets = hamlets_of(db, "device_hamlets", "device_id", &device.id, context).await?;
     Ok(Some(device))
 }
 
@@ -348,4 +330,27 @@ pub(super) fn group_hamlets(
         hamlets.sort();
     }
     Ok(by_owner)
+}
+
+/// The sorted hamlet ids of one user or device, from its link `table` keyed by `owner_column`.
+async fn hamlets_of(
+    db: &SqlStorage,
+    table: &'static str,
+    owner_column: &'static str,
+    owner: &str,
+    context: &'static str,
+) -> Result<Vec<String>> {
+    // Both names are constants of this module, never outside input.
+    let sql = format!("select hamlet_id from {table} where {owner_column} = $1");
+    let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(owner)
+        .fetch_all(&db.pool)
+        .await
+        .map_err(query_err(context))?;
+    let mut hamlets = rows
+        .iter()
+        .map(|row| col(row, table, "hamlet_id"))
+        .collect::<Result<Vec<String>>>()?;
+    hamlets.sort();
+    Ok(hamlets)
 }
