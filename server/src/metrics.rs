@@ -68,7 +68,11 @@ impl Metrics {
             );
         }
         let gauges = [
-            ("sansang_documents", "Household documents stored.", gauges.documents),
+            (
+                "sansang_documents",
+                "Household documents stored.",
+                gauges.documents,
+            ),
             (
                 "sansang_documents_loaded",
                 "Household documents held in memory.",
@@ -81,7 +85,10 @@ impl Metrics {
             ),
         ];
         for (name, help, value) in gauges {
-            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}");
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}"
+            );
         }
         let _ = writeln!(
             out,
