@@ -317,6 +317,11 @@ impl Connection {
                 }
                 Ok(Vec::new())
             }
+            // The peer will not share a document with us (its own access policy): noted, nothing
+            // to do; the socket stays open.
+            Message::DocUnavailable { ref sender_id, .. } if sender_id == &self.peer_id => {
+                Ok(Vec::new())
+            }
             Message::Sync { .. } | Message::Request { .. } | Message::DocUnavailable { .. } => Err(
                 End::Refused("senderId differs from the peer id given in join".into()),
             ),

@@ -223,6 +223,14 @@ pub async fn bad_input_is_refused_and_harms_nobody(db: &TestDb) {
     let mut good = phone(&w, "phone-good").await;
     good.sync_document(&id, &mut doc).await.unwrap();
 
+    // A peer that will not share a document says so; the socket stays open.
+    let unavailable = Message::DocUnavailable {
+        sender_id: "phone-good".into(),
+        target_id: good.server_peer_id.clone(),
+        document_id: id.to_string(),
+    };
+    good.send(&unavailable).await.unwrap();
+
     // An invalid document id is refused for that message only.
     let mut c = phone(&w, "phone-c").await;
     c.send(&Message::Request {
