@@ -4,6 +4,7 @@
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
 use anyhow::Context;
 use axum::Router;
@@ -30,6 +31,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     pub throttles: Arc<Throttles>,
     pub sync: Arc<SyncHub>,
+    /// Photos decoded at once (see `http::photos::decode_slots`).
+    pub decode_slots: Arc<tokio::sync::Semaphore>,
     /// The address actually bound, once it is (port 0 picks one).
     pub bound: Arc<OnceLock<SocketAddr>>,
 }
@@ -66,6 +69,7 @@ impl AppState {
             metrics,
             throttles: Arc::new(Throttles::default()),
             sync: Arc::new(SyncHub::new(storage_id)),
+            decode_slots: crate::http::photos::decode_slots(),
             bound: Arc::new(OnceLock::new()),
         })
     }
@@ -91,6 +95,7 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::http::households::router())
         .merge(crate::http::users::router())
         .merge(crate::http::audit::router())
+        .merge(crate::http::photos::router())
         .merge(crate::sync::router())
         .merge(crate::http::openapi::router())
         .layer(middleware::from_fn_with_state(
@@ -147,11 +152,19 @@ impl App {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let App { state, listener } = self;
+        let sweeper = photos::maintenance::spawn_sweeper(
+            state.storage.clone(),
+            state.photos.clone(),
+            Duration::from_secs(state.config.orphan_photo_grace_hours.saturating_mul(3600)),
+            Duration::from_secs(3600),
+        );
         let app = router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
-        axum::serve(listener, app)
+        let served = axum::serve(listener, app)
             .with_graceful_shutdown(shutdown)
             .await
-            .context("serving HTTP")?;
+            .context("serving HTTP");
+        sweeper.abort();
+        served?;
         state.storage.close().await;
         tracing::info!("stopped; database closed");
         Ok(())

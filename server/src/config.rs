@@ -38,7 +38,9 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// `sqlite:…` or `postgres:…`; defaults to `sqlite:<data_dir>/sansang.db`.
     pub database_url: Option<Secret>,
-    /// Photo store: a folder path or `file://` URL; defaults to `<data_dir>/photos`.
+    /// Photo store: a folder path, a `file://` URL or an
+    /// `s3://bucket[/prefix]?endpoint=…&region=…&path_style=true` URL; defaults to
+    /// `<data_dir>/photos`.
     pub photo_store: Option<String>,
     /// URL people and phones use to reach the server, when it differs from `http://<listen>`.
     pub public_url: Option<String>,
@@ -49,6 +51,11 @@ pub struct Config {
     /// Household documents held in memory at most; the least recently used idle ones are
     /// dropped first (each takes tens of kilobytes).
     pub max_loaded_documents: usize,
+    /// Keep the uploaded original of each photo (with its metadata) beside the stripped copies.
+    pub keep_original_photos: bool,
+    /// Hours an uploaded photo that no household references is kept before it is removed (a
+    /// phone may upload a photo before the document that references it reaches the server).
+    pub orphan_photo_grace_hours: u64,
 }
 
 impl Default for Config {
@@ -62,6 +69,8 @@ impl Default for Config {
             log: "info".into(),
             compact_after_changes: 64,
             max_loaded_documents: 2000,
+            keep_original_photos: false,
+            orphan_photo_grace_hours: 168,
         }
     }
 }

@@ -40,11 +40,35 @@ enum Command {
     /// Set up a commune: hamlets, accounts, phone enrollment codes, phones.
     #[command(subcommand)]
     Admin(AdminCommand),
+    /// Fixed workloads that print figures; each starts its own server in a temporary folder.
+    #[command(subcommand)]
+    Bench(BenchCommand),
+}
+
+#[derive(Subcommand)]
+enum BenchCommand {
+    /// Photo ingest: photos a second for 12-megapixel JPEGs, alone and through the server with
+    /// several uploads at once, and the server's peak memory.
+    Photos {
+        /// Photos to upload.
+        #[arg(long, default_value_t = 32)]
+        photos: usize,
+        /// Uploads in flight at once.
+        #[arg(long, default_value_t = 8)]
+        concurrent: usize,
+    },
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    if let Command::Bench(bench) = cli.command {
+        return match bench {
+            BenchCommand::Photos { photos, concurrent } => {
+                sansang_server::bench::photos(photos, concurrent).await
+            }
+        };
+    }
     let config = Config::load(cli.config.as_deref()).context("reading configuration")?;
     telemetry::init(&config.log);
     tracing::info!(
@@ -64,6 +88,8 @@ async fn main() -> anyhow::Result<()> {
             households,
             no_serve,
         } => run_demo(state, households, no_serve).await,
+        // Handled above, before the configured database is opened.
+        Command::Bench(_) => Ok(()),
         Command::Admin(command) => {
             if let Err(e) = cli::admin::run(state, command).await {
                 // One line naming what is wrong, not a debug dump.

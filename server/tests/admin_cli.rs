@@ -315,3 +315,81 @@ fn accounts_passwords_enrollment_and_devices() {
         }
     }
 }
+
+/// `admin photos migrate` copies the photo folder into another store with progress, resumes
+/// where an earlier run stopped, and empties the source only when asked; `admin photos sweep`
+/// on photos nobody recorded removes nothing; a target that cannot be opened is named.
+#[test]
+fn photos_migrate_to_another_folder_and_sweep() {
+    use sansang_server::photos::{FolderStore, PhotoKey, PhotoStore, Sha256Hex, Variant};
+    let dir = tempfile::tempdir().unwrap();
+    let source_dir = dir.path().join("data/photos");
+    let target_dir = dir.path().join("moved");
+    let keys: Vec<PhotoKey> = (0..5u8)
+        .map(|i| PhotoKey::new(Sha256Hex::of(&[i]), Variant::ALL[usize::from(i) % 3]))
+        .collect();
+    tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let source = FolderStore::new(source_dir.clone()).unwrap();
+        for (i, key) in keys.iter().enumerate() {
+            source.put(key, vec![i as u8; 100]).await.unwrap();
+        }
+        // An earlier run got as far as the first object.
+        let target = FolderStore::new(target_dir.clone()).unwrap();
+        target.put(&keys[0], vec![0u8; 100]).await.unwrap();
+    });
+
+    let target = target_dir.display().to_string();
+    let out = run(
+        dir.path(),
+        &format!("admin photos migrate --to {target}"),
+        "",
+    );
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(stderr.contains("5/5 objects"), "{stderr}");
+    assert!(
+        stdout.contains("5 objects: 4 copied, 1 already there, 0 deleted from the source"),
+        "{stdout}"
+    );
+    let stdout = ok(
+        dir.path(),
+        &format!("admin photos migrate --to {target} --delete-source"),
+    );
+    assert!(
+        stdout.contains("0 copied, 5 already there, 5 deleted from the source"),
+        "{stdout}"
+    );
+    tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let source = FolderStore::new(source_dir.clone()).unwrap();
+        assert!(source.list().await.unwrap().is_empty());
+        let target = FolderStore::new(target_dir.clone()).unwrap();
+        let mut sorted = keys.clone();
+        sorted.sort();
+        assert_eq!(target.list().await.unwrap(), sorted);
+    });
+
+    let stdout = ok(dir.path(), "admin photos sweep --grace-hours 0");
+    assert!(stdout.contains("removed 0 unreferenced photos"), "{stdout}");
+    let stderr = fails(
+        dir.path(),
+        "admin photos migrate --to ftp://elsewhere/photos",
+    );
+    assert!(stderr.contains("ftp://elsewhere/photos"), "{stderr}");
+    let actions = with_db(dir.path(), async |db| {
+        db.list_audit(&AuditFilter::default())
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|e| e.action)
+            .collect::<Vec<_>>()
+    });
+    assert!(
+        actions.iter().any(|a| a == "admin.photos.migrate"),
+        "{actions:?}"
+    );
+    assert!(
+        actions.iter().any(|a| a == "admin.photos.sweep"),
+        "{actions:?}"
+    );
+}

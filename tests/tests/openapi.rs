@@ -41,6 +41,8 @@ const ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/v1/audit"),
     ("GET", "/api/v1/sync"),
     ("POST", "/api/v1/sync/{documentId}"),
+    ("PUT", "/api/v1/photos/{sha256}"),
+    ("GET", "/api/v1/photos/{sha256}"),
 ];
 
 /// Operations that answer without any client error to document.

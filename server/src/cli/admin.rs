@@ -11,7 +11,7 @@ use unicode_normalization::UnicodeNormalization;
 use super::devices::{enroll, list_devices, revoke_device};
 use super::hamlets_csv::{self, HamletRow};
 use super::{AdminCommand, CommuneCommand, DevicesCommand, HamletsCommand};
-use super::{PasswordCommand, UserCommand};
+use super::{PasswordCommand, PhotosCommand, UserCommand};
 use crate::accounts::{self, NewAccount};
 use crate::app::AppState;
 use crate::error::ApiError;
@@ -64,6 +64,12 @@ async fn dispatch(state: &AppState, command: AdminCommand) -> anyhow::Result<()>
         }
         AdminCommand::Devices(DevicesCommand::Revoke { device_id }) => {
             revoke_device(state, &device_id).await
+        }
+        AdminCommand::Photos(PhotosCommand::Sweep { grace_hours }) => {
+            super::photos::sweep(state, grace_hours).await
+        }
+        AdminCommand::Photos(PhotosCommand::Migrate { to, delete_source }) => {
+            super::photos::migrate(state, &to, delete_source).await
         }
     }
 }

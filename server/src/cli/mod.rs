@@ -5,6 +5,7 @@ pub mod admin;
 mod csv;
 mod devices;
 pub mod hamlets_csv;
+mod photos;
 
 use std::path::PathBuf;
 
@@ -31,6 +32,32 @@ pub enum AdminCommand {
     /// Volunteers' enrolled phones.
     #[command(subcommand)]
     Devices(DevicesCommand),
+    /// The photo store: remove unreferenced photos, move photos to another store.
+    #[command(subcommand)]
+    Photos(PhotosCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PhotosCommand {
+    /// Remove uploaded photos that no household references and that are older than the grace
+    /// period (the server also does this every hour).
+    Sweep {
+        /// Hours an unreferenced photo is kept; the configured `orphan_photo_grace_hours` when
+        /// not given.
+        #[arg(long)]
+        grace_hours: Option<u64>,
+    },
+    /// Copy every photo of the configured store into another one, e.g. a folder into S3. Run it
+    /// again after an interruption: what is already there is not copied again. Then point
+    /// `photo_store` at the new store and restart.
+    Migrate {
+        /// The target store: a folder path, `file:///…` or `s3://bucket[/prefix]?endpoint=…`.
+        #[arg(long)]
+        to: String,
+        /// Delete each photo from the configured store once its copy is read back equal.
+        #[arg(long)]
+        delete_source: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -13,7 +13,10 @@ use crate::audit;
 use crate::auth::{Action, Caller, Scope};
 use crate::documents::DocumentId;
 use crate::error::ApiError;
+use crate::photos::ingest;
 use crate::storage::HouseholdSummary;
+use sansang_shared::Finding;
+use sansang_shared::finding::pointer;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -126,11 +129,24 @@ async fn read_household(
         None => Scope::commune(commune),
     };
     caller.require(Action::Read, resource)?;
-    let projection = state
+    let mut projection = state
         .storage
         .get_projection(id.as_str())
         .await?
         .ok_or_else(ApiError::not_found)?;
+    let photos = photo_states(&state, &id, &projection, commune).await?;
+    for photo in &photos {
+        for other in &photo.duplicate_of {
+            projection.findings.push(Finding::warning(
+                pointer("/photos", &photo.sha256),
+                "photo-duplicate",
+                format!("Ảnh này (hoặc ảnh gần giống) cũng có trong hộ {other}"),
+                format!(
+                    "this photo, or a nearly identical one, is also attached to household {other}"
+                ),
+            ));
+        }
+    }
     audit::record(&state, &caller, "household.read", Some(id.as_str()), None).await?;
     Ok(Json(json!({
         "id": id.as_str(),
@@ -138,5 +154,60 @@ async fn read_household(
         "communeCode": scope.commune_code,
         "hamletId": scope.hamlet_id,
         "projection": projection,
+        "photos": photos,
     })))
+}
+
+/// A photo the household references: uploaded or still pending, and the other households of
+/// the commune that carry the same or a nearly identical photo.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PhotoState {
+    pub sha256: String,
+    /// `uploaded` or `pending` (referenced by the document, bytes not received yet).
+    pub status: &'static str,
+    pub duplicate_of: Vec<String>,
+}
+
+async fn photo_states(
+    state: &AppState,
+    id: &DocumentId,
+    projection: &sansang_shared::Projection,
+    commune: &str,
+) -> Result<Vec<PhotoState>, ApiError> {
+    if projection.household.photos.is_empty() {
+        return Ok(Vec::new());
+    }
+    let uses = state.storage.photo_uses(commune).await?;
+    let mut out = Vec::new();
+    for sha256 in projection.household.photos.keys() {
+        let mine = uses
+            .iter()
+            .find(|u| &u.sha256 == sha256 && u.document_id == id.as_str());
+        let Some(mine) = mine else {
+            out.push(PhotoState {
+                sha256: sha256.clone(),
+                status: "pending",
+                duplicate_of: Vec::new(),
+            });
+            continue;
+        };
+        let mut duplicate_of: Vec<String> = uses
+            .iter()
+            .filter(|u| u.document_id != id.as_str())
+            .filter(|u| {
+                ingest::hamming(u.phash as u64, mine.phash as u64)
+                    <= ingest::NEAR_DUPLICATE_DISTANCE
+            })
+            .map(|u| u.document_id.clone())
+            .collect();
+        duplicate_of.sort();
+        duplicate_of.dedup();
+        out.push(PhotoState {
+            sha256: sha256.clone(),
+            status: "uploaded",
+            duplicate_of,
+        });
+    }
+    Ok(out)
 }

@@ -7,4 +7,5 @@ pub mod health;
 pub mod households;
 pub mod json;
 pub mod openapi;
+pub mod photos;
 pub mod users;

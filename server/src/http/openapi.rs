@@ -60,6 +60,8 @@ pub fn router() -> Router<AppState> {
         super::users::reset_password,
         super::audit::read_audit,
         crate::sync::open_socket,
+        crate::http::photos::upload_photo,
+        crate::http::photos::read_photo,
         crate::sync::http::sync_over_http,
     ),
     components(schemas(ErrorBody)),
@@ -72,6 +74,7 @@ pub fn router() -> Router<AppState> {
         (name = "users", description = "Accounts of people / Tài khoản"),
         (name = "audit", description = "The audit log / Nhật ký truy cập"),
         (name = "sync", description = "Syncing household documents / Đồng bộ hồ sơ hộ gia đình"),
+        (name = "photos", description = "Photo evidence / Ảnh minh chứng"),
         (name = "meta", description = "This document / Tài liệu API"),
     )
 )]
@@ -272,6 +275,8 @@ pub struct HouseholdResponse {
     /// The household with its members, findings and conflicts (`sansang_shared::Projection`).
     #[schema(value_type = Object)]
     pub projection: serde_json::Value,
+    /// The photos the household references: uploaded or pending, and near-duplicates elsewhere.
+    pub photos: Vec<super::households::PhotoState>,
 }
 
 /// An account just created; `password` is the generated one, `null` when the request gave one.

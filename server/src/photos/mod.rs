@@ -8,6 +8,9 @@
 //! their original.
 
 mod folder;
+pub mod ingest;
+pub mod maintenance;
+mod s3;
 
 use std::fmt;
 use std::path::PathBuf;
@@ -18,6 +21,7 @@ use async_trait::async_trait;
 use sha2::{Digest, Sha256};
 
 pub use folder::FolderStore;
+pub use s3::{S3Credentials, S3Location, S3Store};
 
 /// Errors from a photo store, with the stable code the HTTP layer shows.
 #[derive(Debug, thiserror::Error)]
@@ -42,6 +46,27 @@ pub enum PhotoStoreError {
         location: String,
         reason: &'static str,
     },
+    /// A remote store (S3) refused a request or could not be reached.
+    #[error("photo store could not {action} {object} ({location}): {detail}")]
+    Backend {
+        /// What the store was doing: "write", "read", "list"...
+        action: &'static str,
+        /// The object name, or a description such as "the bucket".
+        object: String,
+        /// Bucket, prefix and endpoint; never credentials.
+        location: String,
+        /// The service's or the connection's error, with its causes.
+        detail: String,
+    },
+    /// The configured bucket does not exist; the server never creates it by itself.
+    #[error(
+        "photo store bucket {bucket:?} does not exist at {endpoint}: create it, or correct \
+         photo_store (SANSANG_PHOTO_STORE)"
+    )]
+    MissingBucket { bucket: String, endpoint: String },
+    /// The S3 store has no access key pair to sign with.
+    #[error("S3 photo store credentials missing: {reason}")]
+    MissingCredentials { reason: &'static str },
     /// A blocking task doing the store's file work panicked or was cancelled.
     #[error("photo store task for {object} did not finish: {source}")]
     Task {
@@ -58,6 +83,9 @@ impl PhotoStoreError {
             PhotoStoreError::InvalidHash { .. } => "photo-hash-invalid",
             PhotoStoreError::UnsupportedLocation { .. } => "photo-store-location",
             PhotoStoreError::Task { .. } => "photo-store-task",
+            PhotoStoreError::Backend { .. } => "photo-store-backend",
+            PhotoStoreError::MissingBucket { .. } => "photo-store-bucket-missing",
+            PhotoStoreError::MissingCredentials { .. } => "photo-store-credentials",
         }
     }
 }
@@ -201,7 +229,7 @@ impl fmt::Display for PhotoKey {
 /// object is `Ok(None)` / `Ok(false)`, never an error, and a write is all-or-nothing.
 #[async_trait]
 pub trait PhotoStore: Send + Sync + 'static {
-    /// Which backend this is: "folder", later "s3".
+    /// Which backend this is: "folder" or "s3".
     fn kind(&self) -> &'static str;
 
     /// Stores `bytes` under `key`, replacing any previous object atomically. Putting the same key
@@ -222,7 +250,8 @@ pub trait PhotoStore: Send + Sync + 'static {
 }
 
 /// Opens the photo store at `url_or_path`: a plain path or a `file://` URL is a [`FolderStore`]
-/// (created if missing); `s3://` is refused until the S3 store is built.
+/// (created if missing); `s3://<bucket>[/<prefix>]?endpoint=…&region=…&path_style=…` is an
+/// [`S3Store`] signing with [`S3Credentials::from_env`], whose bucket must already exist.
 pub async fn open(url_or_path: &str) -> Result<Arc<dyn PhotoStore>> {
     let unsupported = |reason| PhotoStoreError::UnsupportedLocation {
         location: url_or_path.to_owned(),
@@ -238,7 +267,10 @@ pub async fn open(url_or_path: &str) -> Result<Arc<dyn PhotoStore>> {
         }
         PathBuf::from(path)
     } else if url_or_path.starts_with("s3://") {
-        return Err(unsupported("S3 store not built yet"));
+        let location = S3Location::parse(url_or_path)?;
+        let store = S3Store::new(location, S3Credentials::from_env()?);
+        store.check_bucket().await?;
+        return Ok(Arc::new(store));
     } else if url_or_path.contains("://") {
         return Err(unsupported(
             "expected a path, a file:// URL or an s3:// URL",

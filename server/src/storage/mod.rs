@@ -229,6 +229,35 @@ pub struct HouseholdSummary {
     pub updated_at: Millis,
 }
 
+/// A photo the server has taken in: sizes, perceptual hash, who uploaded it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PhotoRecord {
+    /// Lowercase hex sha256 of the uploaded bytes.
+    pub sha256: String,
+    /// `jpeg`, `png` or `webp`: the format uploaded.
+    pub format: String,
+    /// Size of the upright original.
+    pub width: i64,
+    pub height: i64,
+    /// Size of the evidence image kept.
+    pub evidence_width: i64,
+    pub evidence_height: i64,
+    /// 64-bit perceptual hash (bits as a signed integer).
+    pub phash: i64,
+    pub uploaded_by: Actor,
+    pub uploaded_at: Millis,
+    pub original_kept: bool,
+}
+
+/// A recorded photo referenced by a household document.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PhotoUse {
+    pub sha256: String,
+    pub phash: i64,
+    pub document_id: String,
+}
+
 /// Who did something, for the audit log.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "kind", content = "id", rename_all = "lowercase")]
@@ -362,6 +391,22 @@ pub trait Storage: Send + Sync + 'static {
         commune_code: &str,
         hamlet_id: Option<&str>,
     ) -> Result<Vec<HouseholdSummary>>;
+
+    // Photos.
+    /// Records an uploaded photo; returns false (and keeps the first record) when it exists.
+    async fn record_photo(&self, photo: &PhotoRecord) -> Result<bool>;
+    async fn get_photo(&self, sha256: &str) -> Result<Option<PhotoRecord>>;
+    /// The documents whose projection references the photo, with where each belongs.
+    async fn photo_documents(&self, sha256: &str) -> Result<Vec<(String, DocumentScope)>>;
+    /// Every recorded photo referenced by a document of the commune, with that document (a photo
+    /// in two documents comes twice), for finding near-duplicates.
+    async fn photo_uses(&self, commune_code: &str) -> Result<Vec<PhotoUse>>;
+    /// Recorded photos that no document references and that were uploaded before
+    /// `uploaded_before`, oldest first: candidates for removal once their grace period is over.
+    async fn orphan_photos(&self, uploaded_before: Millis) -> Result<Vec<String>>;
+    /// Forgets a photo's record, but only while no document references it (checked in the same
+    /// statement); true when it was forgotten.
+    async fn forget_orphan_photo(&self, sha256: &str) -> Result<bool>;
 
     // Settings of the installation.
     /// The value stored under `key`, storing `value` first when there is none (atomically: two

@@ -4,8 +4,8 @@
 use sqlx::any::AnyRow;
 
 use super::people::{group_hamlets, insert_device};
-use super::{SqlStorage, col, query_err, write_err};
-use crate::storage::{Actor, Device, Enrollment, Millis, Redeemed, Result, Session, StorageError};
+use super::{SqlStorage, actor_columns, actor_from_columns, col, query_err, write_err};
+use crate::storage::{Device, Enrollment, Millis, Redeemed, Result, Session};
 
 #[tracing::instrument(skip_all, fields(user = %session.user_id))]
 pub(super) async fn create_session(db: &SqlStorage, session: &Session) -> Result<()> {
@@ -77,7 +77,7 @@ pub(super) async fn delete_user_sessions(db: &SqlStorage, user_id: &str) -> Resu
 #[tracing::instrument(skip_all, fields(commune = %enrollment.commune_code))]
 pub(super) async fn create_enrollment(db: &SqlStorage, enrollment: &Enrollment) -> Result<()> {
     let context = "creating an enrollment code";
-    let (kind, id) = creator_columns(&enrollment.created_by);
+    let (kind, id) = actor_columns(&enrollment.created_by);
     let mut w = db.begin_write(context).await?;
     sqlx::query(
         "insert into enrollments
@@ -228,31 +228,10 @@ fn enrollment_from_row(row: &AnyRow) -> Result<Enrollment> {
         volunteer: col(row, t, "volunteer")?,
         commune_code: col(row, t, "commune_code")?,
         hamlets: Vec::new(),
-        created_by: creator_from_columns(&kind, id)?,
+        created_by: actor_from_columns("enrollments", &kind, id)?,
         created_at: col(row, t, "created_at")?,
         expires_at: col(row, t, "expires_at")?,
         used_at: col(row, t, "used_at")?,
         device_id: col(row, t, "device_id")?,
     })
-}
-
-/// An actor as two columns, spelled as in the audit log.
-fn creator_columns(actor: &Actor) -> (&'static str, Option<&str>) {
-    match actor {
-        Actor::User(id) => ("user", Some(id)),
-        Actor::Device(id) => ("device", Some(id)),
-        Actor::System => ("system", None),
-    }
-}
-
-fn creator_from_columns(kind: &str, id: Option<String>) -> Result<Actor> {
-    match (kind, id) {
-        ("user", Some(id)) => Ok(Actor::User(id)),
-        ("device", Some(id)) => Ok(Actor::Device(id)),
-        ("system", _) => Ok(Actor::System),
-        (kind, id) => Err(StorageError::Corrupt {
-            table: "enrollments",
-            detail: format!("creator {kind:?} with id {id:?}"),
-        }),
-    }
 }

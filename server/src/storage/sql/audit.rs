@@ -3,8 +3,8 @@
 
 use sqlx::AssertSqlSafe;
 
-use super::{SqlStorage, col, query_err};
-use crate::storage::{Actor, AuditEntry, AuditFilter, Result, StorageError};
+use super::{SqlStorage, actor_columns, actor_from_columns, col, query_err};
+use crate::storage::{AuditEntry, AuditFilter, Result};
 
 /// Entries returned when the filter asks for none or a negative number.
 const DEFAULT_LIMIT: i64 = 100;
@@ -104,7 +104,7 @@ pub(super) async fn list_audit(db: &SqlStorage, filter: &AuditFilter) -> Result<
             Ok(AuditEntry {
                 id: col(row, t, "id")?,
                 at: col(row, t, "at")?,
-                actor: actor_from_columns(&kind, actor_id)?,
+                actor: actor_from_columns("audit_log", &kind, actor_id)?,
                 action: col(row, t, "action")?,
                 document_id: col(row, t, "document_id")?,
                 address: col(row, t, "address")?,
@@ -112,24 +112,4 @@ pub(super) async fn list_audit(db: &SqlStorage, filter: &AuditFilter) -> Result<
             })
         })
         .collect()
-}
-
-fn actor_columns(actor: &Actor) -> (&'static str, Option<&str>) {
-    match actor {
-        Actor::User(id) => ("user", Some(id)),
-        Actor::Device(id) => ("device", Some(id)),
-        Actor::System => ("system", None),
-    }
-}
-
-fn actor_from_columns(kind: &str, id: Option<String>) -> Result<Actor> {
-    match (kind, id) {
-        ("user", Some(id)) => Ok(Actor::User(id)),
-        ("device", Some(id)) => Ok(Actor::Device(id)),
-        ("system", _) => Ok(Actor::System),
-        (kind, id) => Err(StorageError::Corrupt {
-            table: "audit_log",
-            detail: format!("actor {kind:?} with id {id:?}"),
-        }),
-    }
 }

@@ -173,7 +173,7 @@ pub(super) async fn document_scope(
         .transpose()
 }
 
-fn scope_from_row(row: &AnyRow) -> Result<DocumentScope> {
+pub(super) fn scope_from_row(row: &AnyRow) -> Result<DocumentScope> {
     Ok(DocumentScope {
         commune_code: col(row, "documents", "commune_code")?,
         hamlet_id: col(row, "documents", "hamlet_id")?,

@@ -8,6 +8,7 @@ mod access;
 mod audit;
 mod documents;
 mod people;
+mod photos;
 mod places;
 mod projections;
 mod settings;
@@ -23,9 +24,9 @@ use sqlx::{Any, AnyPool, Executor, Row, Transaction};
 use tokio::sync::{Mutex, MutexGuard};
 
 use super::{
-    AuditEntry, AuditFilter, Backend, Commune, Device, DocumentScope, DocumentUpdate, Enrollment,
-    Hamlet, HouseholdSummary, Millis, Redeemed, Result, Session, Storage, StorageError,
-    StoredDocument, User,
+    Actor, AuditEntry, AuditFilter, Backend, Commune, Device, DocumentScope, DocumentUpdate,
+    Enrollment, Hamlet, HouseholdSummary, Millis, PhotoRecord, PhotoUse, Redeemed, Result, Session,
+    Storage, StorageError, StoredDocument, User,
 };
 
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("../migrations/sqlite");
@@ -210,6 +211,31 @@ where
     })
 }
 
+/// An actor as two columns (kind, id), spelled as in the audit log.
+pub(super) fn actor_columns(actor: &Actor) -> (&'static str, Option<&str>) {
+    match actor {
+        Actor::User(id) => ("user", Some(id)),
+        Actor::Device(id) => ("device", Some(id)),
+        Actor::System => ("system", None),
+    }
+}
+
+pub(super) fn actor_from_columns(
+    table: &'static str,
+    kind: &str,
+    id: Option<String>,
+) -> Result<Actor> {
+    match (kind, id) {
+        ("user", Some(id)) => Ok(Actor::User(id)),
+        ("device", Some(id)) => Ok(Actor::Device(id)),
+        ("system", _) => Ok(Actor::System),
+        (kind, id) => Err(StorageError::Corrupt {
+            table,
+            detail: format!("actor {kind:?} with id {id:?}"),
+        }),
+    }
+}
+
 pub(super) fn to_flag(b: bool) -> i64 {
     i64::from(b)
 }
@@ -375,6 +401,30 @@ impl Storage for SqlStorage {
         hamlet_id: Option<&str>,
     ) -> Result<Vec<HouseholdSummary>> {
         projections::list_households(self, commune_code, hamlet_id).await
+    }
+
+    async fn record_photo(&self, photo: &PhotoRecord) -> Result<bool> {
+        photos::record_photo(self, photo).await
+    }
+
+    async fn get_photo(&self, sha256: &str) -> Result<Option<PhotoRecord>> {
+        photos::get_photo(self, sha256).await
+    }
+
+    async fn photo_documents(&self, sha256: &str) -> Result<Vec<(String, DocumentScope)>> {
+        photos::photo_documents(self, sha256).await
+    }
+
+    async fn photo_uses(&self, commune_code: &str) -> Result<Vec<PhotoUse>> {
+        photos::photo_uses(self, commune_code).await
+    }
+
+    async fn orphan_photos(&self, uploaded_before: Millis) -> Result<Vec<String>> {
+        photos::orphan_photos(self, uploaded_before).await
+    }
+
+    async fn forget_orphan_photo(&self, sha256: &str) -> Result<bool> {
+        photos::forget_orphan_photo(self, sha256).await
     }
 
     async fn setting_or_insert(&self, key: &str, value: &str) -> Result<String> {

@@ -1,6 +1,7 @@
 //! Projections: the flat rows of a household (summary, members, findings, conflicts) kept beside
 //! its document, and the full projection as JSON for reading it back exactly.
 
+use sansang_shared::model::is_sha256_hex;
 use sansang_shared::{Member, Projection, Severity};
 use sqlx::{Any, Transaction};
 
@@ -23,6 +24,7 @@ pub(super) async fn replace_projection(
         "delete from members where document_id = $1",
         "delete from findings where document_id = $1",
         "delete from conflicts where document_id = $1",
+        "delete from photo_refs where document_id = $1",
         "delete from households where document_id = $1",
     ] {
         sqlx::query(sql)
@@ -91,6 +93,14 @@ pub(super) async fn replace_projection(
         .execute(&mut **tx)
         .await
         .map_err(query_err("inserting a finding"))?;
+    }
+    for sha256 in household.photos.keys().filter(|k| is_sha256_hex(k)) {
+        sqlx::query("insert into photo_refs (document_id, sha256) values ($1, $2)")
+            .bind(document_id)
+            .bind(sha256)
+            .execute(&mut **tx)
+            .await
+            .map_err(query_err("inserting a photo reference"))?;
     }
     for (ordinal, conflict) in projection.conflicts.iter().enumerate() {
         sqlx::query(
