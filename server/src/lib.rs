@@ -14,6 +14,7 @@ pub mod error;
 pub mod http;
 pub mod metrics;
 pub mod photos;
+pub mod review;
 pub mod storage;
 pub mod sync;
 pub mod telemetry;

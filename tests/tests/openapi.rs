@@ -43,6 +43,9 @@ const ROUTES: &[(&str, &str)] = &[
     ("POST", "/api/v1/sync/{documentId}"),
     ("PUT", "/api/v1/photos/{sha256}"),
     ("GET", "/api/v1/photos/{sha256}"),
+    ("GET", "/api/v1/reviews"),
+    ("POST", "/api/v1/households/{id}/reviews"),
+    ("GET", "/api/v1/households/{id}/reviews"),
 ];
 
 /// Operations that answer without any client error to document.

@@ -20,6 +20,8 @@ mod places;
 mod projections;
 #[path = "storage/quarantine.rs"]
 mod quarantine;
+#[path = "storage/reviews.rs"]
+mod reviews;
 
 use access::{
     enrollments_roundtrip, redeem_enrollment_once, redeem_enrollment_race,
@@ -37,8 +39,11 @@ use projections::{households_list_filters_and_counts, projection_roundtrip};
 use quarantine::{
     quarantine_hides_from_lists_only, setting_is_written_once, setting_race_has_one_winner,
 };
+use reviews::{concurrent_decisions_have_one_winner, decisions_are_pinned_numbered_and_kept};
 
 sansang_tests::backend_tests!(
+    decisions_are_pinned_numbered_and_kept,
+    concurrent_decisions_have_one_winner,
     places_roundtrip,
     users_roundtrip,
     devices_roundtrip,

@@ -147,8 +147,16 @@ async fn read_household(
             ));
         }
     }
+    let current = state.storage.current_review(id.as_str()).await?;
+    let mut heads = projection.heads.clone();
+    heads.sort();
+    let review_state = crate::review::ReviewState::from_parts(
+        !projection.findings.is_empty() || !projection.conflicts.is_empty(),
+        current.as_ref().map(|r| (r, heads.as_slice())),
+    );
     audit::record(&state, &caller, "household.read", Some(id.as_str()), None).await?;
     Ok(Json(json!({
+        "review": { "state": review_state, "current": current },
         "id": id.as_str(),
         "url": id.url(),
         "communeCode": scope.commune_code,

@@ -8,4 +8,5 @@ pub mod households;
 pub mod json;
 pub mod openapi;
 pub mod photos;
+pub mod reviews;
 pub mod users;

@@ -62,6 +62,9 @@ pub fn router() -> Router<AppState> {
         crate::sync::open_socket,
         crate::http::photos::upload_photo,
         crate::http::photos::read_photo,
+        crate::http::reviews::review_queue,
+        crate::http::reviews::decide,
+        crate::http::reviews::review_history,
         crate::sync::http::sync_over_http,
     ),
     components(schemas(ErrorBody)),
@@ -75,6 +78,7 @@ pub fn router() -> Router<AppState> {
         (name = "audit", description = "The audit log / Nhật ký truy cập"),
         (name = "sync", description = "Syncing household documents / Đồng bộ hồ sơ hộ gia đình"),
         (name = "photos", description = "Photo evidence / Ảnh minh chứng"),
+        (name = "reviews", description = "Review by hamlet heads / Thôn trưởng duyệt hộ"),
         (name = "meta", description = "This document / Tài liệu API"),
     )
 )]
@@ -277,6 +281,15 @@ pub struct HouseholdResponse {
     pub projection: serde_json::Value,
     /// The photos the household references: uploaded or pending, and near-duplicates elsewhere.
     pub photos: Vec<super::households::PhotoState>,
+    pub review: HouseholdReview,
+}
+
+/// Where a household stands in review, and its latest decision.
+#[derive(ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct HouseholdReview {
+    pub state: crate::review::ReviewState,
+    pub current: Option<crate::storage::Review>,
 }
 
 /// An account just created; `password` is the generated one, `null` when the request gave one.

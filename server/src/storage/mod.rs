@@ -258,6 +258,75 @@ pub struct PhotoUse {
     pub document_id: String,
 }
 
+/// A hamlet head's decision on a household.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum Decision {
+    Approved,
+    /// Not a real household, or not one of this hamlet; needs a reason.
+    Rejected,
+    /// The volunteer must fix something; needs a comment saying what.
+    CorrectionRequested,
+}
+
+impl Decision {
+    pub const ALL: [Decision; 3] = [
+        Decision::Approved,
+        Decision::Rejected,
+        Decision::CorrectionRequested,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Decision::Approved => "approved",
+            Decision::Rejected => "rejected",
+            Decision::CorrectionRequested => "correction-requested",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Decision> {
+        Decision::ALL.into_iter().find(|d| d.as_str() == text)
+    }
+}
+
+/// One decision on a household, pinned to the document heads it was made on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Review {
+    pub document_id: String,
+    /// 1 for a household's first decision, then 2, 3…
+    pub version: i64,
+    pub decision: Decision,
+    /// The reason of a rejection or what to correct; none for an approval.
+    pub comment: Option<String>,
+    /// Sorted hex change hashes of the document when the decision was made.
+    pub heads: Vec<String>,
+    /// The user id of the hamlet head (or admin) who decided.
+    pub decided_by: String,
+    pub decided_at: Millis,
+}
+
+/// What became of a decision offered to [`Storage::decide`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DecideOutcome {
+    Decided(Review),
+    /// The document has other heads now than those the decision was made on.
+    DocumentChanged {
+        current_heads: Vec<String>,
+    },
+    /// Another decision was recorded after the one the decider saw; here it is.
+    DecidedMeanwhile(Option<Review>),
+    /// No projected household has this id.
+    NoHousehold,
+}
+
+/// A household's latest decision, with the heads the household has now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReviewedHousehold {
+    pub review: Review,
+    pub current_heads: Vec<String>,
+}
+
 /// Who did something, for the audit log.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "kind", content = "id", rename_all = "lowercase")]
@@ -407,6 +476,24 @@ pub trait Storage: Send + Sync + 'static {
     /// Forgets a photo's record, but only while no document references it (checked in the same
     /// statement); true when it was forgotten.
     async fn forget_orphan_photo(&self, sha256: &str) -> Result<bool>;
+
+    // Reviews.
+    /// Records `review` as decision number `review.version` of its household, in one
+    /// transaction, only if the household's heads are still `review.heads` and its latest
+    /// decision is number `review.version - 1` (0: none yet). Of two deciders offering the same
+    /// version, exactly one wins.
+    async fn decide(&self, review: &Review) -> Result<DecideOutcome>;
+    /// The latest decision on a household.
+    async fn current_review(&self, document_id: &str) -> Result<Option<Review>>;
+    /// Every decision on a household, oldest first.
+    async fn review_history(&self, document_id: &str) -> Result<Vec<Review>>;
+    /// The latest decision of each reviewed, not quarantined household of a commune (or of one
+    /// hamlet), with the heads each has now.
+    async fn reviewed_households(
+        &self,
+        commune_code: &str,
+        hamlet_id: Option<&str>,
+    ) -> Result<Vec<ReviewedHousehold>>;
 
     // Settings of the installation.
     /// The value stored under `key`, storing `value` first when there is none (atomically: two

@@ -11,6 +11,7 @@ mod people;
 mod photos;
 mod places;
 mod projections;
+mod reviews;
 mod settings;
 
 use std::str::FromStr;
@@ -24,9 +25,9 @@ use sqlx::{Any, AnyPool, Executor, Row, Transaction};
 use tokio::sync::{Mutex, MutexGuard};
 
 use super::{
-    Actor, AuditEntry, AuditFilter, Backend, Commune, Device, DocumentScope, DocumentUpdate,
-    Enrollment, Hamlet, HouseholdSummary, Millis, PhotoRecord, PhotoUse, Redeemed, Result, Session,
-    Storage, StorageError, StoredDocument, User,
+    Actor, AuditEntry, AuditFilter, Backend, Commune, DecideOutcome, Device, DocumentScope,
+    DocumentUpdate, Enrollment, Hamlet, HouseholdSummary, Millis, PhotoRecord, PhotoUse, Redeemed,
+    Result, Review, ReviewedHousehold, Session, Storage, StorageError, StoredDocument, User,
 };
 
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("../migrations/sqlite");
@@ -417,6 +418,26 @@ impl Storage for SqlStorage {
 
     async fn photo_uses(&self, commune_code: &str) -> Result<Vec<PhotoUse>> {
         photos::photo_uses(self, commune_code).await
+    }
+
+    async fn decide(&self, review: &Review) -> Result<DecideOutcome> {
+        reviews::decide(self, review).await
+    }
+
+    async fn current_review(&self, document_id: &str) -> Result<Option<Review>> {
+        reviews::current_review(self, document_id).await
+    }
+
+    async fn review_history(&self, document_id: &str) -> Result<Vec<Review>> {
+        reviews::review_history(self, document_id).await
+    }
+
+    async fn reviewed_households(
+        &self,
+        commune_code: &str,
+        hamlet_id: Option<&str>,
+    ) -> Result<Vec<ReviewedHousehold>> {
+        reviews::reviewed_households(self, commune_code, hamlet_id).await
     }
 
     async fn orphan_photos(&self, uploaded_before: Millis) -> Result<Vec<String>> {

@@ -1,0 +1,364 @@
+//! Review by hamlet heads over HTTP: the queue of a hamlet by state with counts, a decision on a
+//! household pinned to the heads it was made on, and a household's decision history.
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use super::json::ApiJson;
+use super::openapi::ErrorBody;
+use crate::app::AppState;
+use crate::audit;
+use crate::auth::{Action, Caller, Principal, Scope};
+use crate::documents::DocumentId;
+use crate::error::ApiError;
+use crate::review::{self, ReviewState};
+use crate::storage::{DecideOutcome, Decision, DocumentScope, Review};
+
+// One `.route(` a line, methods inline: the OpenAPI test reads routes from the source.
+#[rustfmt::skip]
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/reviews", get(review_queue))
+        .route("/api/v1/households/{id}/reviews", post(decide).get(review_history))
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[serde(rename_all = "camelCase")]
+#[into_params(parameter_in = Query)]
+pub struct QueueQuery {
+    /// One hamlet; all of the caller's hamlets (or the whole commune) when absent.
+    pub hamlet: Option<String>,
+    /// Only for an installation admin, who belongs to no commune.
+    pub commune: Option<String>,
+    /// `new`, `needs-attention`, `changed-since-review`, `approved`, `rejected` or
+    /// `correction-requested`; every state when absent. Counts always cover every state.
+    pub state: Option<String>,
+}
+
+/// A household in the review queue.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct QueueItem {
+    pub document_id: String,
+    pub hamlet_id: Option<String>,
+    pub address: Option<String>,
+    pub member_count: i64,
+    pub finding_count: i64,
+    pub conflict_count: i64,
+    pub updated_at: i64,
+    pub state: ReviewState,
+    /// The latest decision, when there is one.
+    pub review: Option<Review>,
+}
+
+/// The queue: counts per state over the whole scope, and the households of the state asked for.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ReviewQueue {
+    #[schema(value_type = std::collections::BTreeMap<String, usize>)]
+    pub counts: std::collections::BTreeMap<&'static str, usize>,
+    pub households: Vec<QueueItem>,
+}
+
+/// The households a hamlet head has to review, by state, with counts.
+#[utoipa::path(
+    get,
+    path = "/api/v1/reviews",
+    tag = "reviews",
+    params(QueueQuery),
+    security(("bearer" = []), ("cookie" = [])),
+    responses(
+        (status = 200, description = "Counts per state and the households asked for", body = ReviewQueue),
+        (status = 400, description = "`invalid-state`, `commune-required`", body = ErrorBody),
+        (status = 401, description = "No valid token or cookie (`unauthenticated`, \
+            `bad-authorization-header`, `invalid-token`)", body = ErrorBody),
+        (status = 403, description = "`forbidden`: the caller never reviews (phones, commune staff)", body = ErrorBody),
+        (status = 404, description = "A hamlet or commune that is not the caller's (`not-found`)", body = ErrorBody),
+    )
+)]
+pub async fn review_queue(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(query): Query<QueueQuery>,
+) -> Result<Json<ReviewQueue>, ApiError> {
+    caller.require_role(Action::Review)?;
+    let wanted = match query.state.as_deref() {
+        None | Some("") => None,
+        Some(s) => Some(ReviewState::parse(s).ok_or_else(|| {
+            ApiError::bad_request(
+                "invalid-state",
+                format!(
+                    "state: expected one of {}",
+                    ReviewState::ALL.map(ReviewState::as_str).join(", ")
+                ),
+            )
+        })?),
+    };
+    let commune = match (caller.principal.commune(), &query.commune) {
+        (Some(own), _) => own.to_owned(),
+        (None, Some(asked)) => asked.clone(),
+        (None, None) => {
+            return Err(ApiError::bad_request(
+                "commune-required",
+                "name the commune",
+            ));
+        }
+    };
+    let hamlets: Vec<Option<String>> = match (&query.hamlet, caller.principal.hamlets()) {
+        (Some(h), _) => vec![Some(h.clone())],
+        (None, Some(mine)) => mine.iter().cloned().map(Some).collect(),
+        (None, None) => vec![None],
+    };
+    let mut items = Vec::new();
+    for hamlet in &hamlets {
+        let scope = match hamlet {
+            Some(h) => Scope::hamlet(&commune, h),
+            None => Scope::commune(&commune),
+        };
+        caller.require(Action::Review, scope)?;
+        let summaries = state
+            .storage
+            .list_households(&commune, hamlet.as_deref())
+            .await?;
+        let reviewed = state
+            .storage
+            .reviewed_households(&commune, hamlet.as_deref())
+            .await?;
+        let mut reviewed: std::collections::HashMap<String, _> = reviewed
+            .into_iter()
+            .map(|r| (r.review.document_id.clone(), r))
+            .collect();
+        for s in summaries {
+            let r = reviewed.remove(&s.document_id);
+            let review_state = ReviewState::of(&s, r.as_ref());
+            items.push(QueueItem {
+                document_id: s.document_id,
+                hamlet_id: s.hamlet_id,
+                address: s.address,
+                member_count: s.member_count,
+                finding_count: s.finding_count,
+                conflict_count: s.conflict_count,
+                updated_at: s.updated_at,
+                state: review_state,
+                review: r.map(|r| r.review),
+            });
+        }
+    }
+    let counts = review::count_states(items.iter().map(|i| i.state));
+    if let Some(wanted) = wanted {
+        items.retain(|i| i.state == wanted);
+    }
+    // Oldest change first: what has waited longest is looked at first.
+    items.sort_by(|a, b| (a.updated_at, &a.document_id).cmp(&(b.updated_at, &b.document_id)));
+    let detail = match &query.hamlet {
+        Some(h) => format!("commune {commune}, hamlet {h}"),
+        None => format!("commune {commune}"),
+    };
+    audit::record(&state, &caller, "review.queue", None, Some(detail)).await?;
+    Ok(Json(ReviewQueue {
+        counts,
+        households: items,
+    }))
+}
+
+/// A decision as a hamlet head sends it.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct DecisionRequest {
+    /// `approved`, `rejected` (needs `comment`: the reason) or `correction-requested` (needs
+    /// `comment`: what to correct).
+    pub decision: String,
+    pub comment: Option<String>,
+    /// The document heads of the household as the reviewer saw it (`projection.heads`).
+    pub heads: Vec<String>,
+    /// The version of the latest decision the reviewer saw; 0 when there was none.
+    pub version: i64,
+}
+
+/// A refusal that tells the reviewer what to do next: the field at fault, or the state now.
+fn refusal(status: StatusCode, code: &str, message: &str, extra: serde_json::Value) -> Response {
+    let mut body = json!({ "code": code, "message": message });
+    if let (Some(body), Some(extra)) = (body.as_object_mut(), extra.as_object()) {
+        body.extend(extra.clone());
+    }
+    (status, Json(body)).into_response()
+}
+
+fn bad_field(code: &str, field: &str, message: &str) -> Response {
+    refusal(
+        StatusCode::BAD_REQUEST,
+        code,
+        message,
+        json!({ "field": field }),
+    )
+}
+
+fn is_change_hash(text: &str) -> bool {
+    text.len() == 64 && text.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
+/// Finds the household and checks the caller may do `action` on it; 404 otherwise.
+async fn household_scope(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+    action: Action,
+) -> Result<(DocumentId, DocumentScope), ApiError> {
+    let id = DocumentId::parse(id).map_err(|_| ApiError::not_found())?;
+    let scope = state
+        .storage
+        .document_scope(id.as_str())
+        .await?
+        .ok_or_else(ApiError::not_found)?;
+    let commune = scope.commune_code.as_deref().unwrap_or_default();
+    let resource = match &scope.hamlet_id {
+        Some(h) => Scope::hamlet(commune, h),
+        None => Scope::commune(commune),
+    };
+    caller.require(action, resource)?;
+    Ok((id, scope))
+}
+
+/// Approves, rejects or asks for a correction, on the heads the reviewer saw.
+#[utoipa::path(
+    post,
+    path = "/api/v1/households/{id}/reviews",
+    tag = "reviews",
+    params(("id" = String, Path, description = "automerge-repo document id (bs58check)")),
+    request_body = DecisionRequest,
+    security(("bearer" = []), ("cookie" = [])),
+    responses(
+        (status = 201, description = "Recorded", body = Review),
+        (status = 200, description = "The same decision sent twice (a double-submitted form): the one recorded", body = Review),
+        (status = 400, description = "`invalid-decision`, `reason-required`, `comment-required`, \
+            `comment-too-long`, `invalid-heads`, `invalid-version`, `invalid-field`; `field` names \
+            the field at fault", body = ErrorBody),
+        (status = 401, description = "No valid token or cookie", body = ErrorBody),
+        (status = 403, description = "`forbidden`: the caller never reviews (phones, commune staff)", body = ErrorBody),
+        (status = 404, description = "No such household, or not the caller's (`not-found`)", body = ErrorBody),
+        (status = 409, description = "`changed-since-opened` (with `currentHeads`: reload and look \
+            again) or `decided-meanwhile` (with `current`, the decision another reviewer made)", body = ErrorBody),
+    )
+)]
+pub async fn decide(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    ApiJson(request): ApiJson<DecisionRequest>,
+) -> Result<Response, ApiError> {
+    caller.require_role(Action::Review)?;
+    let (id, _) = household_scope(&state, &caller, &id, Action::Review).await?;
+    let Principal::User(user) = &caller.principal else {
+        return Err(ApiError::not_found());
+    };
+    let Some(decision) = Decision::parse(&request.decision) else {
+        return Ok(bad_field(
+            "invalid-decision",
+            "decision",
+            "decision: expected approved, rejected or correction-requested",
+        ));
+    };
+    let comment = match review::check_comment(decision, request.comment.as_deref()) {
+        Ok(c) => c,
+        Err(e) => return Ok(bad_field(e.code, e.field, &e.message)),
+    };
+    if request.heads.is_empty() || !request.heads.iter().all(|h| is_change_hash(h)) {
+        return Ok(bad_field(
+            "invalid-heads",
+            "heads",
+            "heads: the document heads as 64-character lowercase hex change hashes",
+        ));
+    }
+    if request.version < 0 {
+        return Ok(bad_field(
+            "invalid-version",
+            "version",
+            "version: the latest decision's version, 0 when there is none",
+        ));
+    }
+    let mut heads = request.heads.clone();
+    heads.sort();
+    heads.dedup();
+    let offered = Review {
+        document_id: id.as_str().to_owned(),
+        version: request.version + 1,
+        decision,
+        comment,
+        heads,
+        decided_by: user.id.clone(),
+        decided_at: crate::now_millis(),
+    };
+    match state.storage.decide(&offered).await? {
+        DecideOutcome::Decided(review) => {
+            audit::record(
+                &state,
+                &caller,
+                "household.review",
+                Some(id.as_str()),
+                Some(format!(
+                    "{} (decision {})",
+                    decision.as_str(),
+                    review.version
+                )),
+            )
+            .await?;
+            Ok((StatusCode::CREATED, Json(review)).into_response())
+        }
+        DecideOutcome::DocumentChanged { current_heads } => Ok(refusal(
+            StatusCode::CONFLICT,
+            "changed-since-opened",
+            "Hộ này đã thay đổi từ khi bạn mở, hãy xem lại / the household changed since you \
+             opened it: look at it again",
+            json!({ "currentHeads": current_heads }),
+        )),
+        DecideOutcome::DecidedMeanwhile(current) => {
+            // The same form sent twice: the first one counted, and this is no conflict.
+            if let Some(c) = &current
+                && c.version == offered.version
+                && c.decided_by == offered.decided_by
+                && c.decision == offered.decision
+                && c.comment == offered.comment
+                && c.heads == offered.heads
+            {
+                return Ok((StatusCode::OK, Json(c.clone())).into_response());
+            }
+            Ok(refusal(
+                StatusCode::CONFLICT,
+                "decided-meanwhile",
+                "Người khác vừa quyết định hộ này / someone else decided on this household \
+                 meanwhile",
+                json!({ "current": current }),
+            ))
+        }
+        DecideOutcome::NoHousehold => Err(ApiError::not_found()),
+    }
+}
+
+/// Every decision on a household, oldest first.
+#[utoipa::path(
+    get,
+    path = "/api/v1/households/{id}/reviews",
+    tag = "reviews",
+    params(("id" = String, Path, description = "automerge-repo document id (bs58check)")),
+    security(("bearer" = []), ("cookie" = [])),
+    responses(
+        (status = 200, description = "The decisions, oldest first", body = Vec<Review>),
+        (status = 401, description = "No valid token or cookie", body = ErrorBody),
+        (status = 404, description = "No such household, or not the caller's (`not-found`)", body = ErrorBody),
+    )
+)]
+pub async fn review_history(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<Vec<Review>>, ApiError> {
+    let (id, _) = household_scope(&state, &caller, &id, Action::Read).await?;
+    let history = state.storage.review_history(id.as_str()).await?;
+    audit::record(&state, &caller, "review.history", Some(id.as_str()), None).await?;
+    Ok(Json(history))
+}
