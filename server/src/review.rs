@@ -131,6 +131,53 @@ pub fn check_comment(
     }
 }
 
+/// The Automerge actor of a reviewer's changes: derived from the user id, so every change a
+/// person makes carries the same actor and the history can say who it was.
+pub fn reviewer_actor(user_id: &str) -> automerge::ActorId {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(format!("sansang reviewer {user_id}").as_bytes());
+    automerge::ActorId::from(&digest[..16])
+}
+
+/// `ms` as an RFC 3339 time in Vietnam (UTC+7), as phones show it.
+pub fn rfc3339(ms: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .map(|t| t.to_offset(crate::VIETNAM))
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_default()
+}
+
+/// The segments of a JSON pointer naming a field a reviewer may set: one to four non-empty map
+/// keys, not inside `review` (the server's own note) or `schema`.
+pub fn conflict_path(pointer: &str) -> Option<Vec<String>> {
+    let rest = pointer.strip_prefix('/')?;
+    let segments: Vec<String> = rest
+        .split('/')
+        .map(|s| s.replace("~1", "/").replace("~0", "~"))
+        .collect();
+    let ok = (1..=4).contains(&segments.len())
+        && segments.iter().all(|s| !s.is_empty())
+        && !matches!(segments[0].as_str(), "review" | "schema");
+    ok.then_some(segments)
+}
+
+/// A reviewer's value as an Automerge scalar: a string (NFC, at most 500 characters), a whole
+/// number or a boolean.
+pub fn scalar(value: &serde_json::Value) -> Option<automerge::ScalarValue> {
+    match value {
+        serde_json::Value::String(s) if s.chars().count() <= 500 => {
+            Some(automerge::ScalarValue::Str(unicode_nfc(s.trim()).into()))
+        }
+        serde_json::Value::Number(n) => n.as_i64().map(automerge::ScalarValue::Int),
+        serde_json::Value::Bool(b) => Some(automerge::ScalarValue::Boolean(*b)),
+        _ => None,
+    }
+}
+
 fn unicode_nfc(text: &str) -> String {
     use unicode_normalization::UnicodeNormalization;
     text.nfc().collect()
@@ -203,6 +250,39 @@ mod tests {
         for s in ReviewState::ALL {
             assert_eq!(ReviewState::parse(s.as_str()), Some(s));
         }
+    }
+
+    #[test]
+    fn paths_and_values_a_reviewer_may_write() {
+        assert_eq!(
+            conflict_path("/members/m~11/vneid"),
+            Some(vec!["members".into(), "m/1".into(), "vneid".into()])
+        );
+        assert_eq!(conflict_path("/address"), Some(vec!["address".into()]));
+        for bad in [
+            "",
+            "address",
+            "/",
+            "/members//vneid",
+            "/review/decision",
+            "/a/b/c/d/e",
+        ] {
+            assert_eq!(conflict_path(bad), None, "{bad}");
+        }
+        assert_eq!(
+            scalar(&serde_json::json!("level2")),
+            Some(automerge::ScalarValue::Str("level2".into()))
+        );
+        assert_eq!(
+            scalar(&serde_json::json!(1975)),
+            Some(automerge::ScalarValue::Int(1975))
+        );
+        assert_eq!(scalar(&serde_json::json!(19.5)), None);
+        assert_eq!(scalar(&serde_json::json!({"a": 1})), None);
+        assert_eq!(scalar(&serde_json::json!(null)), None);
+        assert_eq!(reviewer_actor("u1"), reviewer_actor("u1"));
+        assert_ne!(reviewer_actor("u1"), reviewer_actor("u2"));
+        assert_eq!(rfc3339(0), "1970-01-01T07:00:00+07:00");
     }
 
     #[test]

@@ -132,6 +132,10 @@ pub struct Household {
     pub visits: Vec<Visit>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub notes: Option<String>,
+    /// The hamlet head's latest decision, written by the server so that it reaches the
+    /// volunteers' phones with the household. Phones read it and leave it alone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub review: Option<ReviewNote>,
 }
 
 impl Household {
@@ -275,6 +279,27 @@ pub struct PhotoRef {
     pub member_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub taken_at: Option<String>,
+}
+
+/// The review of a household as phones see it (`review` in the document root).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ReviewNote {
+    /// `approved`, `rejected` or `correction-requested`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decision: Option<String>,
+    /// The reason of a rejection, or what to correct.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comment: Option<String>,
+    /// Display name of the hamlet head who decided.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decided_by: Option<String>,
+    /// RFC 3339 time of the decision.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decided_at: Option<String>,
+    /// The decision's number for this household: 1, 2, 3…
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<i64>,
 }
 
 /// One visit by a volunteer's phone.

@@ -7,8 +7,8 @@ use serde_json::{Map, Value as Json};
 
 use crate::finding::{Finding, pointer};
 use crate::model::{
-    Consent, Household, Member, PaymentAccount, PhotoKind, PhotoRef, Relation, SKILL_KEYS, Sex,
-    Skills, Smartphone, Visit, Vneid,
+    Consent, Household, Member, PaymentAccount, PhotoKind, PhotoRef, Relation, ReviewNote,
+    SKILL_KEYS, Sex, Skills, Smartphone, Visit, Vneid,
 };
 
 /// Parses document JSON (as produced by [`crate::read::document_json`] or a JSON sample).
@@ -35,6 +35,13 @@ pub fn household(root: &Json) -> (Household, Vec<Finding>) {
         }),
         visits: p.visits(map),
         notes: p.string(map, "", "notes"),
+        review: p.child(map, "", "review").map(|(m, path)| ReviewNote {
+            decision: p.string(m, &path, "decision"),
+            comment: p.string(m, &path, "comment"),
+            decided_by: p.string(m, &path, "decidedBy"),
+            decided_at: p.string(m, &path, "decidedAt"),
+            version: p.int(m, &path, "version"),
+        }),
     };
     (household, p.findings)
 }

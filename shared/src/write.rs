@@ -6,7 +6,7 @@
 
 use automerge::{AutomergeError, ObjId, ObjType, ScalarValue, Value, transaction::Transactable};
 
-use crate::model::{Consent, Household, Member, PhotoRef, SKILL_KEYS, Visit};
+use crate::model::{Consent, Household, Member, PhotoRef, ReviewNote, SKILL_KEYS, Visit};
 
 /// Writes every recorded field of `h` into the document root.
 pub fn household<T: Transactable>(tx: &mut T, h: &Household) -> Result<(), AutomergeError> {
@@ -37,7 +37,25 @@ pub fn household<T: Transactable>(tx: &mut T, h: &Household) -> Result<(), Autom
         let list = ensure(tx, &root, "visits", ObjType::List)?;
         visits(tx, &list, &h.visits)?;
     }
-    put_str(tx, &root, "notes", h.notes.as_deref())
+    put_str(tx, &root, "notes", h.notes.as_deref())?;
+    if let Some(r) = &h.review {
+        let obj = ensure(tx, &root, "review", ObjType::Map)?;
+        review(tx, &obj, r)?;
+    }
+    Ok(())
+}
+
+/// Writes a review note's recorded fields into the map `obj`.
+pub fn review<T: Transactable>(
+    tx: &mut T,
+    obj: &ObjId,
+    r: &ReviewNote,
+) -> Result<(), AutomergeError> {
+    put_str(tx, obj, "decision", r.decision.as_deref())?;
+    put_str(tx, obj, "comment", r.comment.as_deref())?;
+    put_str(tx, obj, "decidedBy", r.decided_by.as_deref())?;
+    put_str(tx, obj, "decidedAt", r.decided_at.as_deref())?;
+    put(tx, obj, "version", r.version.map(ScalarValue::Int))
 }
 
 /// Writes one member's recorded fields into the member map `obj`.

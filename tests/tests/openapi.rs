@@ -46,6 +46,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/v1/reviews"),
     ("POST", "/api/v1/households/{id}/reviews"),
     ("GET", "/api/v1/households/{id}/reviews"),
+    ("POST", "/api/v1/households/{id}/resolve"),
 ];
 
 /// Operations that answer without any client error to document.

@@ -8,14 +8,23 @@
 #[path = "access/fixture.rs"]
 mod fixture;
 
+use std::time::Duration;
+
 use automerge::transaction::Transactable;
-use automerge::{ActorId, AutoCommit, ROOT};
+use automerge::{ActorId, AutoCommit, ROOT, ReadDoc};
 use reqwest::Method;
 use sansang_server::documents::DocumentId;
+use sansang_server::review::reviewer_actor;
+use sansang_server::sync::client::SyncClient;
 use sansang_tests::db::TestDb;
 use serde_json::{Value, json};
+use tokio::time::timeout;
 
 use fixture::{World, world};
+
+fn sync_url(w: &World) -> String {
+    format!("ws://{}/api/v1/sync", w.app.addr)
+}
 
 async fn queue(w: &World, who: &str, query: &str) -> Value {
     let (status, body) = w
@@ -159,10 +168,44 @@ pub async fn heads_review_their_hamlet(db: &TestDb) {
         "heads": heads,
         "version": 0,
     });
+    // A volunteer's phone holds the household and stays connected.
+    let mut phone = SyncClient::connect(&sync_url(&w), w.token("phone"), "phone-of-an")
+        .await
+        .unwrap();
+    let mut on_phone = phone.request_document(&id).await.unwrap();
     let (status, first) = decide(&w, "head1", &id, request.clone()).await;
     assert_eq!(status, 201, "{first}");
     assert_eq!(first["version"], 1);
-    assert_eq!(first["heads"], heads);
+    // The decision is written into the document for the phones: its heads come after that note.
+    let noted = household(&w, "head1", &id).await;
+    assert_eq!(first["heads"], noted["projection"]["heads"]);
+    assert_ne!(first["heads"], heads);
+    assert_eq!(noted["review"]["state"], "correction-requested");
+    let note = &noted["projection"]["household"]["review"];
+    assert_eq!(note["decision"], "correction-requested");
+    assert_eq!(note["comment"], request["comment"]);
+    assert_eq!(note["version"], 1);
+    // ... and reaches the phone over the socket, authored by the reviewer.
+    timeout(
+        Duration::from_secs(10),
+        phone.receive_push(&id, &mut on_phone),
+    )
+    .await
+    .expect("the note reaches the phone")
+    .unwrap();
+    let (_, review) = on_phone.get(ROOT, "review").unwrap().unwrap();
+    let (comment, _) = on_phone.get(&review, "comment").unwrap().unwrap();
+    assert_eq!(
+        comment.into_string().ok().as_deref(),
+        request["comment"].as_str(),
+        "the volunteer reads the comment"
+    );
+    let authors: Vec<ActorId> = on_phone
+        .get_changes(&[])
+        .iter()
+        .map(|c| c.actor_id().clone())
+        .collect();
+    assert!(authors.contains(&reviewer_actor(first["decidedBy"].as_str().unwrap())));
     let (status, again) = decide(&w, "head1", &id, request.clone()).await;
     assert_eq!((status, &again), (200, &first));
     let q = queue(&w, "head1", "?state=correction-requested").await;
@@ -254,4 +297,139 @@ pub async fn heads_review_their_hamlet(db: &TestDb) {
     w.app.stop().await;
 }
 
-sansang_tests::backend_tests!(heads_review_their_hamlet);
+/// Two phones set one member's VNeID level differently while offline; the head sees both and
+/// keeps one, written as the reviewer's change; the conflict is gone for everyone.
+pub async fn heads_resolve_conflicts(db: &TestDb) {
+    let w = world(db).await;
+    let id = w.doc_t01.clone();
+    let opened = household(&w, "head1", &id).await;
+    let member = opened["projection"]["household"]["members"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .next()
+        .unwrap()
+        .clone();
+    let stored = w.app.state.documents.load(&id).await.unwrap().unwrap();
+    let mut changes = Vec::new();
+    for level in ["level1", "level2"] {
+        let mut phone = AutoCommit::load(&stored.save())
+            .unwrap()
+            .with_actor(ActorId::random());
+        let before = phone.get_heads();
+        let (_, members) = phone.get(ROOT, "members").unwrap().unwrap();
+        let (_, m) = phone.get(&members, member.as_str()).unwrap().unwrap();
+        phone.put(&m, "vneid", level).unwrap();
+        phone.commit();
+        changes.extend(phone.get_changes(&before));
+    }
+    w.app
+        .state
+        .documents
+        .apply_changes(&id, changes)
+        .await
+        .unwrap();
+    let path = format!("/members/{member}/vneid");
+    let conflicted = household(&w, "head1", &id).await;
+    let conflict = conflicted["projection"]["conflicts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["path"] == path.as_str())
+        .expect("the conflict is listed")
+        .clone();
+    assert_eq!(
+        conflict["values"].as_array().unwrap().len(),
+        2,
+        "{conflict}"
+    );
+    assert_eq!(conflicted["review"]["state"], "needs-attention");
+
+    let resolve = |who: &'static str, body: Value| {
+        let w = &w;
+        let id = id.clone();
+        async move {
+            let (status, answer) = w
+                .call(
+                    who,
+                    Method::POST,
+                    &format!("/api/v1/households/{id}/resolve"),
+                    Some(body),
+                )
+                .await;
+            (status.as_u16(), answer)
+        }
+    };
+    for (body, code, field) in [
+        (
+            json!({"path": "/review/decision", "value": "approved"}),
+            "invalid-path",
+            "path",
+        ),
+        (
+            json!({"path": "members", "value": "level2"}),
+            "invalid-path",
+            "path",
+        ),
+        (
+            json!({"path": path, "value": {"level": 2}}),
+            "invalid-value",
+            "value",
+        ),
+        (
+            json!({"path": "/address", "value": "Số 2"}),
+            "conflict-gone",
+            "path",
+        ),
+    ] {
+        let (status, answer) = resolve("head1", body).await;
+        assert_eq!(
+            (answer["code"].as_str(), answer["field"].as_str()),
+            (Some(code), Some(field)),
+            "{status} {answer}"
+        );
+    }
+    for (who, status) in [("head2", 404), ("staff", 403), ("phone", 403)] {
+        let (got, _) = resolve(who, json!({"path": path, "value": "level2"})).await;
+        assert_eq!(got, status, "{who}");
+    }
+
+    let (status, resolved) = resolve("head1", json!({"path": path, "value": "level2"})).await;
+    assert_eq!(status, 200, "{resolved}");
+    let now = household(&w, "head1", &id).await;
+    assert!(
+        !now["projection"]["conflicts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["path"] == path.as_str()),
+        "{now}"
+    );
+    assert_eq!(
+        now["projection"]["household"]["members"][&member]["vneid"],
+        "level2"
+    );
+    assert_eq!(resolved["projection"]["heads"], now["projection"]["heads"]);
+    // The same choice again: nothing left to resolve.
+    let (status, again) = resolve("head1", json!({"path": path, "value": "level2"})).await;
+    assert_eq!(
+        (status, again["code"].as_str()),
+        (409, Some("conflict-gone"))
+    );
+
+    // The change is an ordinary one, by the reviewer's actor.
+    let doc = w.app.state.documents.load(&id).await.unwrap().unwrap();
+    let head1 = w
+        .app
+        .state
+        .storage
+        .get_user_by_username("head1")
+        .await
+        .unwrap()
+        .unwrap();
+    let last = doc.get_changes(&[]).last().unwrap().clone();
+    assert_eq!(last.actor_id(), &reviewer_actor(&head1.id));
+    w.app.stop().await;
+}
+
+sansang_tests::backend_tests!(heads_review_their_hamlet, heads_resolve_conflicts);

@@ -215,6 +215,30 @@ impl DocGuard<'_> {
         self.commit(candidate, &before).await
     }
 
+    /// Makes one change as `actor` (a reviewer resolving a conflict or noting a decision), stored
+    /// and pushed to phones like any change from a phone. When `edit` fails nothing is kept.
+    pub async fn change_as(
+        &mut self,
+        actor: automerge::ActorId,
+        message: &str,
+        edit: impl FnOnce(
+            &mut automerge::transaction::Transaction<'_>,
+        ) -> Result<(), automerge::AutomergeError>,
+    ) -> Result<Applied, DocumentError> {
+        let mut candidate = self.doc().clone();
+        let before = candidate.get_heads();
+        candidate.set_actor(actor);
+        let mut tx = candidate.transaction();
+        edit(&mut tx).map_err(|e| DocumentError::Corrupt(format!("editing: {e}")))?;
+        let time = crate::now_millis() / 1000;
+        tx.commit_with(
+            automerge::transaction::CommitOptions::default()
+                .with_message(message.to_owned())
+                .with_time(time),
+        );
+        self.commit(candidate, &before).await
+    }
+
     /// Receives a sync message from a peer whose sync state is `state`; the state is updated
     /// only if what the message brought is durable.
     pub async fn receive_sync_message(

@@ -65,6 +65,7 @@ pub fn router() -> Router<AppState> {
         crate::http::reviews::review_queue,
         crate::http::reviews::decide,
         crate::http::reviews::review_history,
+        crate::http::reviews::resolve,
         crate::sync::http::sync_over_http,
     ),
     components(schemas(ErrorBody)),

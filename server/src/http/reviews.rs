@@ -1,6 +1,8 @@
 //! Review by hamlet heads over HTTP: the queue of a hamlet by state with counts, a decision on a
 //! household pinned to the heads it was made on, and a household's decision history.
 
+use automerge::ReadDoc;
+use automerge::transaction::Transactable;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -18,6 +20,8 @@ use crate::documents::DocumentId;
 use crate::error::ApiError;
 use crate::review::{self, ReviewState};
 use crate::storage::{DecideOutcome, Decision, DocumentScope, Review};
+use sansang_shared::model::ReviewNote;
+use sansang_shared::{read, write};
 
 // One `.route(` a line, methods inline: the OpenAPI test reads routes from the source.
 #[rustfmt::skip]
@@ -25,6 +29,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/api/v1/reviews", get(review_queue))
         .route("/api/v1/households/{id}/reviews", post(decide).get(review_history))
+        .route("/api/v1/households/{id}/resolve", post(resolve))
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
@@ -284,9 +289,55 @@ pub async fn decide(
     let mut heads = request.heads.clone();
     heads.sort();
     heads.dedup();
+
+    // Under the document's lock: no phone's change slips between the checks and the note.
+    let mut guard = state.documents.lock(&id).await?;
+    if !guard.stored() {
+        return Err(ApiError::not_found());
+    }
+    let current = state.storage.current_review(id.as_str()).await?;
+    let seen = current.as_ref().map_or(0, |r| r.version);
+    if seen != request.version {
+        // The same form sent twice: the first one counted, and this is no conflict.
+        if let Some(c) = &current
+            && c.version == request.version + 1
+            && c.decided_by == user.id
+            && c.decision == decision
+            && c.comment == comment
+        {
+            return Ok((StatusCode::OK, Json(c.clone())).into_response());
+        }
+        return Ok(decided_meanwhile(current));
+    }
+    let now_heads = sorted_heads(guard.doc());
+    if now_heads != heads {
+        return Ok(changed_since_opened(now_heads));
+    }
+    // The decision goes into the document too, so it reaches the volunteers' phones.
+    let note = ReviewNote {
+        decision: Some(decision.as_str().to_owned()),
+        comment: comment.clone(),
+        decided_by: Some(user.display_name.clone()),
+        decided_at: Some(review::rfc3339(crate::now_millis())),
+        version: Some(seen + 1),
+    };
+    let applied = guard
+        .change_as(
+            review::reviewer_actor(&user.id),
+            &format!("review: {}", decision.as_str()),
+            |tx| {
+                let obj = tx.put_object(automerge::ROOT, "review", automerge::ObjType::Map)?;
+                write::review(tx, &obj, &note)
+            },
+        )
+        .await?;
+    let heads = applied
+        .projection
+        .map(|p| p.heads)
+        .unwrap_or_else(|| sorted_heads(guard.doc()));
     let offered = Review {
         document_id: id.as_str().to_owned(),
-        version: request.version + 1,
+        version: seen + 1,
         decision,
         comment,
         heads,
@@ -295,6 +346,7 @@ pub async fn decide(
     };
     match state.storage.decide(&offered).await? {
         DecideOutcome::Decided(review) => {
+            drop(guard);
             audit::record(
                 &state,
                 &caller,
@@ -309,34 +361,145 @@ pub async fn decide(
             .await?;
             Ok((StatusCode::CREATED, Json(review)).into_response())
         }
-        DecideOutcome::DocumentChanged { current_heads } => Ok(refusal(
-            StatusCode::CONFLICT,
-            "changed-since-opened",
-            "Hộ này đã thay đổi từ khi bạn mở, hãy xem lại / the household changed since you \
-             opened it: look at it again",
-            json!({ "currentHeads": current_heads }),
-        )),
-        DecideOutcome::DecidedMeanwhile(current) => {
-            // The same form sent twice: the first one counted, and this is no conflict.
-            if let Some(c) = &current
-                && c.version == offered.version
-                && c.decided_by == offered.decided_by
-                && c.decision == offered.decision
-                && c.comment == offered.comment
-                && c.heads == offered.heads
-            {
-                return Ok((StatusCode::OK, Json(c.clone())).into_response());
-            }
-            Ok(refusal(
-                StatusCode::CONFLICT,
-                "decided-meanwhile",
-                "Người khác vừa quyết định hộ này / someone else decided on this household \
-                 meanwhile",
-                json!({ "current": current }),
-            ))
-        }
+        // Only another server on the same database can get here: the lock orders this one's.
+        DecideOutcome::DocumentChanged { current_heads } => Ok(changed_since_opened(current_heads)),
+        DecideOutcome::DecidedMeanwhile(current) => Ok(decided_meanwhile(current)),
         DecideOutcome::NoHousehold => Err(ApiError::not_found()),
     }
+}
+
+fn sorted_heads(doc: &automerge::Automerge) -> Vec<String> {
+    let mut heads: Vec<String> = doc.get_heads().iter().map(|h| h.to_string()).collect();
+    heads.sort();
+    heads
+}
+
+fn changed_since_opened(current_heads: Vec<String>) -> Response {
+    refusal(
+        StatusCode::CONFLICT,
+        "changed-since-opened",
+        "Hộ này đã thay đổi từ khi bạn mở, hãy xem lại / the household changed since you \
+         opened it: look at it again",
+        json!({ "currentHeads": current_heads }),
+    )
+}
+
+fn decided_meanwhile(current: Option<Review>) -> Response {
+    refusal(
+        StatusCode::CONFLICT,
+        "decided-meanwhile",
+        "Người khác vừa quyết định hộ này / someone else decided on this household meanwhile",
+        json!({ "current": current }),
+    )
+}
+
+/// A reviewer's choice among a field's conflicting values, or a corrected value.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ResolveRequest {
+    /// JSON pointer of the field, as in the household's `projection.conflicts[].path`
+    /// (`/members/<member id>/vneid`).
+    pub path: String,
+    /// The value to keep: one of the conflicting values or a correction (a string, a whole
+    /// number or true/false).
+    #[schema(value_type = Object)]
+    pub value: serde_json::Value,
+}
+
+/// Resolves a conflict: writes the chosen value as an ordinary change authored by the
+/// reviewer, which phones receive through sync.
+#[utoipa::path(
+    post,
+    path = "/api/v1/households/{id}/resolve",
+    tag = "reviews",
+    params(("id" = String, Path, description = "automerge-repo document id (bs58check)")),
+    request_body = ResolveRequest,
+    security(("bearer" = []), ("cookie" = [])),
+    responses(
+        (status = 200, description = "Written: the household as projected now", body = super::openapi::HouseholdResponse),
+        (status = 400, description = "`invalid-path`, `invalid-value`, `invalid-field`; `field` names the field at fault", body = ErrorBody),
+        (status = 401, description = "No valid token or cookie", body = ErrorBody),
+        (status = 403, description = "`forbidden`: the caller never reviews", body = ErrorBody),
+        (status = 404, description = "No such household, or not the caller's (`not-found`)", body = ErrorBody),
+        (status = 409, description = "`conflict-gone`: the field holds one value now (someone resolved it)", body = ErrorBody),
+    )
+)]
+pub async fn resolve(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    ApiJson(request): ApiJson<ResolveRequest>,
+) -> Result<Response, ApiError> {
+    caller.require_role(Action::Review)?;
+    let (id, _) = household_scope(&state, &caller, &id, Action::Review).await?;
+    let Principal::User(user) = &caller.principal else {
+        return Err(ApiError::not_found());
+    };
+    let Some(segments) = review::conflict_path(&request.path) else {
+        return Ok(bad_field(
+            "invalid-path",
+            "path",
+            "path: a field of the household or of a member, as in projection.conflicts[].path",
+        ));
+    };
+    let Some(value) = review::scalar(&request.value) else {
+        return Ok(bad_field(
+            "invalid-value",
+            "value",
+            "value: a string, a whole number or true/false",
+        ));
+    };
+    let mut guard = state.documents.lock(&id).await?;
+    if !guard.stored() {
+        return Err(ApiError::not_found());
+    }
+    let projection = read::project(
+        guard.doc(),
+        &guard.doc().get_heads(),
+        crate::reference_year(),
+    );
+    if !projection.conflicts.iter().any(|c| c.path == request.path) {
+        return Ok(refusal(
+            StatusCode::CONFLICT,
+            "conflict-gone",
+            "Trường này không còn giá trị mâu thuẫn / this field holds one value now",
+            json!({ "field": "path" }),
+        ));
+    }
+    let applied = guard
+        .change_as(
+            review::reviewer_actor(&user.id),
+            &format!("resolve {}", request.path),
+            |tx| {
+                let (parents, key) = segments.split_at(segments.len() - 1);
+                let mut obj = automerge::ROOT;
+                for segment in parents {
+                    obj = match tx.get(&obj, segment.as_str())? {
+                        Some((automerge::Value::Object(_), child)) => child,
+                        _ => return Err(automerge::AutomergeError::InvalidObjId(segment.clone())),
+                    };
+                }
+                tx.put(&obj, key[0].as_str(), value)
+            },
+        )
+        .await?;
+    drop(guard);
+    audit::record(
+        &state,
+        &caller,
+        "household.resolve",
+        Some(id.as_str()),
+        Some(request.path.clone()),
+    )
+    .await?;
+    Ok((
+        StatusCode::OK,
+        Json(json!({
+            "id": id.as_str(),
+            "projection": applied.projection,
+        })),
+    )
+        .into_response())
 }
 
 /// Every decision on a household, oldest first.
