@@ -18,6 +18,7 @@ pub mod review;
 pub mod storage;
 pub mod sync;
 pub mod telemetry;
+pub mod web;
 
 /// Vietnam's offset from UTC: dates people see and the survey year follow it.
 pub const VIETNAM: time::UtcOffset = time::macros::offset!(+7);

@@ -495,7 +495,11 @@ fn routes_in_source() -> Vec<(PathBuf, Vec<String>, String)> {
     );
     assert!(!files.is_empty(), "no source in {}", dir.display());
     let mut routes = Vec::new();
-    for file in files {
+    // The review pages (`server/src/web`) answer HTML to browsers, not API calls.
+    for file in files
+        .into_iter()
+        .filter(|f| !f.components().any(|c| c.as_os_str() == "web"))
+    {
         let source = std::fs::read_to_string(&file).unwrap();
         assert!(
             !source.contains(".nest(") && !source.contains(".nest_service("),

@@ -354,10 +354,11 @@ pub fn write_credentials(data_dir: &Path, credentials: &Credentials) -> anyhow::
 /// The lines printed for people once the demo is serving.
 pub fn describe(credentials: &Credentials, path: &Path) -> String {
     let mut out = format!(
-        "\nsansang demo: {} ({}), {}\n  open {}\n\n  logins (username / password):\n",
+        "\nsansang demo: {} ({}), {}\n  open {}\n  review pages (hamlet heads) {}/review\n\n  logins (username / password):\n",
         credentials.commune.name,
         credentials.commune.code,
         credentials.commune.province,
+        credentials.url,
         credentials.url
     );
     for u in &credentials.users {

@@ -22,7 +22,7 @@ use crate::error::ApiError;
 use crate::storage::{Actor, Session};
 
 /// How long a sign-in lasts: a week, so a hamlet head is not asked every morning.
-const SESSION_LIFETIME: Duration = Duration::from_secs(7 * 24 * 3600);
+pub const SESSION_LIFETIME: Duration = Duration::from_secs(7 * 24 * 3600);
 /// New passwords shorter than this are refused.
 const MIN_PASSWORD_CHARS: usize = 10;
 
@@ -41,7 +41,7 @@ pub struct SignIn {
     pub password: String,
 }
 
-fn too_many(wait: Duration) -> Response {
+pub fn too_many(wait: Duration) -> Response {
     let mut response = ApiError::new(
         StatusCode::TOO_MANY_REQUESTS,
         "too-many-attempts",
@@ -59,7 +59,7 @@ fn too_many(wait: Duration) -> Response {
 }
 
 /// The session cookie; `Secure` when the server is reached over TLS.
-fn session_cookie(state: &AppState, token: &str, max_age: Duration) -> HeaderValue {
+pub fn session_cookie(state: &AppState, token: &str, max_age: Duration) -> HeaderValue {
     let secure = state
         .config
         .public_url
@@ -101,30 +101,79 @@ async fn sign_in(
     ConnectInfo(remote): ConnectInfo<std::net::SocketAddr>,
     ApiJson(body): ApiJson<SignIn>,
 ) -> Result<Response, ApiError> {
+    let signed_in = match sign_in_person(&state, &body, remote.ip().to_string()).await? {
+        Ok(signed_in) => signed_in,
+        Err(SignInRefused::TooMany(wait)) => return Ok(too_many(wait)),
+        Err(SignInRefused::PasswordTooLong) => {
+            return Err(ApiError::bad_request(
+                "password-too-long",
+                "mật khẩu quá dài / password too long",
+            ));
+        }
+        Err(SignInRefused::WrongCredentials) => {
+            return Err(ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "wrong-credentials",
+                "Sai tên đăng nhập hoặc mật khẩu / wrong username or password",
+            ));
+        }
+    };
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        header::SET_COOKIE,
+        session_cookie(&state, &signed_in.token, SESSION_LIFETIME),
+    );
+    let body = json!({
+        "token": signed_in.token,
+        "expiresAt": signed_in.expires_at,
+        "user": signed_in.user,
+    });
+    Ok((headers, Json(body)).into_response())
+}
+
+/// A person signed in: the session token (shown once) and who they are.
+pub struct SignedIn {
+    pub token: String,
+    pub expires_at: i64,
+    pub user: crate::storage::User,
+}
+
+/// Why a sign-in was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SignInRefused {
+    /// Too many failures for the name or the address: wait this long.
+    TooMany(Duration),
+    PasswordTooLong,
+    WrongCredentials,
+}
+
+/// Checks a person's name and password with back-off, and opens a session; shared by the API and
+/// the sign-in page. Failures and successes are audited.
+pub async fn sign_in_person(
+    state: &AppState,
+    body: &SignIn,
+    address: String,
+) -> Result<Result<SignedIn, SignInRefused>, ApiError> {
     let username: String = body
         .username
         .trim()
         .nfc()
         .collect::<String>()
         .to_lowercase();
-    let address = remote.ip().to_string();
     let throttles = &state.throttles;
     let wait = throttles
         .accounts
         .retry_after(&[&username])
         .max(throttles.addresses.retry_after(&[&address]));
     if !wait.is_zero() {
-        return Ok(too_many(wait));
+        return Ok(Err(SignInRefused::TooMany(wait)));
     }
     if body.password.len() > password::MAX_PASSWORD_BYTES {
-        return Err(ApiError::bad_request(
-            "password-too-long",
-            "mật khẩu quá dài / password too long",
-        ));
+        return Ok(Err(SignInRefused::PasswordTooLong));
     }
     let user = state.storage.get_user_by_username(&username).await?;
     let hash = user.as_ref().map(|u| u.password_hash.clone());
-    let given = body.password;
+    let given = body.password.clone();
     // An unknown name costs the same hashing time as a wrong password.
     let matches = tokio::task::spawn_blocking(move || match hash {
         Some(hash) => password::verify(&given, &hash),
@@ -142,7 +191,7 @@ async fn sign_in(
             throttles.addresses.fail(&[&address]);
             let actor = other.map_or(Actor::System, |u| Actor::User(u.id));
             audit::record_as(
-                &state,
+                state,
                 actor,
                 Some(address),
                 "auth.login-failed",
@@ -150,11 +199,7 @@ async fn sign_in(
                 Some(format!("username {username}")),
             )
             .await?;
-            return Err(ApiError::new(
-                StatusCode::UNAUTHORIZED,
-                "wrong-credentials",
-                "Sai tên đăng nhập hoặc mật khẩu / wrong username or password",
-            ));
+            return Ok(Err(SignInRefused::WrongCredentials));
         }
     };
     throttles.accounts.succeed(&[&username]);
@@ -169,7 +214,7 @@ async fn sign_in(
     };
     state.storage.create_session(&session).await?;
     audit::record_as(
-        &state,
+        state,
         Actor::User(user.id.clone()),
         Some(address),
         "auth.login",
@@ -177,17 +222,11 @@ async fn sign_in(
         None,
     )
     .await?;
-    let mut headers = HeaderMap::new();
-    headers.insert(
-        header::SET_COOKIE,
-        session_cookie(&state, &token, SESSION_LIFETIME),
-    );
-    let body = json!({
-        "token": token,
-        "expiresAt": session.expires_at,
-        "user": user,
-    });
-    Ok((headers, Json(body)).into_response())
+    Ok(Ok(SignedIn {
+        token,
+        expires_at: session.expires_at,
+        user,
+    }))
 }
 
 /// Signs out: ends this session and clears the cookie.

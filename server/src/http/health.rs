@@ -89,6 +89,7 @@ async fn index() -> Html<&'static str> {
         "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">",
         "<title>sansang</title><h1>Sẵn sàng số</h1>",
         "<p>Máy chủ đồng bộ khảo sát hộ gia đình đang chạy. / The survey sync server is running.</p>",
+        "<p><a href=\"/review\">Trưởng thôn duyệt hộ / Hamlet heads: review households</a></p>",
         "<ul><li><a href=\"/healthz\">/healthz</a></li><li><a href=\"/metrics\">/metrics</a></li></ul>",
         "</html>"
     ))

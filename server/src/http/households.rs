@@ -177,7 +177,7 @@ pub struct PhotoState {
     pub duplicate_of: Vec<String>,
 }
 
-async fn photo_states(
+pub async fn photo_states(
     state: &AppState,
     id: &DocumentId,
     projection: &sansang_shared::Projection,

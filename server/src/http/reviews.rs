@@ -91,6 +91,15 @@ pub async fn review_queue(
     caller: Caller,
     Query(query): Query<QueueQuery>,
 ) -> Result<Json<ReviewQueue>, ApiError> {
+    Ok(Json(build_queue(&state, &caller, &query).await?))
+}
+
+/// The queue as both the API and the pages show it; audited.
+pub async fn build_queue(
+    state: &AppState,
+    caller: &Caller,
+    query: &QueueQuery,
+) -> Result<ReviewQueue, ApiError> {
     caller.require_role(Action::Review)?;
     let wanted = match query.state.as_deref() {
         None | Some("") => None,
@@ -164,11 +173,11 @@ pub async fn review_queue(
         Some(h) => format!("commune {commune}, hamlet {h}"),
         None => format!("commune {commune}"),
     };
-    audit::record(&state, &caller, "review.queue", None, Some(detail)).await?;
-    Ok(Json(ReviewQueue {
+    audit::record(state, caller, "review.queue", None, Some(detail)).await?;
+    Ok(ReviewQueue {
         counts,
         households: items,
-    }))
+    })
 }
 
 /// A decision as a hamlet head sends it.
@@ -208,7 +217,7 @@ fn is_change_hash(text: &str) -> bool {
 }
 
 /// Finds the household and checks the caller may do `action` on it; 404 otherwise.
-async fn household_scope(
+pub async fn household_scope(
     state: &AppState,
     caller: &Caller,
     id: &str,
@@ -256,13 +265,59 @@ pub async fn decide(
     Path(id): Path<String>,
     ApiJson(request): ApiJson<DecisionRequest>,
 ) -> Result<Response, ApiError> {
+    Ok(match decide_core(&state, &caller, &id, &request).await? {
+        DecisionOutcome::Recorded { review, created } => {
+            let status = if created {
+                StatusCode::CREATED
+            } else {
+                StatusCode::OK
+            };
+            (status, Json(review)).into_response()
+        }
+        DecisionOutcome::Invalid(e) => bad_field(e.code, e.field, &e.message),
+        DecisionOutcome::Changed(heads) => changed_since_opened(heads),
+        DecisionOutcome::Meanwhile(current) => decided_meanwhile(current),
+    })
+}
+
+/// What became of a decision.
+#[derive(Debug)]
+pub enum DecisionOutcome {
+    /// Recorded now (`created`), or found recorded by the same form sent before.
+    Recorded {
+        review: Review,
+        created: bool,
+    },
+    Invalid(review::InvalidDecision),
+    /// The household changed since it was opened: its heads now.
+    Changed(Vec<String>),
+    /// Someone else decided meanwhile: their decision.
+    Meanwhile(Option<Review>),
+}
+
+fn invalid(code: &'static str, field: &'static str, message: &str) -> DecisionOutcome {
+    DecisionOutcome::Invalid(review::InvalidDecision {
+        code,
+        field,
+        message: message.to_owned(),
+    })
+}
+
+/// A decision as both the API and the pages make it; 404 for a household the caller may not
+/// review, 403 for a caller who never reviews.
+pub async fn decide_core(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+    request: &DecisionRequest,
+) -> Result<DecisionOutcome, ApiError> {
     caller.require_role(Action::Review)?;
-    let (id, _) = household_scope(&state, &caller, &id, Action::Review).await?;
+    let (id, _) = household_scope(state, caller, id, Action::Review).await?;
     let Principal::User(user) = &caller.principal else {
         return Err(ApiError::not_found());
     };
     let Some(decision) = Decision::parse(&request.decision) else {
-        return Ok(bad_field(
+        return Ok(invalid(
             "invalid-decision",
             "decision",
             "decision: expected approved, rejected or correction-requested",
@@ -270,17 +325,17 @@ pub async fn decide(
     };
     let comment = match review::check_comment(decision, request.comment.as_deref()) {
         Ok(c) => c,
-        Err(e) => return Ok(bad_field(e.code, e.field, &e.message)),
+        Err(e) => return Ok(DecisionOutcome::Invalid(e)),
     };
     if request.heads.is_empty() || !request.heads.iter().all(|h| is_change_hash(h)) {
-        return Ok(bad_field(
+        return Ok(invalid(
             "invalid-heads",
             "heads",
             "heads: the document heads as 64-character lowercase hex change hashes",
         ));
     }
     if request.version < 0 {
-        return Ok(bad_field(
+        return Ok(invalid(
             "invalid-version",
             "version",
             "version: the latest decision's version, 0 when there is none",
@@ -305,13 +360,16 @@ pub async fn decide(
             && c.decision == decision
             && c.comment == comment
         {
-            return Ok((StatusCode::OK, Json(c.clone())).into_response());
+            return Ok(DecisionOutcome::Recorded {
+                review: c.clone(),
+                created: false,
+            });
         }
-        return Ok(decided_meanwhile(current));
+        return Ok(DecisionOutcome::Meanwhile(current));
     }
     let now_heads = sorted_heads(guard.doc());
     if now_heads != heads {
-        return Ok(changed_since_opened(now_heads));
+        return Ok(DecisionOutcome::Changed(now_heads));
     }
     // The decision goes into the document too, so it reaches the volunteers' phones.
     let note = ReviewNote {
@@ -344,12 +402,12 @@ pub async fn decide(
         decided_by: user.id.clone(),
         decided_at: crate::now_millis(),
     };
-    match state.storage.decide(&offered).await? {
+    Ok(match state.storage.decide(&offered).await? {
         DecideOutcome::Decided(review) => {
             drop(guard);
             audit::record(
-                &state,
-                &caller,
+                state,
+                caller,
                 "household.review",
                 Some(id.as_str()),
                 Some(format!(
@@ -359,13 +417,16 @@ pub async fn decide(
                 )),
             )
             .await?;
-            Ok((StatusCode::CREATED, Json(review)).into_response())
+            DecisionOutcome::Recorded {
+                review,
+                created: true,
+            }
         }
         // Only another server on the same database can get here: the lock orders this one's.
-        DecideOutcome::DocumentChanged { current_heads } => Ok(changed_since_opened(current_heads)),
-        DecideOutcome::DecidedMeanwhile(current) => Ok(decided_meanwhile(current)),
-        DecideOutcome::NoHousehold => Err(ApiError::not_found()),
-    }
+        DecideOutcome::DocumentChanged { current_heads } => DecisionOutcome::Changed(current_heads),
+        DecideOutcome::DecidedMeanwhile(current) => DecisionOutcome::Meanwhile(current),
+        DecideOutcome::NoHousehold => return Err(ApiError::not_found()),
+    })
 }
 
 fn sorted_heads(doc: &automerge::Automerge) -> Vec<String> {
@@ -430,24 +491,68 @@ pub async fn resolve(
     Path(id): Path<String>,
     ApiJson(request): ApiJson<ResolveRequest>,
 ) -> Result<Response, ApiError> {
+    Ok(match resolve_core(&state, &caller, &id, &request).await? {
+        ResolveOutcome::Resolved(projection) => (
+            StatusCode::OK,
+            Json(json!({ "id": id, "projection": projection })),
+        )
+            .into_response(),
+        ResolveOutcome::Invalid(e) => bad_field(e.code, e.field, &e.message),
+        ResolveOutcome::Gone => conflict_gone(),
+    })
+}
+
+/// What became of a resolution.
+#[derive(Debug)]
+pub enum ResolveOutcome {
+    /// Written; the household as projected now.
+    Resolved(Option<Box<sansang_shared::Projection>>),
+    Invalid(review::InvalidDecision),
+    /// The field holds one value by now.
+    Gone,
+}
+
+fn conflict_gone() -> Response {
+    refusal(
+        StatusCode::CONFLICT,
+        "conflict-gone",
+        "Trường này không còn giá trị mâu thuẫn / this field holds one value now",
+        json!({ "field": "path" }),
+    )
+}
+
+/// A resolution as both the API and the pages make it.
+pub async fn resolve_core(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+    request: &ResolveRequest,
+) -> Result<ResolveOutcome, ApiError> {
     caller.require_role(Action::Review)?;
-    let (id, _) = household_scope(&state, &caller, &id, Action::Review).await?;
+    let (id, _) = household_scope(state, caller, id, Action::Review).await?;
     let Principal::User(user) = &caller.principal else {
         return Err(ApiError::not_found());
     };
+    let invalid = |code, field, message: &str| {
+        Ok(ResolveOutcome::Invalid(review::InvalidDecision {
+            code,
+            field,
+            message: message.to_owned(),
+        }))
+    };
     let Some(segments) = review::conflict_path(&request.path) else {
-        return Ok(bad_field(
+        return invalid(
             "invalid-path",
             "path",
             "path: a field of the household or of a member, as in projection.conflicts[].path",
-        ));
+        );
     };
     let Some(value) = review::scalar(&request.value) else {
-        return Ok(bad_field(
+        return invalid(
             "invalid-value",
             "value",
             "value: a string, a whole number or true/false",
-        ));
+        );
     };
     let mut guard = state.documents.lock(&id).await?;
     if !guard.stored() {
@@ -459,12 +564,7 @@ pub async fn resolve(
         crate::reference_year(),
     );
     if !projection.conflicts.iter().any(|c| c.path == request.path) {
-        return Ok(refusal(
-            StatusCode::CONFLICT,
-            "conflict-gone",
-            "Trường này không còn giá trị mâu thuẫn / this field holds one value now",
-            json!({ "field": "path" }),
-        ));
+        return Ok(ResolveOutcome::Gone);
     }
     let applied = guard
         .change_as(
@@ -485,21 +585,14 @@ pub async fn resolve(
         .await?;
     drop(guard);
     audit::record(
-        &state,
-        &caller,
+        state,
+        caller,
         "household.resolve",
         Some(id.as_str()),
         Some(request.path.clone()),
     )
     .await?;
-    Ok((
-        StatusCode::OK,
-        Json(json!({
-            "id": id.as_str(),
-            "projection": applied.projection,
-        })),
-    )
-        .into_response())
+    Ok(ResolveOutcome::Resolved(applied.projection.map(Box::new)))
 }
 
 /// Every decision on a household, oldest first.
