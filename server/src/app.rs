@@ -98,6 +98,7 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::http::photos::router())
         .merge(crate::http::reviews::router())
         .merge(crate::web::router())
+        .merge(crate::http::indices::router())
         .merge(crate::sync::router())
         .merge(crate::http::openapi::router())
         .layer(middleware::from_fn_with_state(

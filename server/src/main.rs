@@ -40,9 +40,36 @@ enum Command {
     /// Set up a commune: hamlets, accounts, phone enrollment codes, phones.
     #[command(subcommand)]
     Admin(AdminCommand),
+    /// Export the readiness summary of a commune (small cells suppressed).
+    #[command(subcommand)]
+    Export(ExportCommand),
     /// Fixed workloads that print figures; each starts its own server in a temporary folder.
     #[command(subcommand)]
     Bench(BenchCommand),
+}
+
+#[derive(Subcommand)]
+enum ExportCommand {
+    /// Indices per hamlet and for the commune against the year's targets: xlsx, csv or json.
+    Summary {
+        /// Commune code (5 digits).
+        #[arg(long)]
+        commune: String,
+        /// One hamlet only.
+        #[arg(long)]
+        hamlet: Option<String>,
+        #[arg(long, value_enum, default_value = "xlsx")]
+        format: cli::export::Format,
+        /// Count every surveyed household, not only the approved ones.
+        #[arg(long)]
+        all_surveyed: bool,
+        /// Reference year of ages and targets (this year by default).
+        #[arg(long)]
+        year: Option<i64>,
+        /// The file to write.
+        #[arg(long)]
+        out: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -90,6 +117,35 @@ async fn main() -> anyhow::Result<()> {
         } => run_demo(state, households, no_serve).await,
         // Handled above, before the configured database is opened.
         Command::Bench(_) => Ok(()),
+        Command::Export(ExportCommand::Summary {
+            commune,
+            hamlet,
+            format,
+            all_surveyed,
+            year,
+            out,
+        }) => {
+            let view = if all_surveyed {
+                sansang_shared::indices::View::AllSurveyed
+            } else {
+                sansang_shared::indices::View::Approved
+            };
+            let args = cli::export::SummaryArgs {
+                commune: &commune,
+                hamlet: hamlet.as_deref(),
+                view,
+                year,
+                format,
+                out: &out,
+            };
+            let result = cli::export::summary(&state, args).await;
+            state.storage.close().await;
+            if let Err(e) = result {
+                eprintln!("error: {e:#}");
+                std::process::exit(1);
+            }
+            Ok(())
+        }
         Command::Admin(command) => {
             if let Err(e) = cli::admin::run(state, command).await {
                 // One line naming what is wrong, not a debug dump.

@@ -93,3 +93,83 @@ fn demo_twice_then_serve() {
         "{rest:?}"
     );
 }
+
+/// `sansang export summary` on the demo commune: an xlsx workbook, a CSV with its byte-order
+/// mark and Vietnamese headers, JSON with suppressed cells; an unknown commune is an error
+/// naming it, and no file is left behind.
+#[test]
+fn export_summary_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = sansang(dir.path())
+        .args(["demo", "--no-serve", "--households", "40"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let export = |format: &str, file: &str, extra: &[&str]| {
+        let path = dir.path().join(file);
+        let out = sansang(dir.path())
+            .args([
+                "export",
+                "summary",
+                "--commune",
+                "10846",
+                "--year",
+                "2026",
+                "--format",
+                format,
+            ])
+            .args(extra)
+            .arg("--out")
+            .arg(&path)
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(out.status.success(), "{stdout}\n{stderr}");
+        assert!(
+            stderr.contains("households in"),
+            "progress is shown: {stderr}"
+        );
+        assert!(stdout.contains("wrote"), "{stdout}");
+        std::fs::read(path).unwrap()
+    };
+    let xlsx = export("xlsx", "tong-hop.xlsx", &[]);
+    assert!(xlsx.starts_with(b"PK"), "an xlsx is a zip");
+    let csv = export("csv", "tong-hop.csv", &["--all-surveyed"]);
+    let text = String::from_utf8(csv).unwrap();
+    assert!(
+        text.starts_with("\u{feff}Cấp,Mã,Tên,Mã chỉ số,Chỉ số,Tử số,Mẫu số"),
+        "{text}"
+    );
+    assert!(
+        text.contains("\r\nXã,10846,Xã Hà Tây,digital-identity,"),
+        "{text}"
+    );
+    let json: serde_json::Value =
+        serde_json::from_slice(&export("json", "tong-hop.json", &["--all-surveyed"])).unwrap();
+    assert_eq!(json["report"]["threshold"], 5);
+    assert!(
+        json["report"]["commune"]["householdsCounted"]
+            .as_u64()
+            .unwrap()
+            > 0
+    );
+
+    let missing = dir.path().join("nothing.csv");
+    let out = sansang(dir.path())
+        .args([
+            "export",
+            "summary",
+            "--commune",
+            "99999",
+            "--format",
+            "csv",
+            "--out",
+        ])
+        .arg(&missing)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("99999"));
+    assert!(!missing.exists());
+}

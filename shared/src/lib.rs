@@ -6,6 +6,7 @@ pub mod indices;
 pub mod model;
 pub mod parse;
 pub mod projection;
+pub mod publish;
 pub mod questionnaire;
 pub mod read;
 pub mod validate;

@@ -47,6 +47,11 @@ const ROUTES: &[(&str, &str)] = &[
     ("POST", "/api/v1/households/{id}/reviews"),
     ("GET", "/api/v1/households/{id}/reviews"),
     ("POST", "/api/v1/households/{id}/resolve"),
+    ("GET", "/api/v1/indices"),
+    ("GET", "/api/v1/targets/{year}"),
+    ("PUT", "/api/v1/targets/{year}"),
+    ("GET", "/api/v1/exports/summary.csv"),
+    ("GET", "/api/v1/exports/summary.xlsx"),
 ];
 
 /// Operations that answer without any client error to document.

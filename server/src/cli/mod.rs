@@ -4,6 +4,7 @@
 pub mod admin;
 mod csv;
 mod devices;
+pub mod export;
 pub mod hamlets_csv;
 mod photos;
 

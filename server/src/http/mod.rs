@@ -5,6 +5,7 @@ pub mod auth;
 pub mod devices;
 pub mod health;
 pub mod households;
+pub mod indices;
 pub mod json;
 pub mod openapi;
 pub mod photos;

@@ -66,6 +66,11 @@ pub fn router() -> Router<AppState> {
         crate::http::reviews::decide,
         crate::http::reviews::review_history,
         crate::http::reviews::resolve,
+        crate::http::indices::read_indices,
+        crate::http::indices::read_targets,
+        crate::http::indices::write_targets,
+        crate::http::indices::summary_csv,
+        crate::http::indices::summary_xlsx,
         crate::sync::http::sync_over_http,
     ),
     components(schemas(ErrorBody)),
@@ -80,6 +85,7 @@ pub fn router() -> Router<AppState> {
         (name = "sync", description = "Syncing household documents / Đồng bộ hồ sơ hộ gia đình"),
         (name = "photos", description = "Photo evidence / Ảnh minh chứng"),
         (name = "reviews", description = "Review by hamlet heads / Thôn trưởng duyệt hộ"),
+        (name = "indices", description = "Readiness indices, targets, exports / Chỉ số, mục tiêu, xuất báo cáo"),
         (name = "meta", description = "This document / Tài liệu API"),
     )
 )]

@@ -499,6 +499,16 @@ pub trait Storage: Send + Sync + 'static {
     /// The value stored under `key`, storing `value` first when there is none (atomically: two
     /// callers racing get the same answer).
     async fn setting_or_insert(&self, key: &str, value: &str) -> Result<String>;
+    /// The value under `key`, if any.
+    async fn get_setting(&self, key: &str) -> Result<Option<String>>;
+    /// Stores `value` under `key`, replacing what was there.
+    async fn put_setting(&self, key: &str, value: &str) -> Result<()>;
+    /// Every projected, not quarantined household of a commune: its id, its hamlet and its
+    /// projection, for the indices.
+    async fn commune_projections(
+        &self,
+        commune_code: &str,
+    ) -> Result<Vec<(String, Option<String>, Projection)>>;
 
     // Audit log (append-only).
     /// Returns the id given to the entry.

@@ -448,6 +448,21 @@ impl Storage for SqlStorage {
         photos::forget_orphan_photo(self, sha256).await
     }
 
+    async fn get_setting(&self, key: &str) -> Result<Option<String>> {
+        settings::get_setting(self, key).await
+    }
+
+    async fn put_setting(&self, key: &str, value: &str) -> Result<()> {
+        settings::put_setting(self, key, value).await
+    }
+
+    async fn commune_projections(
+        &self,
+        commune_code: &str,
+    ) -> Result<Vec<(String, Option<String>, Projection)>> {
+        projections::commune_projections(self, commune_code).await
+    }
+
     async fn setting_or_insert(&self, key: &str, value: &str) -> Result<String> {
         settings::setting_or_insert(self, key, value).await
     }

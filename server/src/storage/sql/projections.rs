@@ -237,3 +237,32 @@ pub(super) async fn list_households(
 fn count(n: usize) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
+
+#[tracing::instrument(skip_all)]
+pub(super) async fn commune_projections(
+    db: &SqlStorage,
+    commune_code: &str,
+) -> Result<Vec<(String, Option<String>, Projection)>> {
+    let rows = sqlx::query(
+        "select h.document_id, h.hamlet_id, h.projection
+         from households h join documents d on d.id = h.document_id
+         where h.commune_code = $1 and d.quarantined = 0
+         order by h.document_id",
+    )
+    .bind(commune_code)
+    .fetch_all(&db.pool)
+    .await
+    .map_err(query_err("reading a commune's households"))?;
+    let t = "households";
+    rows.iter()
+        .map(|row| {
+            let id: String = col(row, t, "document_id")?;
+            let text: String = col(row, t, "projection")?;
+            let projection = serde_json::from_str(&text).map_err(|e| StorageError::Corrupt {
+                table: t,
+                detail: format!("projection of {id}: {e}"),
+            })?;
+            Ok((id, col(row, t, "hamlet_id")?, projection))
+        })
+        .collect()
+}
