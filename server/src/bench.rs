@@ -311,3 +311,108 @@ fn dir_size(path: &Path) -> u64 {
         })
         .sum()
 }
+
+/// `sansang bench indices`: seeds the demo commune with `households` households (through the
+/// document service, as phones' changes go), then times the indices
+/// computed from the database in both views, publishing, and the household detail as xlsx.
+pub async fn indices(households: usize) -> anyhow::Result<()> {
+    use std::io::Write as _;
+
+    use sansang_shared::indices::View;
+    use sansang_shared::publish;
+
+    let data_dir =
+        std::env::temp_dir().join(format!("sansang-bench-indices-{}", std::process::id()));
+    std::fs::create_dir_all(&data_dir)
+        .with_context(|| format!("creating {}", data_dir.display()))?;
+    let config = Config {
+        data_dir: data_dir.clone(),
+        ..Config::default()
+    };
+    let state = AppState::open(config).await?;
+    let seeding = Instant::now();
+    let mut shown = 0;
+    let mut progress = |done: usize, total: usize| {
+        if done == total || done - shown >= 500 {
+            shown = done;
+            eprint!("\rseeding: {done}/{total} households");
+            if done == total {
+                eprintln!();
+            }
+            let _ = std::io::stderr().flush();
+        }
+    };
+    crate::demo::seed(&state, households, &mut progress).await?;
+    let seeded = seeding.elapsed();
+    let commune = crate::demo::COMMUNE_CODE;
+    let year = crate::reference_year();
+
+    let mut timings = Vec::new();
+    let mut members = 0;
+    for view in [View::Approved, View::AllSurveyed, View::AllSurveyed] {
+        let started = Instant::now();
+        let c = crate::indices::compute(state.storage.as_ref(), commune, None, view, year).await?;
+        let computed = started.elapsed();
+        let published = publish::publish(&c.report, publish::DEFAULT_THRESHOLD);
+        let total = started.elapsed();
+        members = c.report.commune.members_counted;
+        timings.push((view, computed, total, published.hamlets.len()));
+    }
+    let started = Instant::now();
+    let rows =
+        crate::indices::household_detail(state.storage.as_ref(), commune, None, year).await?;
+    let read = started.elapsed();
+    let xlsx = crate::exports::households_xlsx(&rows).context("building the workbook")?;
+    let detail = started.elapsed();
+    let summary_rows = {
+        let c = crate::indices::compute(
+            state.storage.as_ref(),
+            commune,
+            None,
+            View::AllSurveyed,
+            year,
+        )
+        .await?;
+        let published = publish::publish(&c.report, publish::DEFAULT_THRESHOLD);
+        crate::exports::summary_rows(&published, (commune, "bench"), &c.coverage)
+    };
+    let started = Instant::now();
+    let summary = crate::exports::summary_xlsx(&summary_rows).context("summary workbook")?;
+    let summary_time = started.elapsed();
+    state.storage.close().await;
+    let db_size = dir_size(&data_dir);
+    let _ = std::fs::remove_dir_all(&data_dir);
+
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    println!(
+        "indices: {households} households ({members} members counted in the all-surveyed view), SQLite, {} cores",
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    );
+    println!(
+        "  seeding through the document service: {:.1} s",
+        seeded.as_secs_f64()
+    );
+    for (view, computed, total, hamlets) in &timings {
+        println!(
+            "  indices, {view:?}: {:.0} ms read and computed, {:.0} ms with suppression ({hamlets} hamlets)",
+            ms(*computed),
+            ms(*total)
+        );
+    }
+    println!(
+        "  household detail: {} rows read in {:.0} ms, xlsx of {:.1} MB in {:.0} ms ({:.0} rows/s)",
+        rows.len(),
+        ms(read),
+        xlsx.len() as f64 / 1e6,
+        ms(detail - read),
+        rows.len() as f64 / (detail - read).as_secs_f64()
+    );
+    println!(
+        "  summary xlsx: {} rows, {:.0} ms, {} bytes",
+        summary_rows.len(),
+        ms(summary_time),
+        summary.len()
+    );
+    println!("  data folder: {:.1} MB", db_size as f64 / 1e6);
+    Ok(())
+}

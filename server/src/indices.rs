@@ -86,12 +86,12 @@ pub async fn compute(
     let wanted = |hamlet: &str| only.is_none_or(|only| only.iter().any(|h| h == hamlet));
     let inputs: Vec<HouseholdInput<'_>> = rows
         .iter()
-        .filter_map(|(id, hamlet, projection)| {
-            let hamlet = hamlet.as_deref()?;
+        .filter_map(|row| {
+            let hamlet = row.hamlet_id.as_deref()?;
             wanted(hamlet).then_some(HouseholdInput {
                 hamlet_id: hamlet,
-                approved: approved.contains(id),
-                household: &projection.household,
+                approved: approved.contains(&row.document_id),
+                household: &row.projection.household,
             })
         })
         .collect();
@@ -135,4 +135,135 @@ pub async fn compute(
         hamlets,
         coverage,
     })
+}
+
+/// The household detail of a commune (or of some hamlets), one row per member, for commune
+/// staff: with each household's review state and hamlet name.
+pub async fn household_detail(
+    storage: &dyn Storage,
+    commune: &str,
+    only: Option<&[String]>,
+    year: i64,
+) -> Result<Vec<Vec<crate::exports::Cell>>, StorageError> {
+    use crate::review::ReviewState;
+    let rows = storage.commune_projections(commune).await?;
+    let reviewed: std::collections::HashMap<String, crate::storage::ReviewedHousehold> = storage
+        .reviewed_households(commune, None)
+        .await?
+        .into_iter()
+        .map(|r| (r.review.document_id.clone(), r))
+        .collect();
+    let names: std::collections::HashMap<String, String> = storage
+        .list_hamlets(commune)
+        .await?
+        .into_iter()
+        .map(|h| (h.id, h.name))
+        .collect();
+    let wanted = |hamlet: &str| only.is_none_or(|only| only.iter().any(|h| h == hamlet));
+    let mut kept: Vec<_> = rows
+        .iter()
+        .filter(|r| r.hamlet_id.as_deref().is_some_and(wanted))
+        .collect();
+    kept.sort_by(|a, b| {
+        (
+            &a.hamlet_id,
+            &a.projection.household.address,
+            &a.document_id,
+        )
+            .cmp(&(
+                &b.hamlet_id,
+                &b.projection.household.address,
+                &b.document_id,
+            ))
+    });
+    let states: Vec<&'static str> = kept
+        .iter()
+        .map(|r| {
+            let p = &r.projection;
+            let mut heads = p.heads.clone();
+            heads.sort();
+            ReviewState::from_parts(
+                !p.findings.is_empty() || !p.conflicts.is_empty(),
+                reviewed
+                    .get(&r.document_id)
+                    .map(|rv| (&rv.review, heads.as_slice())),
+            )
+            .label_vi()
+        })
+        .collect();
+    let lines: Vec<crate::exports::HouseholdLine<'_>> = kept
+        .iter()
+        .zip(&states)
+        .map(|(r, state)| {
+            let hamlet = r.hamlet_id.as_deref().unwrap_or_default();
+            crate::exports::HouseholdLine {
+                hamlet_id: hamlet,
+                hamlet_name: names.get(hamlet).map_or(hamlet, String::as_str),
+                document_id: &r.document_id,
+                review_state: state,
+                updated_at: Some(r.updated_at),
+                household: &r.projection.household,
+            }
+        })
+        .collect();
+    Ok(crate::exports::household_rows(&lines, year))
+}
+
+/// One point of progress: when, and the commune's percentage of each indicator then.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ProgressPoint {
+    pub taken_at: i64,
+    pub percent: BTreeMap<String, Option<f64>>,
+}
+
+fn view_name(view: View) -> &'static str {
+    match view {
+        View::Approved => "approved",
+        View::AllSurveyed => "all-surveyed",
+    }
+}
+
+/// Keeps today's snapshot of a commune's indices, unless one was taken in the last `every`
+/// milliseconds; returns every snapshot's commune percentages, oldest first.
+pub async fn progress(
+    storage: &dyn Storage,
+    commune: &str,
+    report: &IndexReport,
+    every: i64,
+) -> Result<Vec<ProgressPoint>, StorageError> {
+    let view = view_name(report.view);
+    let mut snapshots = storage.index_snapshots(commune, view).await?;
+    let now = crate::now_millis();
+    if snapshots.last().is_none_or(|(at, _)| now - at >= every) {
+        let text = serde_json::to_string(report).map_err(|e| StorageError::Corrupt {
+            table: "index_snapshots",
+            detail: e.to_string(),
+        })?;
+        storage
+            .add_index_snapshot(commune, view, now, &text)
+            .await?;
+        snapshots.push((now, text));
+    }
+    Ok(snapshots
+        .iter()
+        .filter_map(|(at, text)| {
+            // A snapshot of an older report shape is skipped, not fatal.
+            let report: IndexReport = serde_json::from_str(text).ok()?;
+            Some(ProgressPoint {
+                taken_at: *at,
+                percent: report
+                    .commune
+                    .indicators
+                    .iter()
+                    .map(|i| {
+                        let key = serde_json::to_value(i.key)
+                            .ok()
+                            .and_then(|v| v.as_str().map(str::to_owned))
+                            .unwrap_or_default();
+                        (key, i.percent)
+                    })
+                    .collect(),
+            })
+        })
+        .collect())
 }

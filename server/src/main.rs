@@ -70,10 +70,31 @@ enum ExportCommand {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Every surveyed household and member (personal data; audited): xlsx or csv.
+    Households {
+        /// Commune code (5 digits).
+        #[arg(long)]
+        commune: String,
+        #[arg(long, value_enum, default_value = "xlsx")]
+        format: cli::export::Format,
+        /// Reference year of ages (this year by default).
+        #[arg(long)]
+        year: Option<i64>,
+        /// The file to write.
+        #[arg(long)]
+        out: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
 enum BenchCommand {
+    /// Indices of a seeded commune (computed from the database) and its household detail as
+    /// xlsx: seconds and rows per second.
+    Indices {
+        /// Households to seed.
+        #[arg(long, default_value_t = 10_000)]
+        households: usize,
+    },
     /// Photo ingest: photos a second for 12-megapixel JPEGs, alone and through the server with
     /// several uploads at once, and the server's peak memory.
     Photos {
@@ -93,6 +114,9 @@ async fn main() -> anyhow::Result<()> {
         return match bench {
             BenchCommand::Photos { photos, concurrent } => {
                 sansang_server::bench::photos(photos, concurrent).await
+            }
+            BenchCommand::Indices { households } => {
+                sansang_server::bench::indices(households).await
             }
         };
     }
@@ -139,6 +163,20 @@ async fn main() -> anyhow::Result<()> {
                 out: &out,
             };
             let result = cli::export::summary(&state, args).await;
+            state.storage.close().await;
+            if let Err(e) = result {
+                eprintln!("error: {e:#}");
+                std::process::exit(1);
+            }
+            Ok(())
+        }
+        Command::Export(ExportCommand::Households {
+            commune,
+            format,
+            year,
+            out,
+        }) => {
+            let result = cli::export::households(&state, &commune, year, format, &out).await;
             state.storage.close().await;
             if let Err(e) = result {
                 eprintln!("error: {e:#}");

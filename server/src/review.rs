@@ -47,6 +47,18 @@ impl ReviewState {
         ReviewState::ALL.into_iter().find(|s| s.as_str() == text)
     }
 
+    /// As hamlet heads and clerks read it.
+    pub fn label_vi(self) -> &'static str {
+        match self {
+            ReviewState::New => "Mới",
+            ReviewState::NeedsAttention => "Cần xem kỹ",
+            ReviewState::ChangedSinceReview => "Đã thay đổi sau khi duyệt",
+            ReviewState::Approved => "Đã duyệt",
+            ReviewState::Rejected => "Từ chối",
+            ReviewState::CorrectionRequested => "Yêu cầu sửa",
+        }
+    }
+
     /// The state of a household from its summary and its latest decision, if any.
     pub fn of(summary: &HouseholdSummary, reviewed: Option<&ReviewedHousehold>) -> ReviewState {
         ReviewState::from_parts(

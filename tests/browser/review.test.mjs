@@ -143,3 +143,38 @@ test("a hamlet head resolves a conflict and approves a household on a small phon
     await browser.close();
   }
 });
+
+test("commune staff see the dashboard on a phone and on a desktop", async () => {
+  const staff = credentials.users.find((u) => u.role === "commune-staff");
+  const browser = await chromium.launch({ executablePath, args: ["--no-sandbox"] });
+  try {
+    for (const [name, viewport] of [["phone", { width: 360, height: 740 }], ["desktop", { width: 1280, height: 900 }]]) {
+      const context = await browser.newContext({ viewport, locale: "vi-VN", bypassCSP: true });
+      const page = await context.newPage();
+      const failed = [];
+      page.on("requestfailed", (r) => failed.push(r.url()));
+      page.on("pageerror", (e) => failed.push(String(e)));
+      page.on("console", (m) => { if (m.type() === "error") failed.push(m.text()); });
+      await page.goto(`${url}/review/login?next=/dashboard`);
+      await page.fill("#username", staff.username);
+      await page.fill("#password", staff.password);
+      await page.click("button[type=submit]");
+      await page.waitForURL(`${url}/dashboard`);
+      // The all-surveyed view: the demo approves nothing.
+      await page.click('a[href="/dashboard?view=all-surveyed"]');
+      await page.waitForURL(/view=all-surveyed/);
+      assert.equal(await page.locator("#charts svg.chart").count(), 8, "a chart per indicator");
+      assert.ok((await page.locator("#table tbody tr").count()) >= 13, "twelve hamlets, the commune, the targets");
+      assert.ok((await page.locator("#next li").count()) >= 1, "where to go next");
+      assert.equal(await page.locator("#progress svg.chart circle").count() > 0, true, "today's snapshot is a point");
+      const width = await page.evaluate(() => document.documentElement.scrollWidth);
+      assert.ok(width <= viewport.width, `the dashboard is ${width} px wide on a ${viewport.width} px screen`);
+      await page.screenshot({ path: `${shots}/7-dashboard-${name}.png`, fullPage: true });
+      await accessible(page, `dashboard (${name})`);
+      assert.deepEqual(failed, [], "no request failed and no script or CSP error");
+      await context.close();
+    }
+  } finally {
+    await browser.close();
+  }
+});

@@ -188,7 +188,10 @@ async fn fixture(db: &TestDb) -> Fixture {
             true,
             vec![
                 member(Some(1990), Some(Level2), Some(Ewallet), ALL),
-                member(None, Some(Level2), None, None),
+                Member {
+                    full_name: Some("=1+1 Nguyễn".into()),
+                    ..member(None, Some(Level2), None, None)
+                },
             ],
         ),
     )
@@ -493,6 +496,59 @@ pub async fn indices_match_the_hand_computed_fixture(db: &TestDb) {
         })
         .unwrap();
     assert_eq!(t03_identity[6], Data::String("x".into()));
+
+    // The detail: one row per member, one for a household without consent (and nothing of its
+    // members), a name that would be a formula defused.
+    let response = w
+        .app
+        .http
+        .get(format!(
+            "{}/api/v1/exports/households.csv?year={YEAR}",
+            w.app.url
+        ))
+        .bearer_auth(w.token("staff"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let text = String::from_utf8(response.bytes().await.unwrap()[3..].to_vec()).unwrap();
+    let rows: Vec<Vec<String>> = text.lines().map(csv_line).collect();
+    assert_eq!(rows[0][..4], ["Mã thôn", "Tên thôn", "Mã hộ", "Địa chỉ"]);
+    assert_eq!(rows.len(), 1 + 12, "{text}");
+    assert!(rows.iter().any(|r| r[8] == "'=1+1 Nguyễn"), "{text}");
+    let refused: Vec<&Vec<String>> = rows.iter().filter(|r| r[5] == "Không").collect();
+    assert_eq!(refused.len(), 1);
+    assert_eq!(refused[0][8], "", "no member data without consent");
+    let h1_rows: Vec<&Vec<String>> = rows.iter().filter(|r| r[2] == f.h1.to_string()).collect();
+    assert_eq!(h1_rows.len(), 3);
+    assert!(
+        h1_rows
+            .iter()
+            .any(|r| r[9] == "2011" && r[10] == "15" && r[14] == "Mức 2"),
+        "{h1_rows:?}"
+    );
+    let response = w
+        .app
+        .http
+        .get(format!(
+            "{}/api/v1/exports/households.xlsx?year={YEAR}",
+            w.app.url
+        ))
+        .bearer_auth(w.token("staff"))
+        .send()
+        .await
+        .unwrap();
+    let mut book: Xlsx<_> =
+        Xlsx::new(Cursor::new(response.bytes().await.unwrap().to_vec())).unwrap();
+    let detail = book.worksheet_range("Hộ gia đình").unwrap();
+    assert_eq!(detail.rows().count(), 1 + 12);
+    assert!(detail.rows().any(|r| r[9] == Data::Float(2011.0)));
+    assert_eq!(
+        get(w, "head1", "/api/v1/exports/households.csv?hamlet=T01")
+            .await
+            .0,
+        403
+    );
 
     // The approved view: only H1 (T01) and J1 (T02) once their heads approve them.
     for (who, id) in [("head1", &f.h1), ("head2", &f.j1)] {

@@ -52,6 +52,8 @@ const ROUTES: &[(&str, &str)] = &[
     ("PUT", "/api/v1/targets/{year}"),
     ("GET", "/api/v1/exports/summary.csv"),
     ("GET", "/api/v1/exports/summary.xlsx"),
+    ("GET", "/api/v1/exports/households.csv"),
+    ("GET", "/api/v1/exports/households.xlsx"),
 ];
 
 /// Operations that answer without any client error to document.

@@ -112,9 +112,29 @@ pub async fn pages_check_who_asks_and_what_is_sent(db: &TestDb) {
     assert_eq!(response.status(), 401);
     assert!(response.text().await.unwrap().contains("value=\"head1\""));
 
-    // Commune staff do not review; another hamlet's head sees no such household.
+    // Commune staff do not review: they are sent to their dashboard, which hamlet heads and
+    // phones do not get. Another hamlet's head sees no such household.
     let staff = sign_in(&w, "staff").await;
-    assert_eq!(get(&w, &staff, "/review").await.0, 403);
+    let response = client()
+        .get(format!("{}/review", w.app.url))
+        .header("cookie", &staff)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 303);
+    assert_eq!(response.headers()["location"], "/dashboard");
+    assert_eq!(
+        get(&w, &staff, &format!("/review/households/{id}")).await.0,
+        403
+    );
+    let (status, dashboard) = get(&w, &staff, "/dashboard?view=all-surveyed").await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        dashboard.matches("<svg class=\"chart\"").count(),
+        9,
+        "eight indicators and the progress"
+    );
+    assert!(get(&w, "", "/dashboard").await.0 == 303);
     let head2 = sign_in(&w, "head2").await;
     let (status, page) = get(&w, &head2, &format!("/review/households/{id}")).await;
     assert_eq!(status, 404, "{page}");
@@ -122,6 +142,7 @@ pub async fn pages_check_who_asks_and_what_is_sent(db: &TestDb) {
     assert_eq!(status, 404);
 
     let head1 = sign_in(&w, "head1").await;
+    assert_eq!(get(&w, &head1, "/dashboard").await.0, 403);
     let (status, queue) = get(&w, &head1, "/review").await;
     assert_eq!(status, 200);
     assert!(queue.contains(&format!("/review/households/{id}")));

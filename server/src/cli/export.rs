@@ -71,14 +71,7 @@ pub async fn summary(state: &AppState, args: SummaryArgs<'_>) -> anyhow::Result<
             }
         }
     };
-    // Beside the target, then renamed: a reader never sees half a file.
-    let tmp = args.out.with_extension("partial");
-    let mut file =
-        std::fs::File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
-    file.write_all(&bytes)
-        .and_then(|()| file.sync_all())
-        .with_context(|| format!("writing {}", tmp.display()))?;
-    std::fs::rename(&tmp, args.out).with_context(|| format!("writing {}", args.out.display()))?;
+    write_whole(args.out, &bytes)?;
     crate::audit::record_as(
         state,
         Actor::System,
@@ -96,4 +89,64 @@ pub async fn summary(state: &AppState, args: SummaryArgs<'_>) -> anyhow::Result<
     .map_err(|e| anyhow::anyhow!("{}", e.message))?;
     println!("wrote {} ({} bytes)", args.out.display(), bytes.len());
     Ok(())
+}
+
+/// `sansang export households`: every surveyed household and member of a commune, one row per
+/// member, written whole or not at all. Personal data: the export is in the audit log.
+pub async fn households(
+    state: &AppState,
+    commune: &str,
+    year: Option<i64>,
+    format: Format,
+    out: &Path,
+) -> anyhow::Result<()> {
+    let Some(commune) = state.storage.get_commune(commune).await? else {
+        bail!("no commune {commune} (sansang admin commune create)");
+    };
+    let year = year.unwrap_or_else(crate::reference_year);
+    eprintln!(
+        "reading the households of {} ({})…",
+        commune.name, commune.code
+    );
+    let rows = indices::household_detail(state.storage.as_ref(), &commune.code, None, year).await?;
+    eprintln!("  {} rows; writing {}", rows.len(), out.display());
+    let bytes = match format {
+        Format::Csv => exports::csv(&exports::HOUSEHOLD_HEADERS, &rows),
+        Format::Xlsx => exports::households_xlsx(&rows).context("building the workbook")?,
+        Format::Json => bail!("the household detail is exported as xlsx or csv"),
+    };
+    write_whole(out, &bytes)?;
+    crate::audit::record_as(
+        state,
+        Actor::System,
+        None,
+        "export.households",
+        None,
+        Some(format!(
+            "{format:?} to {}, commune {}, {} rows",
+            out.display(),
+            commune.code,
+            rows.len()
+        )),
+    )
+    .await
+    .map_err(|e| anyhow::anyhow!("{}", e.message))?;
+    println!(
+        "wrote {} ({} rows, {} bytes)",
+        out.display(),
+        rows.len(),
+        bytes.len()
+    );
+    Ok(())
+}
+
+/// Writes beside the target, then renames: a reader never sees half a file.
+fn write_whole(out: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    let tmp = out.with_extension("partial");
+    let mut file =
+        std::fs::File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
+    file.write_all(bytes)
+        .and_then(|()| file.sync_all())
+        .with_context(|| format!("writing {}", tmp.display()))?;
+    std::fs::rename(&tmp, out).with_context(|| format!("writing {}", out.display()))
 }

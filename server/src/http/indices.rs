@@ -28,6 +28,8 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/targets/{year}", get(read_targets).put(write_targets))
         .route("/api/v1/exports/summary.csv", get(summary_csv))
         .route("/api/v1/exports/summary.xlsx", get(summary_xlsx))
+        .route("/api/v1/exports/households.csv", get(households_csv))
+        .route("/api/v1/exports/households.xlsx", get(households_xlsx))
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -387,6 +389,110 @@ pub async fn summary_xlsx(
 ) -> Result<Response, ApiError> {
     let (rows, file) = summary_rows(&state, &caller, &q, "xlsx").await?;
     let bytes = exports::summary_xlsx(&rows).map_err(|e| ApiError::internal("xlsx-failed", e))?;
+    Ok(download(
+        bytes,
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        &format!("{file}.xlsx"),
+    ))
+}
+
+/// The household detail's rows for an export: commune staff and admins only; audited as a
+/// read of personal data.
+async fn detail_rows(
+    state: &AppState,
+    caller: &Caller,
+    q: &IndicesQuery,
+    what: &str,
+) -> Result<(Vec<Vec<exports::Cell>>, String), ApiError> {
+    let staff = matches!(
+        &caller.principal,
+        crate::auth::Principal::User(u)
+            if matches!(u.role, crate::storage::Role::Admin | crate::storage::Role::CommuneStaff)
+    );
+    if !staff {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "Chỉ cán bộ xã tải danh sách chi tiết / the detail is for commune staff",
+        ));
+    }
+    let asked = check(caller, q)?;
+    let rows = indices::household_detail(
+        state.storage.as_ref(),
+        &asked.commune,
+        asked.hamlets.as_deref(),
+        asked.year,
+    )
+    .await?;
+    audit::record(
+        state,
+        caller,
+        "export.households",
+        None,
+        Some(format!(
+            "{what}, commune {}, {} rows",
+            asked.commune,
+            rows.len()
+        )),
+    )
+    .await?;
+    Ok((
+        rows,
+        format!("chi-tiet-ho-{}-{}", asked.commune, asked.year),
+    ))
+}
+
+/// Every surveyed household and member (commune staff only), as CSV.
+#[utoipa::path(
+    get,
+    path = "/api/v1/exports/households.csv",
+    tag = "indices",
+    params(IndicesQuery),
+    security(("bearer" = []), ("cookie" = [])),
+    responses(
+        (status = 200, description = "CSV, one row per member", content_type = "text/csv; charset=utf-8", body = String),
+        (status = 400, description = "`invalid-year`, `commune-required`", body = ErrorBody),
+        (status = 401, description = "No valid token or cookie", body = ErrorBody),
+        (status = 403, description = "`forbidden`: commune staff and admins only", body = ErrorBody),
+        (status = 404, description = "Another commune (`not-found`)", body = ErrorBody),
+    )
+)]
+pub async fn households_csv(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(q): Query<IndicesQuery>,
+) -> Result<Response, ApiError> {
+    let (rows, file) = detail_rows(&state, &caller, &q, "csv").await?;
+    Ok(download(
+        exports::csv(&exports::HOUSEHOLD_HEADERS, &rows),
+        "text/csv; charset=utf-8",
+        &format!("{file}.csv"),
+    ))
+}
+
+/// Every surveyed household and member (commune staff only), as an Excel workbook.
+#[utoipa::path(
+    get,
+    path = "/api/v1/exports/households.xlsx",
+    tag = "indices",
+    params(IndicesQuery),
+    security(("bearer" = []), ("cookie" = [])),
+    responses(
+        (status = 200, description = "The workbook, sheet \"Hộ gia đình\"", content_type = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", body = Vec<u8>),
+        (status = 400, description = "`invalid-year`, `commune-required`", body = ErrorBody),
+        (status = 401, description = "No valid token or cookie", body = ErrorBody),
+        (status = 403, description = "`forbidden`: commune staff and admins only", body = ErrorBody),
+        (status = 404, description = "Another commune (`not-found`)", body = ErrorBody),
+    )
+)]
+pub async fn households_xlsx(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(q): Query<IndicesQuery>,
+) -> Result<Response, ApiError> {
+    let (rows, file) = detail_rows(&state, &caller, &q, "xlsx").await?;
+    let bytes =
+        exports::households_xlsx(&rows).map_err(|e| ApiError::internal("xlsx-failed", e))?;
     Ok(download(
         bytes,
         "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",

@@ -71,6 +71,8 @@ pub fn router() -> Router<AppState> {
         crate::http::indices::write_targets,
         crate::http::indices::summary_csv,
         crate::http::indices::summary_xlsx,
+        crate::http::indices::households_csv,
+        crate::http::indices::households_xlsx,
         crate::sync::http::sync_over_http,
     ),
     components(schemas(ErrorBody)),

@@ -258,6 +258,15 @@ pub struct PhotoUse {
     pub document_id: String,
 }
 
+/// A household's projection as stored, with where it belongs and when it last changed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredProjection {
+    pub document_id: String,
+    pub hamlet_id: Option<String>,
+    pub updated_at: Millis,
+    pub projection: Projection,
+}
+
 /// A hamlet head's decision on a household.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "kebab-case")]
@@ -501,14 +510,26 @@ pub trait Storage: Send + Sync + 'static {
     async fn setting_or_insert(&self, key: &str, value: &str) -> Result<String>;
     /// The value under `key`, if any.
     async fn get_setting(&self, key: &str) -> Result<Option<String>>;
+    /// Keeps the indices of a commune as they stand (a JSON report) for the dashboard's
+    /// progress over time.
+    async fn add_index_snapshot(
+        &self,
+        commune_code: &str,
+        view: &str,
+        taken_at: Millis,
+        report: &str,
+    ) -> Result<()>;
+    /// A commune's snapshots in one view, oldest first: (taken at, report JSON).
+    async fn index_snapshots(
+        &self,
+        commune_code: &str,
+        view: &str,
+    ) -> Result<Vec<(Millis, String)>>;
     /// Stores `value` under `key`, replacing what was there.
     async fn put_setting(&self, key: &str, value: &str) -> Result<()>;
     /// Every projected, not quarantined household of a commune: its id, its hamlet and its
     /// projection, for the indices.
-    async fn commune_projections(
-        &self,
-        commune_code: &str,
-    ) -> Result<Vec<(String, Option<String>, Projection)>>;
+    async fn commune_projections(&self, commune_code: &str) -> Result<Vec<StoredProjection>>;
 
     // Audit log (append-only).
     /// Returns the id given to the entry.

@@ -129,31 +129,39 @@ pub fn csrf_token(session_hash: &str) -> String {
     hex::encode(&digest[..16])
 }
 
+/// The signed-in person of a page request, or the response that sends them to sign in.
+async fn signed_in(parts: &mut Parts, state: &AppState) -> Result<(Caller, User, Lang), Response> {
+    let lang = Lang::of(&parts.headers);
+    let caller = match Caller::from_request_parts(parts, state).await {
+        Ok(caller) => caller,
+        Err(e) if e.status == StatusCode::UNAUTHORIZED => {
+            let here = parts.uri.path_and_query().map_or("/review", |p| p.as_str());
+            let next: String = url::form_urlencoded::byte_serialize(here.as_bytes()).collect();
+            return Err(Redirect::to(&format!("/review/login?next={next}")).into_response());
+        }
+        Err(e) => return Err(message_page(lang, e.status, &e.message)),
+    };
+    let Principal::User(user) = &caller.principal else {
+        return Err(message_page(
+            lang,
+            StatusCode::FORBIDDEN,
+            lang.t("Trang này dành cho cán bộ.", "These pages are for staff."),
+        ));
+    };
+    let user = user.clone();
+    Ok((caller, user, lang))
+}
+
 impl FromRequestParts<AppState> for Reviewer {
     type Rejection = Response;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
-        let lang = Lang::of(&parts.headers);
-        let caller = match Caller::from_request_parts(parts, state).await {
-            Ok(caller) => caller,
-            Err(e) if e.status == StatusCode::UNAUTHORIZED => {
-                let here = parts.uri.path_and_query().map_or("/review", |p| p.as_str());
-                let next: String = url::form_urlencoded::byte_serialize(here.as_bytes()).collect();
-                return Err(Redirect::to(&format!("/review/login?next={next}")).into_response());
-            }
-            Err(e) => return Err(message_page(lang, e.status, &e.message)),
-        };
-        let Principal::User(user) = &caller.principal else {
-            return Err(message_page(
-                lang,
-                StatusCode::FORBIDDEN,
-                lang.t(
-                    "Trang này dành cho trưởng thôn.",
-                    "These pages are for hamlet heads.",
-                ),
-            ));
-        };
+        let (caller, user, lang) = signed_in(parts, state).await?;
         if !can_ever(&caller.principal, Action::Review) {
+            // Commune staff land on their dashboard instead.
+            if can_ever(&caller.principal, Action::Export) && parts.uri.path() == "/review" {
+                return Err(Redirect::to("/dashboard").into_response());
+            }
             return Err(message_page(
                 lang,
                 StatusCode::FORBIDDEN,
@@ -163,9 +171,61 @@ impl FromRequestParts<AppState> for Reviewer {
                 ),
             ));
         }
-        let user = user.clone();
         let csrf = csrf_token(caller.session_hash.as_deref().unwrap_or_default());
         Ok(Reviewer {
+            caller,
+            user,
+            csrf,
+            lang,
+        })
+    }
+}
+
+/// Any signed-in person (for signing out).
+pub struct Person {
+    pub caller: Caller,
+    pub csrf: String,
+    pub lang: Lang,
+}
+
+impl FromRequestParts<AppState> for Person {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
+        let (caller, _, lang) = signed_in(parts, state).await?;
+        let csrf = csrf_token(caller.session_hash.as_deref().unwrap_or_default());
+        Ok(Person { caller, csrf, lang })
+    }
+}
+
+/// A signed-in commune staff member or admin, for the dashboard.
+pub struct Staff {
+    pub caller: Caller,
+    pub user: User,
+    pub csrf: String,
+    pub lang: Lang,
+}
+
+impl FromRequestParts<AppState> for Staff {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
+        let (caller, user, lang) = signed_in(parts, state).await?;
+        if !matches!(
+            user.role,
+            crate::storage::Role::Admin | crate::storage::Role::CommuneStaff
+        ) {
+            return Err(message_page(
+                lang,
+                StatusCode::FORBIDDEN,
+                lang.t(
+                    "Bảng theo dõi dành cho cán bộ xã.",
+                    "The dashboard is for commune staff.",
+                ),
+            ));
+        }
+        let csrf = csrf_token(caller.session_hash.as_deref().unwrap_or_default());
+        Ok(Staff {
             caller,
             user,
             csrf,
@@ -182,6 +242,11 @@ pub fn page(
     reviewer: Option<&Reviewer>,
     body: Markup,
 ) -> Markup {
+    page_for(lang, title, here, reviewer.map(|r| r.csrf.as_str()), body)
+}
+
+/// The page frame for any signed-in person (`csrf`: their form token, for signing out).
+pub fn page_for(lang: Lang, title: &str, here: &str, csrf: Option<&str>, body: Markup) -> Markup {
     let other = match lang {
         Lang::Vi => ("en", "English"),
         Lang::En => ("vi", "Tiếng Việt"),
@@ -194,6 +259,7 @@ pub fn page(
                 meta charset="utf-8";
                 meta name="viewport" content="width=device-width, initial-scale=1";
                 title { (title) " · sẵn sàng số" }
+                link rel="icon" href="/review/static/icon.svg" type="image/svg+xml";
                 link rel="stylesheet" href="/review/static/review.css";
                 script src="/review/static/review.js" defer {}
             }
@@ -202,9 +268,9 @@ pub fn page(
                     a.brand href="/review" { "sẵn sàng số" }
                     nav {
                         a href={ "/review/lang?to=" (other.0) "&next=" (next) } lang=(other.0) { (other.1) }
-                        @if let Some(r) = reviewer {
+                        @if let Some(csrf) = csrf {
                             form.inline method="post" action="/review/logout" {
-                                input type="hidden" name="csrf" value=(r.csrf);
+                                input type="hidden" name="csrf" value=(csrf);
                                 button.link type="submit" { (lang.t("Đăng xuất", "Sign out")) }
                             }
                         }
@@ -270,6 +336,11 @@ pub fn when(ms: i64) -> String {
 
 const STYLESHEET: &str = include_str!("review.css");
 const SCRIPT: &str = include_str!("review.js");
+const ICON: &str = include_str!("icon.svg");
+
+pub async fn icon() -> Response {
+    static_file("image/svg+xml", ICON)
+}
 
 pub async fn stylesheet() -> Response {
     static_file("text/css; charset=utf-8", STYLESHEET)

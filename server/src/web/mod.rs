@@ -3,6 +3,7 @@
 //! code as the API (`http::reviews`), so the pages and the API cannot disagree. A few lines of
 //! JavaScript only show "saving…" and keep a second tap from sending a form twice.
 
+mod dashboard;
 mod household;
 mod layout;
 mod queue;
@@ -24,6 +25,8 @@ pub fn router() -> Router<AppState> {
         .route("/review/households/{id}", get(household::page_handler))
         .route("/review/households/{id}/decision", post(household::decide))
         .route("/review/households/{id}/resolve", post(household::resolve))
+        .route("/dashboard", get(dashboard::page_handler))
         .route("/review/static/review.css", get(layout::stylesheet))
         .route("/review/static/review.js", get(layout::script))
+        .route("/review/static/icon.svg", get(layout::icon))
 }

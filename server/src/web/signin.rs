@@ -7,7 +7,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use maud::html;
 use serde::Deserialize;
 
-use super::layout::{Lang, Reviewer, local_next, page, respond};
+use super::layout::{Lang, Person, local_next, page, respond};
 use crate::app::AppState;
 use crate::audit;
 use crate::auth::caller::SESSION_COOKIE;
@@ -124,10 +124,10 @@ pub struct TokenForm {
 /// `POST /review/logout`: ends the session and clears the cookie.
 pub async fn sign_out(
     State(state): State<AppState>,
-    reviewer: Reviewer,
+    reviewer: Person,
     Form(form): Form<TokenForm>,
 ) -> Response {
-    if !reviewer.form_is_ours(&form.csrf) {
+    if form.csrf.is_empty() || form.csrf != reviewer.csrf {
         return super::layout::message_page(
             reviewer.lang,
             StatusCode::FORBIDDEN,

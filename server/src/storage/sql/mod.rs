@@ -27,7 +27,8 @@ use tokio::sync::{Mutex, MutexGuard};
 use super::{
     Actor, AuditEntry, AuditFilter, Backend, Commune, DecideOutcome, Device, DocumentScope,
     DocumentUpdate, Enrollment, Hamlet, HouseholdSummary, Millis, PhotoRecord, PhotoUse, Redeemed,
-    Result, Review, ReviewedHousehold, Session, Storage, StorageError, StoredDocument, User,
+    Result, Review, ReviewedHousehold, Session, Storage, StorageError, StoredDocument,
+    StoredProjection, User,
 };
 
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("../migrations/sqlite");
@@ -452,14 +453,29 @@ impl Storage for SqlStorage {
         settings::get_setting(self, key).await
     }
 
+    async fn add_index_snapshot(
+        &self,
+        commune_code: &str,
+        view: &str,
+        taken_at: Millis,
+        report: &str,
+    ) -> Result<()> {
+        settings::add_index_snapshot(self, commune_code, view, taken_at, report).await
+    }
+
+    async fn index_snapshots(
+        &self,
+        commune_code: &str,
+        view: &str,
+    ) -> Result<Vec<(Millis, String)>> {
+        settings::index_snapshots(self, commune_code, view).await
+    }
+
     async fn put_setting(&self, key: &str, value: &str) -> Result<()> {
         settings::put_setting(self, key, value).await
     }
 
-    async fn commune_projections(
-        &self,
-        commune_code: &str,
-    ) -> Result<Vec<(String, Option<String>, Projection)>> {
+    async fn commune_projections(&self, commune_code: &str) -> Result<Vec<StoredProjection>> {
         projections::commune_projections(self, commune_code).await
     }
 

@@ -6,7 +6,9 @@ use sansang_shared::{Member, Projection, Severity};
 use sqlx::{Any, Transaction};
 
 use super::{SqlStorage, col, from_flag, query_err, to_flag};
-use crate::storage::{DocumentScope, HouseholdSummary, Millis, Result, StorageError};
+use crate::storage::{
+    DocumentScope, HouseholdSummary, Millis, Result, StorageError, StoredProjection,
+};
 
 /// Replaces every projection row of a document, inside the caller's transaction.
 ///
@@ -242,9 +244,9 @@ fn count(n: usize) -> i64 {
 pub(super) async fn commune_projections(
     db: &SqlStorage,
     commune_code: &str,
-) -> Result<Vec<(String, Option<String>, Projection)>> {
+) -> Result<Vec<StoredProjection>> {
     let rows = sqlx::query(
-        "select h.document_id, h.hamlet_id, h.projection
+        "select h.document_id, h.hamlet_id, h.updated_at, h.projection
          from households h join documents d on d.id = h.document_id
          where h.commune_code = $1 and d.quarantined = 0
          order by h.document_id",
@@ -262,7 +264,12 @@ pub(super) async fn commune_projections(
                 table: t,
                 detail: format!("projection of {id}: {e}"),
             })?;
-            Ok((id, col(row, t, "hamlet_id")?, projection))
+            Ok(StoredProjection {
+                hamlet_id: col(row, t, "hamlet_id")?,
+                updated_at: col(row, t, "updated_at")?,
+                document_id: id,
+                projection,
+            })
         })
         .collect()
 }

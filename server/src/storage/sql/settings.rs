@@ -1,7 +1,7 @@
 //! Settings of the installation: one text value per key.
 
 use super::{SqlStorage, col, query_err};
-use crate::storage::Result;
+use crate::storage::{Millis, Result};
 
 /// The value under `key`, inserting `value` first when there is none. Insert and read share one
 /// write transaction, so two callers racing both get the value of whichever inserted first.
@@ -49,4 +49,53 @@ pub(super) async fn put_setting(db: &SqlStorage, key: &str, value: &str) -> Resu
     .await
     .map_err(query_err(context))?;
     w.commit(context).await
+}
+
+#[tracing::instrument(skip_all)]
+pub(super) async fn add_index_snapshot(
+    db: &SqlStorage,
+    commune_code: &str,
+    view: &str,
+    taken_at: Millis,
+    report: &str,
+) -> Result<()> {
+    let context = "storing an index snapshot";
+    let mut w = db.begin_write(context).await?;
+    sqlx::query(
+        "insert into index_snapshots (commune_code, view, taken_at, report) values ($1, $2, $3, $4)
+         on conflict (commune_code, view, taken_at) do nothing",
+    )
+    .bind(commune_code)
+    .bind(view)
+    .bind(taken_at)
+    .bind(report)
+    .execute(&mut *w.tx)
+    .await
+    .map_err(query_err(context))?;
+    w.commit(context).await
+}
+
+#[tracing::instrument(skip_all)]
+pub(super) async fn index_snapshots(
+    db: &SqlStorage,
+    commune_code: &str,
+    view: &str,
+) -> Result<Vec<(Millis, String)>> {
+    let rows = sqlx::query(
+        "select taken_at, report from index_snapshots
+         where commune_code = $1 and view = $2 order by taken_at",
+    )
+    .bind(commune_code)
+    .bind(view)
+    .fetch_all(&db.pool)
+    .await
+    .map_err(query_err("reading index snapshots"))?;
+    rows.iter()
+        .map(|r| {
+            Ok((
+                col(r, "index_snapshots", "taken_at")?,
+                col(r, "index_snapshots", "report")?,
+            ))
+        })
+        .collect()
 }
