@@ -374,7 +374,8 @@ pub async fn indices(households: usize) -> anyhow::Result<()> {
         )
         .await?;
         let published = publish::publish(&c.report, publish::DEFAULT_THRESHOLD);
-        crate::exports::summary_rows(&published, (commune, "bench"), &c.coverage)
+        let coverage = crate::indices::publish_coverage(&c.coverage, &published);
+        crate::exports::summary_rows(&published, (commune, "bench"), &coverage)
     };
     let started = Instant::now();
     let summary = crate::exports::summary_xlsx(&summary_rows).context("summary workbook")?;

@@ -56,6 +56,8 @@ pub struct Config {
     /// Hours an uploaded photo that no household references is kept before it is removed (a
     /// phone may upload a photo before the document that references it reaches the server).
     pub orphan_photo_grace_hours: u64,
+    /// In published and exported summaries, counts from 1 to this minus one show as "<N".
+    pub suppression_threshold: u64,
 }
 
 impl Default for Config {
@@ -71,6 +73,7 @@ impl Default for Config {
             max_loaded_documents: 2000,
             keep_original_photos: false,
             orphan_photo_grace_hours: 168,
+            suppression_threshold: 5,
         }
     }
 }

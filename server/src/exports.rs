@@ -9,7 +9,7 @@ use rust_xlsxwriter::{Format, FormatAlign, Workbook, XlsxError};
 use sansang_shared::publish::{PublishedArea, PublishedReport, Shown};
 use unicode_normalization::UnicodeNormalization;
 
-use crate::indices::Coverage;
+use crate::indices::PublishedCoverage;
 
 /// The columns of the summary, in Vietnamese as the commune reports them.
 pub const SUMMARY_HEADERS: [&str; 14] = [
@@ -40,19 +40,19 @@ pub enum Cell {
     Number(Option<u64>),
 }
 
-/// One row per area and indicator: the commune first, then its hamlets by code.
+/// One row per area and indicator: the commune first, then its hamlets by code. Coverage
+/// shows the published (suppressed) surveyed counts.
 pub fn summary_rows(
     report: &PublishedReport,
     commune: (&str, &str),
-    coverage: &BTreeMap<String, Coverage>,
+    coverage: &BTreeMap<String, PublishedCoverage>,
 ) -> Vec<(&'static str, Vec<Cell>)> {
     let mut rows = Vec::new();
-    let total: u64 = coverage.values().map(|c| c.surveyed).sum();
     let expected: Option<i64> = coverage
         .values()
         .map(|c| c.expected)
         .try_fold(0i64, |sum, e| e.map(|e| sum + e));
-    let commune_coverage = coverage_text(total, expected);
+    let commune_coverage = coverage_text(report.commune.households_total, expected);
     push_area(
         &mut rows,
         "Xã",
@@ -64,16 +64,16 @@ pub fn summary_rows(
     for (id, area) in &report.hamlets {
         let c = coverage.get(id);
         let name = c.map_or(id.as_str(), |c| c.name.as_str());
-        let text = c.map_or_else(String::new, |c| coverage_text(c.surveyed, c.expected));
+        let text = coverage_text(area.households_total, c.and_then(|c| c.expected));
         push_area(&mut rows, "Thôn", id, name, area, &text);
     }
     rows
 }
 
-fn coverage_text(surveyed: u64, expected: Option<i64>) -> String {
+fn coverage_text(surveyed: Shown, expected: Option<i64>) -> String {
     match expected {
-        Some(e) => format!("{surveyed} / {e}"),
-        None => surveyed.to_string(),
+        Some(e) => format!("{} / {e}", surveyed.text()),
+        None => surveyed.text(),
     }
 }
 

@@ -7,6 +7,7 @@ use std::collections::{BTreeMap, HashSet};
 use sansang_shared::indices::{
     self, AreaIndices, HouseholdInput, IndexReport, IndexSettings, Targets, View,
 };
+use sansang_shared::publish::{PublishedReport, Shown};
 use serde::Serialize;
 
 use crate::storage::{Decision, Hamlet, Storage, StorageError};
@@ -56,6 +57,43 @@ pub struct Coverage {
     pub expected: Option<i64>,
     /// `100 × surveyed / expected`; none without an expected count.
     pub percent: Option<f64>,
+}
+
+/// Coverage as published: the surveyed count suppressed like every other count.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PublishedCoverage {
+    pub name: String,
+    pub surveyed: Shown,
+    pub expected: Option<i64>,
+    /// None when the surveyed count is not shown.
+    pub percent: Option<f64>,
+}
+
+/// The coverage of each hamlet with the surveyed counts of `published` (its
+/// `householdsTotal`, suppressed).
+pub fn publish_coverage(
+    coverage: &BTreeMap<String, Coverage>,
+    published: &PublishedReport,
+) -> BTreeMap<String, PublishedCoverage> {
+    coverage
+        .iter()
+        .map(|(id, c)| {
+            let surveyed = published
+                .hamlets
+                .get(id)
+                .map_or(Shown::Hidden, |a| a.households_total);
+            (
+                id.clone(),
+                PublishedCoverage {
+                    name: c.name.clone(),
+                    surveyed,
+                    expected: c.expected,
+                    percent: c.percent.filter(|_| surveyed.is_shown()),
+                },
+            )
+        })
+        .collect()
 }
 
 /// A commune's report with its hamlets' names and survey coverage.

@@ -164,16 +164,21 @@ pub fn rfc3339(ms: i64) -> String {
 }
 
 /// The segments of a JSON pointer naming a field a reviewer may set: one to four non-empty map
-/// keys, not inside `review` (the server's own note) or `schema`.
+/// keys, not inside `review` (the server's own note), `schema`, `hamletId` or `communeCode`.
 pub fn conflict_path(pointer: &str) -> Option<Vec<String>> {
     let rest = pointer.strip_prefix('/')?;
     let segments: Vec<String> = rest
         .split('/')
         .map(|s| s.replace("~1", "/").replace("~0", "~"))
         .collect();
+    // Where a household belongs is not the reviewer's to move: that goes through the phones'
+    // scope checks and quarantine.
     let ok = (1..=4).contains(&segments.len())
         && segments.iter().all(|s| !s.is_empty())
-        && !matches!(segments[0].as_str(), "review" | "schema");
+        && !matches!(
+            segments[0].as_str(),
+            "review" | "schema" | "hamletId" | "communeCode"
+        );
     ok.then_some(segments)
 }
 

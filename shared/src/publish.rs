@@ -5,10 +5,11 @@
 //! (it is the only one suppressed in its column), one more count of that column is hidden ("x"):
 //! the smallest other hamlet's, or, with no other hamlet, the commune's total itself. A hamlet
 //! whose numerator or denominator is not shown loses its percentage, gap and "still needed" too,
-//! since those would give the count back.
+//! since those would give the count back. The hidden partner is never 0 nor small enough to pin
+//! the small cell down: it is at least the threshold and the pair at least 2 × threshold − 1.
 //!
 //! Columns are per indicator: numerator, denominator, not recorded, level 1; and the area counts
-//! (households counted, without consent, not approved, members, age unknown). Zero is never
+//! (households surveyed, counted, without consent, not approved, members, age unknown). Zero is never
 //! suppressed: "nobody" identifies nobody.
 
 use std::collections::BTreeMap;
@@ -81,6 +82,8 @@ pub struct PublishedIndicator {
 #[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PublishedArea {
+    /// Households surveyed, whatever their consent or review state.
+    pub households_total: Shown,
     pub households_counted: Shown,
     pub households_no_consent: Shown,
     pub households_not_approved: Shown,
@@ -127,17 +130,26 @@ fn suppress(column: &Column, threshold: u64) -> (Vec<Shown>, Shown) {
     } else {
         Shown::Count(column.commune)
     };
-    let hidden = hamlets.iter().filter(|s| !s.is_shown()).count();
-    if hidden == 1 && commune.is_shown() {
-        // The smallest other count goes too; with no other hamlet, the total.
-        let other = column
+    let small_cells: Vec<usize> = (0..hamlets.len())
+        .filter(|i| !hamlets[*i].is_shown())
+        .collect();
+    if let ([lone], true) = (small_cells.as_slice(), commune.is_shown()) {
+        // The reader knows the small cell and its partner add up to the total minus the shown
+        // cells, that the small one is 1..threshold−1 and that the partner is not (it would
+        // show as small). So the partner must be at least the threshold, and the pair at least
+        // 2 × threshold − 1, for every small value to stay possible: the smallest such cell is
+        // hidden; with none, the total.
+        let small = column.hamlets[*lone];
+        let partner = column
             .hamlets
             .iter()
             .enumerate()
-            .filter(|(i, _)| hamlets[*i].is_shown())
+            .filter(|(i, n)| {
+                hamlets[*i].is_shown() && **n >= threshold && small + **n >= 2 * threshold - 1
+            })
             .min_by_key(|(i, n)| (**n, *i))
             .map(|(i, _)| i);
-        match other {
+        match partner {
             Some(i) => hamlets[i] = Shown::Hidden,
             None => commune = Shown::Hidden,
         }
@@ -158,6 +170,7 @@ pub fn publish(report: &IndexReport, threshold: u64) -> PublishedReport {
             threshold,
         )
     };
+    let total = column(&|a| a.households_total);
     let counted = column(&|a| a.households_counted);
     let no_consent = column(&|a| a.households_no_consent);
     let not_approved = column(&|a| a.households_not_approved);
@@ -208,6 +221,7 @@ pub fn publish(report: &IndexReport, threshold: u64) -> PublishedReport {
             })
             .collect();
         PublishedArea {
+            households_total: pick(&total),
             households_counted: pick(&counted),
             households_no_consent: pick(&no_consent),
             households_not_approved: pick(&not_approved),
@@ -266,9 +280,17 @@ mod tests {
         // Two small cells already protect each other.
         let (h, _) = col(&[3, 2, 20], 25);
         assert_eq!(h, vec![S, S, Shown::Count(20)]);
-        // A zero can be the one hidden: the reader cannot tell it from the small one.
+        // Never a zero (x = 0 would give the small one back as the remainder), nor a partner
+        // too small to leave every small value possible: 1 + 5 = 6 would force 1 and 5.
         let (h, _) = col(&[4, 0, 9], 13);
-        assert_eq!(h, vec![S, Shown::Hidden, Shown::Count(9)]);
+        assert_eq!(h, vec![S, Shown::Count(0), Shown::Hidden]);
+        let (h, c) = col(&[1, 5, 20], 26);
+        assert_eq!(h, vec![S, Shown::Count(5), Shown::Hidden]);
+        assert_eq!(c, Shown::Count(26));
+        // No fitting partner at all: the total goes.
+        let (h, c) = col(&[2, 5, 0], 7);
+        assert_eq!(h, vec![S, Shown::Count(5), Shown::Count(0)]);
+        assert_eq!(c, Shown::Hidden);
     }
 
     #[test]

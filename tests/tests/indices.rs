@@ -30,9 +30,12 @@
 //!   5 of 9 (55.6 %), level 1: 1, not recorded 2; digital household 3 of 7.
 //!
 //! Published (threshold 5): identity numerators T01 4 and T02 1 are "<5" (two small cells
-//! protect each other, the commune's 5 stays); denominators T01 7, T02 2 → "<5", T03 0 hidden
-//! ("x") since T02's would follow from 9 − 7; households without consent: T01 1 → "<5", commune 1
-//! → "<5", and nothing more hidden since the total does not give T01's away.
+//! protect each other, the commune's 5 stays); denominators T02 2 → "<5" and T01 7 hidden ("x"),
+//! since T02's would follow from 9 − 7 − 0 (a hidden 0 would not do: x = 0 gives the small cell
+//! back; 2 + 7 = 9 leaves every small value possible); households surveyed: T02 2 → "<5", and as
+//! T01's 6 is too small a partner (2 + 6 < 9) the commune's 8 is hidden; households without
+//! consent: T01 1 and the commune's 1 → "<5", nothing more hidden since the total gives nothing
+//! away.
 
 #![allow(clippy::unwrap_used)]
 
@@ -373,14 +376,14 @@ pub async fn indices_match_the_hand_computed_fixture(db: &TestDb) {
     let p = &published["report"];
     assert_eq!(published["raw"], false);
     assert_eq!(counts(&p["hamlets"]["T01"], "digital-identity").0, "<5");
-    assert_eq!(counts(&p["hamlets"]["T01"], "digital-identity").1, 7);
+    assert_eq!(counts(&p["hamlets"]["T01"], "digital-identity").1, "x");
     assert_eq!(
         indicator(&p["hamlets"]["T01"], "digital-identity")["percent"],
         Value::Null
     );
     assert_eq!(counts(&p["hamlets"]["T02"], "digital-identity").0, "<5");
     assert_eq!(counts(&p["hamlets"]["T02"], "digital-identity").1, "<5");
-    assert_eq!(counts(&p["hamlets"]["T03"], "digital-identity").1, "x");
+    assert_eq!(counts(&p["hamlets"]["T03"], "digital-identity").1, 0);
     assert_eq!(
         counts(&p["commune"], "digital-identity"),
         (json!(5), json!(9), json!("<5"))
@@ -390,6 +393,12 @@ pub async fn indices_match_the_hand_computed_fixture(db: &TestDb) {
     assert_eq!(p["hamlets"]["T02"]["householdsNoConsent"], 0);
     assert_eq!(p["commune"]["householdsNoConsent"], "<5");
     assert_eq!(p["hamlets"]["T01"]["householdsCounted"], 5);
+    assert_eq!(p["hamlets"]["T02"]["householdsTotal"], "<5");
+    assert_eq!(p["commune"]["householdsTotal"], "x");
+    // Coverage is published the same way: T02's surveyed count is not given back beside it.
+    assert_eq!(published["coverage"]["T02"]["surveyed"], "<5");
+    assert_eq!(published["coverage"]["T02"]["percent"], Value::Null);
+    assert_eq!(published["coverage"]["T01"]["surveyed"], 6);
 
     // The same numbers in the CSV, cell by cell.
     let response = w
@@ -432,7 +441,7 @@ pub async fn indices_match_the_hand_computed_fixture(db: &TestDb) {
         row("10846", "digital-identity")[..3],
         ["Xã", "10846", "Xã Hà Tây"]
     );
-    assert_eq!(row("T01", "digital-identity")[5..8], ["<5", "7", ""]);
+    assert_eq!(row("T01", "digital-identity")[5..8], ["<5", "x", ""]);
     assert_eq!(row("T01", "digital-identity")[2], "Thôn Một");
     // Level 1: T01's single member is small, and so is the commune's total, which therefore
     // gives nothing away: T02's 0 stays.
@@ -487,7 +496,7 @@ pub async fn indices_match_the_hand_computed_fixture(db: &TestDb) {
         })
         .unwrap();
     assert_eq!(t01_identity[5], Data::String("<5".into()));
-    assert_eq!(t01_identity[6], Data::Float(7.0));
+    assert_eq!(t01_identity[6], Data::String("x".into()));
     assert_eq!(t01_identity[7], Data::Empty);
     let t03_identity = hamlets
         .rows()
@@ -495,7 +504,7 @@ pub async fn indices_match_the_hand_computed_fixture(db: &TestDb) {
             r[1] == Data::String("T03".into()) && r[3] == Data::String("digital-identity".into())
         })
         .unwrap();
-    assert_eq!(t03_identity[6], Data::String("x".into()));
+    assert_eq!(t03_identity[6], Data::Float(0.0));
 
     // The detail: one row per member, one for a household without consent (and nothing of its
     // members), a name that would be a formula defused.

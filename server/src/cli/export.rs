@@ -6,7 +6,7 @@ use std::path::Path;
 
 use anyhow::{Context, bail};
 use sansang_shared::indices::View;
-use sansang_shared::publish::{self, DEFAULT_THRESHOLD};
+use sansang_shared::publish;
 
 use crate::app::AppState;
 use crate::storage::Actor;
@@ -52,18 +52,18 @@ pub async fn summary(state: &AppState, args: SummaryArgs<'_>) -> anyhow::Result<
         c.report.commune.households_total,
         c.report.hamlets.len()
     );
-    let published = publish::publish(&c.report, DEFAULT_THRESHOLD);
+    let published = publish::publish(&c.report, state.config.suppression_threshold);
     let bytes = match args.format {
         Format::Json => serde_json::to_vec_pretty(&serde_json::json!({
             "communeCode": commune.code,
             "referenceYear": year,
             "report": published,
-            "coverage": c.coverage,
+            "coverage": indices::publish_coverage(&c.coverage, &published),
             "targets": c.targets,
         }))?,
         Format::Csv | Format::Xlsx => {
-            let rows =
-                exports::summary_rows(&published, (&commune.code, &commune.name), &c.coverage);
+            let coverage = indices::publish_coverage(&c.coverage, &published);
+            let rows = exports::summary_rows(&published, (&commune.code, &commune.name), &coverage);
             if args.format == Format::Csv {
                 exports::summary_csv(&rows)
             } else {

@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use sansang_shared::indices::{IndicatorKey, Targets, View};
-use sansang_shared::publish::{self, DEFAULT_THRESHOLD};
+use sansang_shared::publish;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -138,12 +138,21 @@ pub async fn read_indices(
     let asked = check(&caller, &q)?;
     let raw = q.raw.unwrap_or(false);
     let c = computed(&state, &asked).await?;
-    let report = if raw {
-        serde_json::to_value(&c.report)
+    let (report, coverage) = if raw {
+        (
+            serde_json::to_value(&c.report),
+            serde_json::to_value(&c.coverage),
+        )
     } else {
-        serde_json::to_value(publish::publish(&c.report, DEFAULT_THRESHOLD))
-    }
-    .map_err(|e| ApiError::internal("indices-json", e))?;
+        let published = publish::publish(&c.report, state.config.suppression_threshold);
+        let coverage = indices::publish_coverage(&c.coverage, &published);
+        (
+            serde_json::to_value(&published),
+            serde_json::to_value(&coverage),
+        )
+    };
+    let report = report.map_err(|e| ApiError::internal("indices-json", e))?;
+    let coverage = coverage.map_err(|e| ApiError::internal("indices-json", e))?;
     audit::record(
         &state,
         &caller,
@@ -162,7 +171,7 @@ pub async fn read_indices(
         "view": asked.view,
         "raw": raw,
         "report": report,
-        "coverage": c.coverage,
+        "coverage": coverage,
         "targets": c.targets,
     })))
 }
@@ -301,13 +310,14 @@ async fn summary_rows(
 ) -> Result<(Vec<(&'static str, Vec<exports::Cell>)>, String), ApiError> {
     let asked = check(caller, q)?;
     let c = computed(state, &asked).await?;
-    let published = publish::publish(&c.report, DEFAULT_THRESHOLD);
+    let published = publish::publish(&c.report, state.config.suppression_threshold);
     let name = state
         .storage
         .get_commune(&asked.commune)
         .await?
         .map_or_else(|| asked.commune.clone(), |c| c.name);
-    let rows = exports::summary_rows(&published, (&asked.commune, &name), &c.coverage);
+    let coverage = indices::publish_coverage(&c.coverage, &published);
+    let rows = exports::summary_rows(&published, (&asked.commune, &name), &coverage);
     audit::record(
         state,
         caller,

@@ -371,7 +371,15 @@ pub async fn decide_core(
     if now_heads != heads {
         return Ok(DecisionOutcome::Changed(now_heads));
     }
-    // The decision goes into the document too, so it reaches the volunteers' phones.
+    // The decision goes into the document too, so it reaches the volunteers' phones. Should the
+    // database then not record it, the note written is taken back (see below).
+    let previous_note = read::project(
+        guard.doc(),
+        &guard.doc().get_heads(),
+        crate::reference_year(),
+    )
+    .household
+    .review;
     let note = ReviewNote {
         decision: Some(decision.as_str().to_owned()),
         comment: comment.clone(),
@@ -402,7 +410,29 @@ pub async fn decide_core(
         decided_by: user.id.clone(),
         decided_at: crate::now_millis(),
     };
-    Ok(match state.storage.decide(&offered).await? {
+    let outcome = state.storage.decide(&offered).await;
+    if !matches!(outcome, Ok(DecideOutcome::Decided(_))) {
+        // Not recorded (a database fault, or another server's decision on the same database):
+        // the phones must not see a decision nobody made.
+        let undone = guard
+            .change_as(
+                review::reviewer_actor(&user.id),
+                "review: undo, not recorded",
+                |tx| match &previous_note {
+                    Some(old) => {
+                        let obj =
+                            tx.put_object(automerge::ROOT, "review", automerge::ObjType::Map)?;
+                        write::review(tx, &obj, old)
+                    }
+                    None => tx.delete(automerge::ROOT, "review"),
+                },
+            )
+            .await;
+        if let Err(e) = undone {
+            tracing::error!(document = %id, %e, "a review note not recorded could not be taken back");
+        }
+    }
+    Ok(match outcome? {
         DecideOutcome::Decided(review) => {
             drop(guard);
             audit::record(
@@ -563,8 +593,21 @@ pub async fn resolve_core(
         &guard.doc().get_heads(),
         crate::reference_year(),
     );
-    if !projection.conflicts.iter().any(|c| c.path == request.path) {
+    let Some(conflict) = projection.conflicts.iter().find(|c| c.path == request.path) else {
         return Ok(ResolveOutcome::Gone);
+    };
+    // Two phones created the same part (a member's skills, the consent) at once: writing a
+    // value there would replace a whole part. Its fields are settled one by one instead.
+    if conflict
+        .values
+        .iter()
+        .any(|v| v.value.is_object() || v.value.is_array())
+    {
+        return invalid(
+            "conflict-of-parts",
+            "path",
+            "path: two phones created this part at once; settle its fields one by one",
+        );
     }
     let applied = guard
         .change_as(

@@ -1,17 +1,15 @@
 //! The commune staff's dashboard: each indicator per hamlet against its target as a table and
 //! as SVG bars (drawn here, no chart service), progress over time from daily snapshots, and
 //! "where to go next": the hamlets with the most people still to reach. Published figures (small
-//! cells suppressed) everywhere a screen may be seen by others; the ranking uses the raw counts
-//! staff are allowed to see.
+//! cells suppressed) everywhere a screen may be seen by others; the ranking is ordered by the raw
+//! counts but shows only the hamlets' names.
 
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use maud::{Markup, html};
 use sansang_shared::indices::{IndexReport, IndicatorKey, View};
-use sansang_shared::publish::{
-    self, DEFAULT_THRESHOLD, PublishedIndicator, PublishedReport, Shown,
-};
+use sansang_shared::publish::{self, PublishedIndicator, PublishedReport, Shown};
 use serde::Deserialize;
 
 use super::layout::{Lang, Staff, message_page, page_for, respond, when};
@@ -52,8 +50,10 @@ fn shown_percent(i: &PublishedIndicator) -> String {
         (n, d, None) if !n.is_shown() || !d.is_shown() => {
             if matches!(n, Shown::Hidden) || matches!(d, Shown::Hidden) {
                 "x".to_owned()
+            } else if !n.is_shown() {
+                n.text()
             } else {
-                format!("<{DEFAULT_THRESHOLD}")
+                d.text()
             }
         }
         _ => "—".to_owned(),
@@ -179,7 +179,8 @@ fn next_steps(lang: Lang, ranked: &[(IndicatorKey, Vec<(String, u64)>)]) -> Mark
             @for (key, hamlets) in ranked {
                 li {
                     strong { (label(lang, *key)) ": " }
-                    (hamlets.iter().map(|(name, m)| format!("{name} ({} {m})", lang.t("còn", "still"))).collect::<Vec<_>>().join(", "))
+                    // Names only: the counts behind the order may be small cells.
+                    (hamlets.iter().map(|(name, _)| name.as_str()).collect::<Vec<_>>().join(", "))
                 }
             }
         }
@@ -242,7 +243,8 @@ pub async fn page_handler(
     {
         return message_page(lang, e.status, &e.message);
     }
-    let published: PublishedReport = publish::publish(&c.report, DEFAULT_THRESHOLD);
+    let published: PublishedReport =
+        publish::publish(&c.report, state.config.suppression_threshold);
     let name_of = |id: &str| -> String {
         c.coverage
             .get(id)
@@ -279,6 +281,7 @@ pub async fn page_handler(
         }
         section id="next" {
             h2 { (lang.t("Cần ưu tiên", "Where to go next")) }
+            p.meta { (lang.t("Các thôn còn nhiều người nhất chưa đạt mục tiêu, xếp trước.", "The hamlets with the most people still to reach, first.")) }
             @let ranked = ranking(&c.report, &name_of);
             @if ranked.is_empty() {
                 p { (lang.t("Chưa có số liệu hoặc mọi thôn đã đạt mục tiêu.", "No data yet, or every hamlet has reached its targets.")) }
@@ -302,13 +305,13 @@ pub async fn page_handler(
                         @for (id, area) in &published.hamlets {
                             tr {
                                 th scope="row" { (name_of(id)) }
-                                td { @if let Some(cov) = c.coverage.get(id) { (cov.surveyed) @if let Some(e) = cov.expected { " / " (e) } } }
+                                td { (area.households_total.text()) @if let Some(e) = c.coverage.get(id).and_then(|cov| cov.expected) { " / " (e) } }
                                 @for i in &area.indicators { td { (shown_percent(i)) } }
                             }
                         }
                         tr.total {
                             th scope="row" { (lang.t("Cả xã", "Commune")) }
-                            td { (c.report.commune.households_total) }
+                            td { (published.commune.households_total.text()) }
                             @for i in &published.commune.indicators { td { (shown_percent(i)) } }
                         }
                         tr {

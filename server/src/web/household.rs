@@ -239,7 +239,7 @@ fn change_history(
                 }
             }
             ChangeLine {
-                at: (change.timestamp() > 0).then(|| change.timestamp() * 1000),
+                at: (change.timestamp() > 0).then(|| change.timestamp().saturating_mul(1000)),
                 author: authors.name(lang, &change.actor_id().to_hex_string()),
                 fields,
             }
@@ -461,7 +461,10 @@ async fn render(
     if let Some(d) = &doc {
         for c in d.get_changes(&[]) {
             if c.timestamp() > 0 {
-                times.insert(c.actor_id().to_hex_string(), c.timestamp() * 1000);
+                times.insert(
+                    c.actor_id().to_hex_string(),
+                    c.timestamp().saturating_mul(1000),
+                );
             }
         }
     }
@@ -524,12 +527,18 @@ async fn render(
             @for c in &projection.conflicts {
                 section.conflict aria-label=(field_label(lang, household, &c.path)) {
                     h3 { (field_label(lang, household, &c.path)) }
-                    div.values {
-                        @for v in &c.values {
-                            (conflict_value_card(lang, reviewer, doc_id.as_str(), &c.path, v, &authors, &times))
+                    @if c.values.iter().any(|v| v.value.is_object() || v.value.is_array()) {
+                        p.notice { (lang.t(
+                            "Hai điện thoại cùng tạo phần này một lúc. Hãy sửa từng câu trả lời trong đó trên điện thoại.",
+                            "Two phones created this part at once. Correct its answers one by one on a phone.")) }
+                    } @else {
+                        div.values {
+                            @for v in &c.values {
+                                (conflict_value_card(lang, reviewer, doc_id.as_str(), &c.path, v, &authors, &times))
+                            }
                         }
+                        (correction_form(lang, reviewer, doc_id.as_str(), &c.path))
                     }
-                    (correction_form(lang, reviewer, doc_id.as_str(), &c.path))
                 }
             }
         }
