@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use super::openapi::{ErrorBody, HouseholdResponse};
 use crate::app::AppState;
 use crate::audit;
-use crate::auth::{Action, Caller, Scope};
+use crate::auth::{Action, Caller};
 use crate::documents::DocumentId;
 use crate::error::ApiError;
 use crate::photos::ingest;
@@ -58,28 +58,14 @@ async fn list_households(
     caller: Caller,
     Query(query): Query<ListQuery>,
 ) -> Result<Json<Vec<HouseholdSummary>>, ApiError> {
-    let commune = match (caller.principal.commune(), &query.commune) {
-        (Some(own), _) => own.to_owned(),
-        (None, Some(asked)) => asked.clone(),
-        (None, None) => {
-            return Err(ApiError::bad_request(
-                "commune-required",
-                "name the commune",
-            ));
-        }
-    };
-    let hamlets: Vec<Option<String>> = match (&query.hamlet, caller.principal.hamlets()) {
-        (Some(h), _) => vec![Some(h.clone())],
-        (None, Some(mine)) => mine.iter().cloned().map(Some).collect(),
-        (None, None) => vec![None],
-    };
+    let (commune, hamlets) = super::listing_scope(
+        &caller,
+        Action::Read,
+        query.commune.as_ref(),
+        query.hamlet.as_ref(),
+    )?;
     let mut out = Vec::new();
     for hamlet in &hamlets {
-        let scope = match hamlet {
-            Some(h) => Scope::hamlet(&commune, h),
-            None => Scope::commune(&commune),
-        };
-        caller.require(Action::Read, scope)?;
         out.extend(
             state
                 .storage
@@ -116,19 +102,8 @@ async fn read_household(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let id = DocumentId::parse(&id).map_err(|_| ApiError::not_found())?;
-    let scope = state
-        .storage
-        .document_scope(id.as_str())
-        .await?
-        .ok_or_else(ApiError::not_found)?;
-    // A document that does not say its commune is only for an installation admin.
+    let (id, scope) = super::household_scope(&state, &caller, &id, Action::Read).await?;
     let commune = scope.commune_code.as_deref().unwrap_or_default();
-    let resource = match &scope.hamlet_id {
-        Some(h) => Scope::hamlet(commune, h),
-        None => Scope::commune(commune),
-    };
-    caller.require(Action::Read, resource)?;
     let mut projection = state
         .storage
         .get_projection(id.as_str())

@@ -15,11 +15,10 @@ use super::json::ApiJson;
 use super::openapi::ErrorBody;
 use crate::app::AppState;
 use crate::audit;
-use crate::auth::{Action, Caller, Principal, Scope};
-use crate::documents::DocumentId;
+use crate::auth::{Action, Caller, Principal};
 use crate::error::ApiError;
 use crate::review::{self, ReviewState};
-use crate::storage::{DecideOutcome, Decision, DocumentScope, Review};
+use crate::storage::{DecideOutcome, Decision, Review};
 use sansang_shared::model::ReviewNote;
 use sansang_shared::{read, write};
 
@@ -113,28 +112,14 @@ pub async fn build_queue(
             )
         })?),
     };
-    let commune = match (caller.principal.commune(), &query.commune) {
-        (Some(own), _) => own.to_owned(),
-        (None, Some(asked)) => asked.clone(),
-        (None, None) => {
-            return Err(ApiError::bad_request(
-                "commune-required",
-                "name the commune",
-            ));
-        }
-    };
-    let hamlets: Vec<Option<String>> = match (&query.hamlet, caller.principal.hamlets()) {
-        (Some(h), _) => vec![Some(h.clone())],
-        (None, Some(mine)) => mine.iter().cloned().map(Some).collect(),
-        (None, None) => vec![None],
-    };
+    let (commune, hamlets) = super::listing_scope(
+        caller,
+        Action::Review,
+        query.commune.as_ref(),
+        query.hamlet.as_ref(),
+    )?;
     let mut items = Vec::new();
     for hamlet in &hamlets {
-        let scope = match hamlet {
-            Some(h) => Scope::hamlet(&commune, h),
-            None => Scope::commune(&commune),
-        };
-        caller.require(Action::Review, scope)?;
         let summaries = state
             .storage
             .list_households(&commune, hamlet.as_deref())
@@ -216,27 +201,7 @@ fn is_change_hash(text: &str) -> bool {
     text.len() == 64 && text.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }
 
-/// Finds the household and checks the caller may do `action` on it; 404 otherwise.
-pub async fn household_scope(
-    state: &AppState,
-    caller: &Caller,
-    id: &str,
-    action: Action,
-) -> Result<(DocumentId, DocumentScope), ApiError> {
-    let id = DocumentId::parse(id).map_err(|_| ApiError::not_found())?;
-    let scope = state
-        .storage
-        .document_scope(id.as_str())
-        .await?
-        .ok_or_else(ApiError::not_found)?;
-    let commune = scope.commune_code.as_deref().unwrap_or_default();
-    let resource = match &scope.hamlet_id {
-        Some(h) => Scope::hamlet(commune, h),
-        None => Scope::commune(commune),
-    };
-    caller.require(action, resource)?;
-    Ok((id, scope))
-}
+pub use super::household_scope;
 
 /// Approves, rejects or asks for a correction, on the heads the reviewer saw.
 #[utoipa::path(
