@@ -5,7 +5,6 @@
 # tests/browser/screenshots/ (or $SANSANG_SCREENSHOTS). Exits with node's status.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
-root="$(cd "$here/../.." && pwd)"
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/sansang-target}
 chromium=${SANSANG_CHROMIUM:-/usr/bin/chromium}
 
@@ -31,49 +30,10 @@ echo "== browser: $("$chromium" --version 2>/dev/null || echo "$chromium")"
 echo "== browser: npm ci"
 (cd "$here" && npm ci --no-audit --no-fund --ignore-scripts --loglevel=error)
 
-echo "== browser: cargo build -p sansang-server"
-(cd "$root" && cargo build -p sansang-server --locked --quiet)
-
-data_dir="$(mktemp -d "${TMPDIR:-/tmp}/sansang-browser.XXXXXX")"
-server_pid=""
-cleanup() {
-    if [[ -n "$server_pid" ]] && kill -0 "$server_pid" 2>/dev/null; then
-        kill -TERM "$server_pid" 2>/dev/null || true
-        wait "$server_pid" 2>/dev/null || true
-    fi
-    rm -rf "$data_dir"
-}
-trap cleanup EXIT
-
-stdout_log="$data_dir/stdout.log"
-stderr_log="$data_dir/stderr.log"
+# shellcheck source=../demo-server.sh
+source "$here/../demo-server.sh"
 # 240 households: about ten with conflicting values, spread over the twelve hamlets.
-env -u SANSANG_DATABASE_URL -u SANSANG_CONFIG -u SANSANG_PUBLIC_URL -u SANSANG_PHOTO_STORE \
-    SANSANG_DATA_DIR="$data_dir" SANSANG_LISTEN=127.0.0.1:0 \
-    "$CARGO_TARGET_DIR/debug/sansang" demo --households 240 >"$stdout_log" 2>"$stderr_log" &
-server_pid=$!
-
-url=""
-credentials=""
-for _ in $(seq 1 600); do
-    if ! kill -0 "$server_pid" 2>/dev/null; then
-        echo "browser: the server exited before serving; its output:" >&2
-        cat "$stdout_log" "$stderr_log" >&2
-        exit 1
-    fi
-    url="$(sed -n 's/^ *open \(http:\/\/[^ ]*\).*$/\1/p' "$stdout_log" | head -n 1)"
-    credentials="$(sed -n 's/^ *saved to \(.*\)$/\1/p' "$stdout_log" | head -n 1)"
-    if [[ -n "$url" && -n "$credentials" ]]; then
-        break
-    fi
-    sleep 0.1
-done
-if [[ -z "$url" || -z "$credentials" ]]; then
-    echo "browser: the server did not print its URL and credentials within 60 s; its output:" >&2
-    cat "$stdout_log" "$stderr_log" >&2
-    exit 1
-fi
-echo "== browser: server at $url"
+start_demo browser 240
 
 node_log="$data_dir/node.log"
 set +e

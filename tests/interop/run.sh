@@ -5,7 +5,6 @@
 # the server. Exits with node's status. Needs Node 20 or newer and npm.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
-root="$(cd "$here/../.." && pwd)"
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/sansang-target}
 
 if ! command -v node >/dev/null 2>&1; then
@@ -27,49 +26,9 @@ echo "== interop: npm ci (node $node_version)"
 # package-lock.json without them and `npm ci` refusing the lock as out of sync.
 (cd "$here" && npm ci --no-audit --no-fund --ignore-scripts --loglevel=error)
 
-echo "== interop: cargo build -p sansang-server"
-(cd "$root" && cargo build -p sansang-server --locked --quiet)
-
-data_dir="$(mktemp -d "${TMPDIR:-/tmp}/sansang-interop.XXXXXX")"
-server_pid=""
-cleanup() {
-    if [[ -n "$server_pid" ]] && kill -0 "$server_pid" 2>/dev/null; then
-        kill -TERM "$server_pid" 2>/dev/null || true
-        wait "$server_pid" 2>/dev/null || true
-    fi
-    rm -rf "$data_dir"
-}
-trap cleanup EXIT
-
-stdout_log="$data_dir/stdout.log"
-stderr_log="$data_dir/stderr.log"
-env -u SANSANG_DATABASE_URL -u SANSANG_CONFIG -u SANSANG_PUBLIC_URL -u SANSANG_PHOTO_STORE \
-    SANSANG_DATA_DIR="$data_dir" SANSANG_LISTEN=127.0.0.1:0 \
-    "$CARGO_TARGET_DIR/debug/sansang" demo --households 24 >"$stdout_log" 2>"$stderr_log" &
-server_pid=$!
-
-# The demo prints "  open http://…" and then "  saved to <credentials>" once it serves.
-url=""
-credentials=""
-for _ in $(seq 1 600); do
-    if ! kill -0 "$server_pid" 2>/dev/null; then
-        echo "interop: the server exited before serving; its output:" >&2
-        cat "$stdout_log" "$stderr_log" >&2
-        exit 1
-    fi
-    url="$(sed -n 's/^ *open \(http:\/\/[^ ]*\).*$/\1/p' "$stdout_log" | head -n 1)"
-    credentials="$(sed -n 's/^ *saved to \(.*\)$/\1/p' "$stdout_log" | head -n 1)"
-    if [[ -n "$url" && -n "$credentials" ]]; then
-        break
-    fi
-    sleep 0.1
-done
-if [[ -z "$url" || -z "$credentials" ]]; then
-    echo "interop: the server did not print its URL and credentials within 60 s; its output:" >&2
-    cat "$stdout_log" "$stderr_log" >&2
-    exit 1
-fi
-echo "== interop: server at $url"
+# shellcheck source=../demo-server.sh
+source "$here/../demo-server.sh"
+start_demo interop 24
 
 # TAP, so the run ends with node:test's "# tests N", "# pass N", "# fail N" lines.
 node_log="$data_dir/node.log"

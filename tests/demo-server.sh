@@ -1,0 +1,56 @@
+# Sourced by the JavaScript suites (tests/interop/run.sh, tests/browser/run.sh): builds the
+# server, starts `sansang demo` on a free port with a fresh SQLite database in a temporary
+# folder, and waits until it serves. After `start_demo NAME HOUSEHOLDS` the caller has `url`,
+# `credentials` (the demo's JSON file), `data_dir` and `stderr_log`; the server stops and the
+# folder goes when the caller's shell exits.
+# shellcheck shell=bash
+
+start_demo() {
+    local name=$1 households=$2
+    local root
+    root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+    export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/sansang-target}
+
+    echo "== $name: cargo build -p sansang-server"
+    (cd "$root" && cargo build -p sansang-server --locked --quiet)
+
+    data_dir="$(mktemp -d "${TMPDIR:-/tmp}/sansang-$name.XXXXXX")"
+    server_pid=""
+    trap _stop_demo EXIT
+
+    local stdout_log="$data_dir/stdout.log"
+    stderr_log="$data_dir/stderr.log"
+    env -u SANSANG_DATABASE_URL -u SANSANG_CONFIG -u SANSANG_PUBLIC_URL -u SANSANG_PHOTO_STORE \
+        SANSANG_DATA_DIR="$data_dir" SANSANG_LISTEN=127.0.0.1:0 \
+        "$CARGO_TARGET_DIR/debug/sansang" demo --households "$households" >"$stdout_log" 2>"$stderr_log" &
+    server_pid=$!
+
+    # The demo prints "  open http://…" and then "  saved to <credentials>" once it serves.
+    url=""
+    credentials=""
+    for _ in $(seq 1 600); do
+        if ! kill -0 "$server_pid" 2>/dev/null; then
+            echo "$name: the server exited before serving; its output:" >&2
+            cat "$stdout_log" "$stderr_log" >&2
+            exit 1
+        fi
+        url="$(sed -n 's/^ *open \(http:\/\/[^ ]*\).*$/\1/p' "$stdout_log" | head -n 1)"
+        credentials="$(sed -n 's/^ *saved to \(.*\)$/\1/p' "$stdout_log" | head -n 1)"
+        if [[ -n "$url" && -n "$credentials" ]]; then
+            echo "== $name: server at $url"
+            return 0
+        fi
+        sleep 0.1
+    done
+    echo "$name: the server did not print its URL and credentials within 60 s; its output:" >&2
+    cat "$stdout_log" "$stderr_log" >&2
+    exit 1
+}
+
+_stop_demo() {
+    if [[ -n "${server_pid:-}" ]] && kill -0 "$server_pid" 2>/dev/null; then
+        kill -TERM "$server_pid" 2>/dev/null || true
+        wait "$server_pid" 2>/dev/null || true
+    fi
+    [[ -n "${data_dir:-}" ]] && rm -rf "$data_dir"
+}
