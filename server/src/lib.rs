@@ -17,6 +17,7 @@ pub mod indices;
 pub mod metrics;
 pub mod photos;
 pub mod review;
+pub mod simulate;
 pub mod storage;
 pub mod sync;
 pub mod telemetry;

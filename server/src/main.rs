@@ -43,6 +43,34 @@ enum Command {
     /// Export the readiness summary of a commune (small cells suppressed).
     #[command(subcommand)]
     Export(ExportCommand),
+    /// Simulated phones against a running server (the demo): offline edits, several phones on
+    /// the same households, bursts of sync over dropping connections; checks nothing was lost.
+    Simulate {
+        /// The server, e.g. http://127.0.0.1:8080.
+        #[arg(long, default_value = "http://127.0.0.1:8080")]
+        url: String,
+        /// The demo's credentials file (device tokens, logins).
+        #[arg(long, default_value = "data/demo-credentials.json")]
+        credentials: PathBuf,
+        #[arg(long, default_value_t = 24)]
+        phones: usize,
+        #[arg(long, default_value_t = 240)]
+        households: usize,
+        /// Edits per household.
+        #[arg(long, default_value_t = 10)]
+        edits: usize,
+        /// Share (0–1) of households a second phone edits too.
+        #[arg(long, default_value_t = 0.3)]
+        overlap: f64,
+        /// Chance (0–1) that a sync burst's connection drops.
+        #[arg(long, default_value_t = 0.2)]
+        disconnect: f64,
+        /// Sync bursts before the last clean one.
+        #[arg(long, default_value_t = 3)]
+        bursts: usize,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
     /// Fixed workloads that print figures; each starts its own server in a temporary folder.
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -110,6 +138,35 @@ enum BenchCommand {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    if let Command::Simulate {
+        url,
+        credentials,
+        phones,
+        households,
+        edits,
+        overlap,
+        disconnect,
+        bursts,
+        seed,
+    } = cli.command
+    {
+        let options = sansang_server::simulate::Options {
+            url,
+            credentials,
+            phones,
+            households,
+            edits,
+            overlap,
+            disconnect,
+            bursts,
+            seed,
+        };
+        if let Err(e) = sansang_server::simulate::run(options).await {
+            eprintln!("error: {e:#}");
+            std::process::exit(1);
+        }
+        return Ok(());
+    }
     if let Command::Bench(bench) = cli.command {
         return match bench {
             BenchCommand::Photos { photos, concurrent } => {
@@ -140,7 +197,7 @@ async fn main() -> anyhow::Result<()> {
             no_serve,
         } => run_demo(state, households, no_serve).await,
         // Handled above, before the configured database is opened.
-        Command::Bench(_) => Ok(()),
+        Command::Bench(_) | Command::Simulate { .. } => Ok(()),
         Command::Export(ExportCommand::Summary {
             commune,
             hamlet,

@@ -270,6 +270,17 @@ impl DocGuard<'_> {
     ) -> Result<Applied, DocumentError> {
         let new: Vec<Change> = candidate.get_changes(before);
         if new.is_empty() {
+            // Nothing applied, but the candidate may hold changes waiting for their
+            // dependencies (a peer's Bloom filter wrongly said we had them). Keep it, unsaved, so
+            // the next sync message asks for what is missing: dropping it while the sync state
+            // moved on would leave both sides believing the changes were delivered, and the sync
+            // would never finish. Nothing here is acknowledged, so nothing durable is owed.
+            let loaded = self
+                .slot
+                .loaded
+                .as_mut()
+                .unwrap_or_else(|| unreachable!("a DocGuard always holds a loaded document"));
+            loaded.doc = candidate;
             return Ok(Applied {
                 new_changes: 0,
                 projection: None,

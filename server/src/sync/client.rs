@@ -30,6 +30,9 @@ pub enum ClientError {
     Unavailable(String),
 }
 
+/// Most message round trips one document's sync may take; real syncs need a handful.
+const MAX_ROUNDS: usize = 1000;
+
 /// How long to wait for the server's next message.
 const WAIT: Duration = Duration::from_secs(10);
 
@@ -39,6 +42,10 @@ pub struct SyncClient {
     pub server_peer_id: String,
     pub server_metadata: PeerMetadata,
     states: HashMap<DocumentId, sync::State>,
+    /// Sync messages that arrived for one document while another was being exchanged, applied
+    /// when that document is next synced: dropping them would leave the sync states believing
+    /// they were delivered, and the two sides would never agree.
+    pending: HashMap<String, Vec<Vec<u8>>>,
 }
 
 impl SyncClient {
@@ -55,6 +62,7 @@ impl SyncClient {
             server_peer_id: String::new(),
             server_metadata: PeerMetadata::default(),
             states: HashMap::new(),
+            pending: HashMap::new(),
         };
         client
             .send(&Message::Join {
@@ -137,6 +145,13 @@ impl SyncClient {
         }
     }
 
+    /// This client's sync state for a document, for tests that set up what a peer believes
+    /// (for instance that the server already has a change, as a Bloom filter's false positive
+    /// would make it believe).
+    pub fn state_mut(&mut self, id: &DocumentId) -> &mut sync::State {
+        self.states.entry(id.clone()).or_default()
+    }
+
     /// Syncs `doc` with the server until both hold the same heads. The server acknowledges a
     /// change only once it is durable, so when this returns every local change is stored.
     pub async fn sync_document(
@@ -161,8 +176,16 @@ impl SyncClient {
         doc: &mut Automerge,
         request: bool,
     ) -> Result<(), ClientError> {
+        // What the server sent for this document meanwhile comes first.
+        for data in self.pending.remove(id.as_str()).unwrap_or_default() {
+            let message =
+                sync::Message::decode(&data).map_err(|e| ClientError::Protocol(e.to_string()))?;
+            let state = self.states.entry(id.clone()).or_default();
+            doc.receive_sync_message(state, message)
+                .map_err(|e| ClientError::Protocol(e.to_string()))?;
+        }
         let mut first = true;
-        loop {
+        for _ in 0..MAX_ROUNDS {
             let state = self.states.entry(id.clone()).or_default();
             if let Some(message) = doc.generate_sync_message(state) {
                 let envelope = self.envelope(id, message.encode(), request && first);
@@ -189,10 +212,18 @@ impl SyncClient {
                     Message::DocUnavailable { document_id, .. } if document_id == id.as_str() => {
                         return Err(ClientError::Unavailable(document_id));
                     }
+                    Message::Sync {
+                        document_id, data, ..
+                    } => {
+                        self.pending.entry(document_id).or_default().push(data);
+                    }
                     _ => continue,
                 }
             }
         }
+        Err(ClientError::Protocol(format!(
+            "{id} did not converge in {MAX_ROUNDS} rounds"
+        )))
     }
 
     /// Waits for the server to push changes of `id` made by someone else, and applies them.
@@ -201,12 +232,29 @@ impl SyncClient {
         id: &DocumentId,
         doc: &mut Automerge,
     ) -> Result<(), ClientError> {
+        if let Some(mut waiting) = self.pending.remove(id.as_str())
+            && !waiting.is_empty()
+        {
+            let data = waiting.remove(0);
+            if !waiting.is_empty() {
+                self.pending.insert(id.to_string(), waiting);
+            }
+            let message =
+                sync::Message::decode(&data).map_err(|e| ClientError::Protocol(e.to_string()))?;
+            let state = self.states.entry(id.clone()).or_default();
+            doc.receive_sync_message(state, message)
+                .map_err(|e| ClientError::Protocol(e.to_string()))?;
+            return self.sync_document(id, doc).await;
+        }
         loop {
             if let Message::Sync {
                 document_id, data, ..
             } = self.recv().await?
-                && document_id == id.as_str()
             {
+                if document_id != id.as_str() {
+                    self.pending.entry(document_id).or_default().push(data);
+                    continue;
+                }
                 let message = sync::Message::decode(&data)
                     .map_err(|e| ClientError::Protocol(e.to_string()))?;
                 let state = self.states.entry(id.clone()).or_default();
