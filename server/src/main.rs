@@ -70,6 +70,9 @@ enum Command {
         bursts: usize,
         #[arg(long, default_value_t = 1)]
         seed: u64,
+        /// The server is the reference automerge-repo server (no sign-in for the final check).
+        #[arg(long)]
+        reference: bool,
     },
     /// Fixed workloads that print figures; each starts its own server in a temporary folder.
     #[command(subcommand)]
@@ -148,6 +151,7 @@ async fn main() -> anyhow::Result<()> {
         disconnect,
         bursts,
         seed,
+        reference,
     } = cli.command
     {
         let options = sansang_server::simulate::Options {
@@ -160,6 +164,7 @@ async fn main() -> anyhow::Result<()> {
             disconnect,
             bursts,
             seed,
+            reference,
         };
         if let Err(e) = sansang_server::simulate::run(options).await {
             eprintln!("error: {e:#}");

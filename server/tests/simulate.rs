@@ -64,6 +64,7 @@ async fn simulated_phones_lose_no_change() {
             disconnect: 0.3,
             bursts: 3,
             seed,
+            reference: false,
         })
         .await
         .unwrap_or_else(|e| panic!("seed {seed}: {e:#}"));
