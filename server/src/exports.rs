@@ -92,12 +92,7 @@ fn push_area(
                 Cell::Text(level.to_owned()),
                 Cell::Text(code.to_owned()),
                 Cell::Text(name.to_owned()),
-                Cell::Text(
-                    serde_json::to_value(i.key)
-                        .ok()
-                        .and_then(|v| v.as_str().map(str::to_owned))
-                        .unwrap_or_default(),
-                ),
+                Cell::Text(i.key.as_str().to_owned()),
                 Cell::Text(i.label_vi.clone()),
                 Cell::Count(i.numerator),
                 Cell::Count(i.denominator),

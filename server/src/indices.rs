@@ -293,13 +293,7 @@ pub async fn progress(
                     .commune
                     .indicators
                     .iter()
-                    .map(|i| {
-                        let key = serde_json::to_value(i.key)
-                            .ok()
-                            .and_then(|v| v.as_str().map(str::to_owned))
-                            .unwrap_or_default();
-                        (key, i.percent)
-                    })
+                    .map(|i| (i.key.as_str().to_owned(), i.percent))
                     .collect(),
             })
         })

@@ -68,13 +68,7 @@ fn check(caller: &Caller, q: &IndicesQuery) -> Result<Asked, ApiError> {
             ));
         }
     };
-    let year = q.year.unwrap_or_else(crate::reference_year);
-    if !(2000..=2100).contains(&year) {
-        return Err(ApiError::bad_request(
-            "invalid-year",
-            "year: a year between 2000 and 2100",
-        ));
-    }
+    let year = check_year(q.year.unwrap_or_else(crate::reference_year))?;
     let commune = commune_of(caller, q.commune.as_ref())?;
     let hamlets = match (&q.hamlet, caller.principal.hamlets()) {
         (Some(h), _) => {

@@ -33,10 +33,6 @@ fn label(lang: Lang, key: IndicatorKey) -> &'static str {
     }
 }
 
-fn key_name(key: IndicatorKey) -> &'static str {
-    key.as_str()
-}
-
 fn percent_text(p: Option<f64>) -> String {
     p.map_or_else(|| "—".to_owned(), |p| format!("{p:.1} %"))
 }
@@ -125,7 +121,7 @@ fn progress_chart(lang: Lang, points: &[ProgressPoint], keys: &[IndicatorKey]) -
             @for (k, key) in keys.iter().enumerate() {
                 @let colour = colours[k % colours.len()];
                 @let coords: Vec<(f64, f64)> = points.iter().filter_map(|p| {
-                    p.percent.get(key_name(*key)).copied().flatten().map(|v| (x(p.taken_at), y(v)))
+                    p.percent.get(key.as_str()).copied().flatten().map(|v| (x(p.taken_at), y(v)))
                 }).collect();
                 @if coords.len() > 1 {
                     polyline fill="none" stroke=(colour) stroke-width="2"

@@ -19,16 +19,15 @@ pub struct PageQuery {
 
 /// The label of a state, in the order the tabs show them.
 pub fn state_label(lang: Lang, state: ReviewState) -> &'static str {
-    match state {
-        ReviewState::New => lang.t("Mới", "New"),
-        ReviewState::NeedsAttention => lang.t("Cần xem kỹ", "Needs attention"),
-        ReviewState::ChangedSinceReview => {
-            lang.t("Đã thay đổi sau khi duyệt", "Changed since review")
-        }
-        ReviewState::Approved => lang.t("Đã duyệt", "Approved"),
-        ReviewState::Rejected => lang.t("Từ chối", "Rejected"),
-        ReviewState::CorrectionRequested => lang.t("Yêu cầu sửa", "Correction requested"),
-    }
+    let en = match state {
+        ReviewState::New => "New",
+        ReviewState::NeedsAttention => "Needs attention",
+        ReviewState::ChangedSinceReview => "Changed since review",
+        ReviewState::Approved => "Approved",
+        ReviewState::Rejected => "Rejected",
+        ReviewState::CorrectionRequested => "Correction requested",
+    };
+    lang.t(state.label_vi(), en)
 }
 
 /// The badge colour of a state.
