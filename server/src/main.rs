@@ -73,6 +73,16 @@ enum Command {
         /// The server is the reference automerge-repo server (no sign-in for the final check).
         #[arg(long)]
         reference: bool,
+        /// Write the households' ids to this file (for a later `--read-ids`).
+        #[arg(long)]
+        ids_out: Option<PathBuf>,
+        /// Instead of a day of fieldwork: random reads of the households listed in this file
+        /// (by `--ids-out`), over `--phones` connections.
+        #[arg(long)]
+        read_ids: Option<PathBuf>,
+        /// How many random reads with `--read-ids`.
+        #[arg(long, default_value_t = 10_000)]
+        reads: usize,
     },
     /// Fixed workloads that print figures; each starts its own server in a temporary folder.
     #[command(subcommand)]
@@ -152,8 +162,27 @@ async fn main() -> anyhow::Result<()> {
         bursts,
         seed,
         reference,
+        ids_out,
+        read_ids,
+        reads,
     } = cli.command
     {
+        if let Some(ids) = read_ids {
+            let options = sansang_server::simulate::Reads {
+                url,
+                credentials,
+                ids,
+                reads,
+                readers: phones,
+                seed,
+                reference,
+            };
+            if let Err(e) = sansang_server::simulate::reads(options).await {
+                eprintln!("error: {e:#}");
+                std::process::exit(1);
+            }
+            return Ok(());
+        }
         let options = sansang_server::simulate::Options {
             url,
             credentials,
@@ -165,6 +194,7 @@ async fn main() -> anyhow::Result<()> {
             bursts,
             seed,
             reference,
+            ids_out,
         };
         if let Err(e) = sansang_server::simulate::run(options).await {
             eprintln!("error: {e:#}");
@@ -190,6 +220,35 @@ async fn main() -> anyhow::Result<()> {
         photos = %config.photo_store(),
         "starting"
     );
+    if let Command::Admin(cli::AdminCommand::Restore { from }) = &cli.command {
+        let restored = match sansang_server::backup::restore(&config, from).await {
+            Ok(r) => r,
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                std::process::exit(1);
+            }
+        };
+        let state = AppState::open(config).await?;
+        let detail = format!(
+            "{} (taken {} ms since the epoch): {} documents, {} photo objects",
+            from.display(),
+            restored.manifest.created_at,
+            restored.documents,
+            restored.manifest.photos.len()
+        );
+        sansang_server::audit::record_as(
+            &state,
+            sansang_server::storage::Actor::System,
+            None,
+            "admin.restore",
+            None,
+            Some(detail.clone()),
+        )
+        .await?;
+        state.storage.close().await;
+        println!("restored: {detail}");
+        return Ok(());
+    }
     let state = AppState::open(config).await?;
     match cli.command {
         Command::Serve => {

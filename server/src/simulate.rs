@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use automerge::transaction::Transactable;
-use automerge::{ActorId, AutoCommit, Automerge, ObjType, ROOT, ReadDoc};
+use automerge::{ActorId, AutoCommit, Automerge, ChangeHash, ObjType, ROOT, ReadDoc};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use sansang_shared::model::{Consent, Relation};
@@ -51,6 +51,58 @@ pub struct Options {
     /// The server is the reference automerge-repo server (no accounts): the checker connects
     /// with a phone's token instead of signing in.
     pub reference: bool,
+    /// Where to write the households' ids (one a line), for a later `--read-ids` run.
+    pub ids_out: Option<std::path::PathBuf>,
+}
+
+/// Connections the final check fetches households over, side by side.
+const CHECKERS: usize = 8;
+
+/// Fetches every household from the server over [`CHECKERS`] connections and compares its heads
+/// with the expected ones; returns the households that differ. Shows its progress on stderr.
+async fn check(
+    url: &str,
+    token: &str,
+    expected: Vec<(DocumentId, Vec<ChangeHash>)>,
+) -> anyhow::Result<Vec<DocumentId>> {
+    let total = expected.len();
+    eprintln!("checking {total} households against the server…");
+    let expected = Arc::new(expected);
+    let done = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let mut tasks = tokio::task::JoinSet::new();
+    for c in 0..CHECKERS.min(total) {
+        let (expected, done) = (expected.clone(), done.clone());
+        let (url, token) = (url.to_owned(), token.to_owned());
+        tasks.spawn(async move {
+            let mut checker = SyncClient::connect(&url, &token, &format!("simulate-checker-{c}"))
+                .await
+                .context("connecting the checker")?;
+            let mut lost = Vec::new();
+            for (id, want) in expected.iter().skip(c).step_by(CHECKERS) {
+                let held = checker
+                    .request_document(id)
+                    .await
+                    .with_context(|| format!("fetching {id} from the server"))?;
+                let mut got = held.get_heads();
+                got.sort();
+                if *want != got {
+                    lost.push(id.clone());
+                }
+                let n = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+                if n % 1000 == 0 || n == expected.len() {
+                    eprint!("\rchecked {n}/{}", expected.len());
+                    let _ = std::io::stderr().flush();
+                }
+            }
+            anyhow::Ok(lost)
+        });
+    }
+    let mut lost = Vec::new();
+    while let Some(joined) = tasks.join_next().await {
+        lost.extend(joined.context("a checker stopped")??);
+    }
+    eprintln!();
+    Ok(lost)
 }
 
 #[derive(serde::Deserialize)]
@@ -364,7 +416,43 @@ pub async fn run(o: Options) -> anyhow::Result<()> {
     let wall = started.elapsed();
 
     // Every household as the phones, all merged, say it must be; and as the server holds it.
-    eprintln!("checking {} households against the server…", ids.len());
+    let mut phones_done = Vec::with_capacity(phones.len());
+    for phone in phones {
+        let phone = Arc::try_unwrap(phone)
+            .map_err(|_| anyhow::anyhow!("a phone's task still holds it"))?
+            .into_inner();
+        phones_done.push(phone);
+    }
+    let phone_count = phones_done.len();
+    let mut merged: BTreeMap<DocumentId, AutoCommit> = BTreeMap::new();
+    for phone in phones_done {
+        for (id, mut doc) in phone.docs {
+            match merged.entry(id) {
+                std::collections::btree_map::Entry::Occupied(mut e) => {
+                    e.get_mut()
+                        .merge(&mut doc)
+                        .context("merging the phones' copies")?;
+                }
+                std::collections::btree_map::Entry::Vacant(v) => {
+                    v.insert(doc);
+                }
+            }
+        }
+    }
+    let mut changes_expected = 0usize;
+    let expected: Vec<(DocumentId, Vec<ChangeHash>)> = merged
+        .into_iter()
+        .map(|(id, mut doc)| {
+            changes_expected += doc.get_changes(&[]).len();
+            let mut heads = doc.get_heads();
+            heads.sort();
+            (id, heads)
+        })
+        .collect();
+    if let Some(path) = &o.ids_out {
+        let list: String = expected.iter().map(|(id, _)| format!("{id}\n")).collect();
+        std::fs::write(path, list).with_context(|| format!("writing {}", path.display()))?;
+    }
     let token = if o.reference {
         credentials.devices[0].token.clone()
     } else {
@@ -372,39 +460,13 @@ pub async fn run(o: Options) -> anyhow::Result<()> {
             .await
             .context("signing in as admin took over 30 s")??
     };
-    let mut checker = SyncClient::connect(&url, &token, "simulate-checker")
-        .await
-        .context("connecting the checker")?;
-    let mut lost = Vec::new();
-    let mut changes_expected = 0usize;
-    for id in &ids {
-        let mut expected = AutoCommit::new();
-        for phone in &phones {
-            let mut phone = phone.lock().await;
-            if let Some(doc) = phone.docs.get_mut(id) {
-                expected.merge(doc).context("merging the phones' copies")?;
-            }
-        }
-        changes_expected += expected.get_changes(&[]).len();
-        let held = checker
-            .request_document(id)
-            .await
-            .with_context(|| format!("fetching {id} from the server"))?;
-        let mut want = expected.get_heads();
-        want.sort();
-        let mut got = held.get_heads();
-        got.sort();
-        if want != got {
-            lost.push(id.clone());
-        }
-    }
-
+    let lost = check(&url, &token, expected).await?;
     let t = tally.lock().await;
     let mut latencies = t.latencies.clone();
     latencies.sort();
     println!(
         "simulated {} phones, {} households ({} edited by two phones), {} offline edits, {} changes",
-        phones.len(),
+        phone_count,
         ids.len(),
         editors.iter().filter(|e| e.len() > 1).count(),
         edits,
@@ -452,4 +514,118 @@ pub async fn run(o: Options) -> anyhow::Result<()> {
             lost[0]
         )
     }
+}
+
+/// What to read back: random households, by id, from a server that already holds them.
+#[derive(Debug, Clone)]
+pub struct Reads {
+    pub url: String,
+    pub credentials: std::path::PathBuf,
+    /// The ids a simulation wrote with `ids_out`.
+    pub ids: std::path::PathBuf,
+    pub reads: usize,
+    /// Connections reading side by side.
+    pub readers: usize,
+    pub seed: u64,
+    pub reference: bool,
+}
+
+/// Random reads: `readers` connections each fetch random households (a cold start loads them
+/// from storage), timing each from request to the whole document. Fails on any error.
+pub async fn reads(o: Reads) -> anyhow::Result<()> {
+    let text = std::fs::read_to_string(&o.credentials)
+        .with_context(|| format!("reading {}", o.credentials.display()))?;
+    let credentials: Credentials = serde_json::from_str(&text)
+        .with_context(|| format!("reading {}", o.credentials.display()))?;
+    let list =
+        std::fs::read_to_string(&o.ids).with_context(|| format!("reading {}", o.ids.display()))?;
+    let ids: Vec<DocumentId> = list
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .enumerate()
+        .map(|(n, l)| {
+            DocumentId::parse(l.trim())
+                .with_context(|| format!("{} line {}: not a document id", o.ids.display(), n + 1))
+        })
+        .collect::<anyhow::Result<_>>()?;
+    if ids.is_empty() {
+        bail!("{} lists no household", o.ids.display());
+    }
+    let token = if o.reference {
+        credentials
+            .devices
+            .first()
+            .context("the credentials file lists no phone")?
+            .token
+            .clone()
+    } else {
+        admin_token(&o.url, &credentials).await?
+    };
+    let url = ws_url(&o.url);
+    let readers = o.readers.clamp(1, o.reads.max(1));
+    eprintln!(
+        "{} random reads of {} stored households over {readers} connections…",
+        o.reads,
+        ids.len()
+    );
+    let ids = Arc::new(ids);
+    let done = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let started = Instant::now();
+    let mut tasks = tokio::task::JoinSet::new();
+    for r in 0..readers {
+        let (ids, done, url, token) = (ids.clone(), done.clone(), url.clone(), token.clone());
+        let share = o.reads / readers + usize::from(r < o.reads % readers);
+        let seed = o.seed ^ r as u64;
+        let total = o.reads;
+        tasks.spawn(async move {
+            let mut rng = StdRng::seed_from_u64(seed);
+            let mut client = SyncClient::connect(&url, &token, &format!("simulate-reader-{r}"))
+                .await
+                .context("connecting a reader")?;
+            let mut took = Vec::with_capacity(share);
+            for _ in 0..share {
+                let id = &ids[rng.random_range(0..ids.len())];
+                let t = Instant::now();
+                let doc = client
+                    .request_document(id)
+                    .await
+                    .with_context(|| format!("reading {id}"))?;
+                if doc.get_heads().is_empty() {
+                    bail!("{id} came back empty");
+                }
+                took.push(t.elapsed());
+                let n = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+                if n % 1000 == 0 || n == total {
+                    eprint!("\rread {n}/{total}");
+                    let _ = std::io::stderr().flush();
+                }
+            }
+            anyhow::Ok(took)
+        });
+    }
+    let mut latencies = Vec::with_capacity(o.reads);
+    while let Some(joined) = tasks.join_next().await {
+        latencies.extend(joined.context("a reader stopped")??);
+    }
+    let wall = started.elapsed();
+    eprintln!();
+    latencies.sort();
+    println!(
+        "  {} reads in {:.1} s: {:.0} documents/s; latency p50 {:.1} ms, p95 {:.1} ms, p99 {:.1} ms",
+        latencies.len(),
+        wall.as_secs_f64(),
+        latencies.len() as f64 / wall.as_secs_f64(),
+        percentile(&latencies, 50),
+        percentile(&latencies, 95),
+        percentile(&latencies, 99)
+    );
+    println!(
+        "figures: reads_per_s={:.1} p50_ms={:.1} p95_ms={:.1} p99_ms={:.1} seconds={:.2}",
+        latencies.len() as f64 / wall.as_secs_f64(),
+        percentile(&latencies, 50),
+        percentile(&latencies, 95),
+        percentile(&latencies, 99),
+        wall.as_secs_f64()
+    );
+    Ok(())
 }

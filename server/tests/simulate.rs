@@ -65,9 +65,42 @@ async fn simulated_phones_lose_no_change() {
             bursts: 3,
             seed,
             reference: false,
+            ids_out: Some(dir.path().join(format!("ids-{seed}.txt"))),
         })
         .await
         .unwrap_or_else(|e| panic!("seed {seed}: {e:#}"));
     }
+    // Every household of a run is listed, and reads of them by id come back whole.
+    let ids = dir.path().join("ids-41.txt");
+    let listed = std::fs::read_to_string(&ids).unwrap();
+    assert_eq!(listed.lines().count(), 240);
+    simulate::reads(simulate::Reads {
+        url: url.clone(),
+        credentials: dir.path().join("demo-credentials.json"),
+        ids: ids.clone(),
+        reads: 300,
+        readers: 4,
+        seed: 5,
+        reference: false,
+    })
+    .await
+    .unwrap();
+    // An id the server never saw is an error, not a silent empty read.
+    std::fs::write(
+        &ids,
+        format!("{}\n", sansang_server::documents::DocumentId::random()),
+    )
+    .unwrap();
+    let unknown = simulate::reads(simulate::Reads {
+        url: url.clone(),
+        credentials: dir.path().join("demo-credentials.json"),
+        ids,
+        reads: 1,
+        readers: 1,
+        seed: 5,
+        reference: false,
+    })
+    .await;
+    assert!(unknown.is_err());
     drop(demo);
 }

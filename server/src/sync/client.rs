@@ -166,6 +166,9 @@ impl SyncClient {
     /// or may not share it.
     pub async fn request_document(&mut self, id: &DocumentId) -> Result<Automerge, ClientError> {
         let mut doc = Automerge::new();
+        // Asked again, it starts from nothing: what an earlier exchange told the server no
+        // longer describes this empty copy.
+        self.states.remove(id);
         self.exchange(id, &mut doc, true).await?;
         Ok(doc)
     }
