@@ -26,6 +26,23 @@ pub async fn run(state: AppState, command: AdminCommand) -> anyhow::Result<()> {
 
 async fn dispatch(state: &AppState, command: AdminCommand) -> anyhow::Result<()> {
     match command {
+        AdminCommand::Backup { out } => {
+            let manifest = crate::backup::backup(&state.config, &out).await?;
+            let rows: u64 = manifest.tables.values().sum();
+            let documents = manifest.tables.get("documents").copied().unwrap_or(0);
+            let detail = format!(
+                "{}: {documents} documents, {rows} rows, {} photo objects",
+                out.display(),
+                manifest.photos.len()
+            );
+            audit(state, "admin.backup", detail.clone()).await?;
+            println!("backup written: {detail}");
+            Ok(())
+        }
+        AdminCommand::Restore { .. } => {
+            // main.rs runs it before opening the database, which must not exist yet.
+            anyhow::bail!("a restore runs before the configured database is opened")
+        }
         AdminCommand::Commune(CommuneCommand::Create {
             code,
             name,

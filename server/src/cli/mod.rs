@@ -36,6 +36,20 @@ pub enum AdminCommand {
     /// The photo store: remove unreferenced photos, move photos to another store.
     #[command(subcommand)]
     Photos(PhotosCommand),
+    /// Write a consistent backup of the database and its photos to one archive (a tar file);
+    /// the server may keep running.
+    Backup {
+        /// The archive to write; it must not exist yet.
+        #[arg(long, value_name = "FILE.tar")]
+        out: std::path::PathBuf,
+    },
+    /// Bring a backup back into the configured database and photo store, which must be empty
+    /// (a new data folder, a new PostgreSQL database); checks every photo and document.
+    Restore {
+        /// An archive written by `sansang admin backup`.
+        #[arg(long, value_name = "FILE.tar")]
+        from: std::path::PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]
