@@ -162,6 +162,13 @@ impl App {
             Duration::from_secs(3600),
         );
         let app = router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
+        // Sync is many small messages each way: without TCP_NODELAY a reply waits for the
+        // peer's delayed ACK (40 ms on Linux) whenever the previous one is unacknowledged.
+        let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+            if let Err(e) = tcp.set_nodelay(true) {
+                tracing::debug!(error = %e, "could not set TCP_NODELAY");
+            }
+        });
         let served = axum::serve(listener, app)
             .with_graceful_shutdown(shutdown)
             .await

@@ -53,7 +53,8 @@ impl SyncClient {
     /// JavaScript client does, and completes the handshake.
     pub async fn connect(url: &str, token: &str, peer_id: &str) -> Result<SyncClient, ClientError> {
         let url = format!("{url}?token={token}");
-        let (socket, _) = tokio_tungstenite::connect_async(url.as_str())
+        // Nagle off: a small sync message goes out at once instead of waiting for an ACK.
+        let (socket, _) = tokio_tungstenite::connect_async_with_config(url.as_str(), None, true)
             .await
             .map_err(|e| ClientError::Connect(e.to_string()))?;
         let mut client = SyncClient {
