@@ -40,6 +40,7 @@ pub fn project<D: ReadDoc>(doc: &D, heads: &[ChangeHash], reference_year: i64) -
         findings,
         conflicts,
         heads,
+        held_back_photos: Vec::new(),
     }
 }
 

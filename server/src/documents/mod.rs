@@ -286,7 +286,9 @@ impl DocGuard<'_> {
                 projection: None,
             });
         }
-        let projection = read::project(&candidate, &candidate.get_heads(), crate::reference_year());
+        // Without recorded consent, the people's data stays in the document only.
+        let projection = read::project(&candidate, &candidate.get_heads(), crate::reference_year())
+            .without_personal_data_unless_consent();
         let update = DocumentUpdate {
             document_id: self.id.as_str().to_owned(),
             scope: DocumentScope {

@@ -243,19 +243,31 @@ pub async fn read_photo(
             ));
         }
     };
-    let readable = state
+    let in_scope: Vec<String> = state
         .storage
         .photo_documents(hash.as_str())
         .await?
         .into_iter()
-        .any(|(_, scope)| {
+        .filter(|(_, scope)| {
             let commune = scope.commune_code.as_deref().unwrap_or_default();
             let resource = match scope.hamlet_id.as_deref() {
                 Some(h) => Scope::hamlet(commune, h),
                 None => Scope::commune(commune),
             };
             allows(&caller.principal, Action::Read, resource)
-        });
+        })
+        .map(|(id, _)| id)
+        .collect();
+    // Shown by one of them: a household without recorded consent holds its photos back.
+    let mut readable = false;
+    for id in &in_scope {
+        if let Some(p) = state.storage.get_projection(id).await?
+            && p.household.photos.contains_key(hash.as_str())
+        {
+            readable = true;
+            break;
+        }
+    }
     if !readable {
         return Err(ApiError::not_found());
     }

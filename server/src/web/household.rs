@@ -556,8 +556,15 @@ async fn render(
                 }
             }
         }
-        h2 { (lang.t("Thành viên", "Members")) " (" (household.members.len()) ")" }
-        (members(lang, household))
+        @if household.consent_given() {
+            h2 { (lang.t("Thành viên", "Members")) " (" (household.members.len()) ")" }
+            (members(lang, household))
+        } @else {
+            h2 { (lang.t("Thành viên", "Members")) }
+            p.notice.held-back { (lang.t(
+                "Hộ chưa ghi nhận đồng ý cung cấp thông tin. Thông tin cá nhân (thành viên, ảnh, ghi chú) được lưu nhưng chưa hiển thị cho đến khi tình nguyện viên ghi nhận sự đồng ý của hộ.",
+                "The household has not recorded its consent. Its personal data (members, photos, notes) is stored but not shown until a volunteer records the household's consent.")) }
+        }
         @if !photo_list.is_empty() {
             h2 { (lang.t("Ảnh minh chứng", "Photos")) }
             (photos(lang, &photo_list))

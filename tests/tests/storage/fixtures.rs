@@ -231,6 +231,7 @@ pub fn projection(hamlet_id: &str, address: &str, heads: Vec<String>) -> Project
             ],
         }],
         heads,
+        held_back_photos: Vec::new(),
     }
 }
 

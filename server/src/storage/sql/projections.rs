@@ -96,7 +96,13 @@ pub(super) async fn replace_projection(
         .await
         .map_err(query_err("inserting a finding"))?;
     }
-    for sha256 in household.photos.keys().filter(|k| is_sha256_hex(k)) {
+    // Held-back photos are referenced too: stored, not shown, and not swept as orphans.
+    for sha256 in household
+        .photos
+        .keys()
+        .chain(projection.held_back_photos.iter())
+        .filter(|k| is_sha256_hex(k))
+    {
         sqlx::query("insert into photo_refs (document_id, sha256) values ($1, $2)")
             .bind(document_id)
             .bind(sha256)

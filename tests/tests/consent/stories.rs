@@ -1,0 +1,171 @@
+//! The consent stories.
+
+use std::io::Cursor;
+
+use automerge::transaction::Transactable;
+use automerge::{ActorId, AutoCommit, ObjType, ROOT};
+use image::{ImageFormat, Rgb, RgbImage};
+use reqwest::Method;
+use sansang_server::documents::DocumentId;
+use sansang_server::photos::Sha256Hex;
+use sansang_server::sync::client::SyncClient;
+use sansang_shared::model::{PhotoKind, PhotoRef, Relation};
+use sansang_shared::{Household, Member, SCHEMA_V1, write};
+use sansang_tests::db::TestDb;
+
+use crate::fixture::{World, world};
+
+const NAME: &str = "Hà Thị Chưa Đồng Ý";
+const NOTE: &str = "Ghi chú riêng của hộ";
+
+async fn page(w: &World, who: &str, path: &str) -> (u16, String) {
+    let response = w
+        .app
+        .http
+        .get(format!("{}{path}", w.app.url))
+        .header("cookie", format!("sansang_session={}", w.token(who)))
+        .send()
+        .await
+        .unwrap();
+    (response.status().as_u16(), response.text().await.unwrap())
+}
+
+async fn photo_status(w: &World, who: &str, sha: &str) -> u16 {
+    w.app
+        .http
+        .get(format!("{}/api/v1/photos/{sha}?size=thumb", w.app.url))
+        .bearer_auth(w.token(who))
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+pub async fn personal_data_waits_for_consent(db: &TestDb) {
+    let w = world(db).await;
+    let img = RgbImage::from_fn(400, 300, |x, y| Rgb([(x % 256) as u8, (y % 256) as u8, 60]));
+    let mut bytes = Cursor::new(Vec::new());
+    img.write_to(&mut bytes, ImageFormat::Jpeg).unwrap();
+    let bytes = bytes.into_inner();
+    let sha = Sha256Hex::of(&bytes).to_string();
+    let uploaded = w
+        .app
+        .http
+        .put(format!("{}/api/v1/photos/{sha}", w.app.url))
+        .bearer_auth(w.token("phone"))
+        .body(bytes)
+        .send()
+        .await
+        .unwrap();
+    assert!(uploaded.status().is_success());
+
+    // The volunteer recorded the household before its consent.
+    let mut h = Household {
+        schema: Some(SCHEMA_V1.into()),
+        commune_code: Some("10846".into()),
+        hamlet_id: Some("T01".into()),
+        address: Some("Số 4, xóm Chờ".into()),
+        notes: Some(NOTE.into()),
+        ..Household::default()
+    };
+    h.members.insert(
+        "m1".into(),
+        Member {
+            full_name: Some(NAME.into()),
+            relation: Some(Relation::Head),
+            birth_year: Some(3000),
+            ..Member::default()
+        },
+    );
+    h.photos.insert(
+        sha.clone(),
+        PhotoRef {
+            kind: Some(PhotoKind::Evidence),
+            member_id: Some("m1".into()),
+            taken_at: None,
+        },
+    );
+    let mut doc = AutoCommit::new().with_actor(ActorId::random());
+    write::household(&mut doc, &h).unwrap();
+    let id = DocumentId::random();
+    let mut phone = SyncClient::connect(
+        &format!("ws://{}/api/v1/sync", w.app.addr),
+        w.token("phone"),
+        "phone-consent",
+    )
+    .await
+    .unwrap();
+    let mut synced = doc.document().clone();
+    phone.sync_document(&id, &mut synced).await.unwrap();
+
+    // Stored whole: the document still holds the name.
+    let stored = w.app.state.documents.load(&id).await.unwrap().unwrap();
+    assert!(format!("{:?}", sansang_shared::read::document_json(&stored).root).contains(NAME));
+    // Held back everywhere else.
+    let (status, body) = w
+        .call(
+            "head1",
+            Method::GET,
+            &format!("/api/v1/households/{id}"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let text = body.to_string();
+    assert!(!text.contains(NAME) && !text.contains(NOTE), "{text}");
+    assert!(
+        !text.contains("birth-year"),
+        "findings about members are held back: {text}"
+    );
+    assert_eq!(
+        body["projection"]["household"]["address"], "Số 4, xóm Chờ",
+        "{text}"
+    );
+    let (status, html) = page(&w, "head1", &format!("/review/households/{id}")).await;
+    assert_eq!(status, 200);
+    assert!(!html.contains(NAME) && !html.contains(NOTE));
+    assert!(html.contains("chưa ghi nhận đồng ý"), "the page says why");
+    assert_eq!(photo_status(&w, "head1", &sha).await, 404);
+    let direct = sansang_server::storage::SqlStorage::connect(&db.url)
+        .await
+        .unwrap();
+    let members: i64 = sqlx::query_scalar("select count(*) from members where document_id = $1")
+        .bind(id.as_str())
+        .fetch_one(direct.pool())
+        .await
+        .unwrap();
+    assert_eq!(members, 0);
+    direct.pool().close().await;
+    // Not an orphan: a photo held back is kept for when consent comes.
+    let orphans = w
+        .app
+        .state
+        .storage
+        .orphan_photos(sansang_server::now_millis() + 1_000_000_000)
+        .await
+        .unwrap();
+    assert!(!orphans.contains(&sha), "{orphans:?}");
+
+    // Consent recorded on the phone: everything appears.
+    let consent = doc.put_object(ROOT, "consent", ObjType::Map).unwrap();
+    doc.put(&consent, "given", true).unwrap();
+    doc.put(&consent, "by", NAME).unwrap();
+    doc.commit();
+    let mut synced = doc.document().clone();
+    phone.sync_document(&id, &mut synced).await.unwrap();
+    let (_, body) = w
+        .call(
+            "head1",
+            Method::GET,
+            &format!("/api/v1/households/{id}"),
+            None,
+        )
+        .await;
+    let text = body.to_string();
+    assert!(text.contains(NAME) && text.contains("birth-year"), "{text}");
+    let (_, html) = page(&w, "head1", &format!("/review/households/{id}")).await;
+    assert!(html.contains(NAME) && !html.contains("chưa ghi nhận đồng ý"));
+    assert_eq!(photo_status(&w, "head1", &sha).await, 200);
+    w.app.stop().await;
+}
