@@ -7,6 +7,7 @@ pub mod audit;
 pub mod auth;
 pub mod backup;
 pub mod bench;
+pub mod breach;
 pub mod cli;
 pub mod config;
 pub mod demo;

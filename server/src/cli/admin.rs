@@ -39,6 +39,13 @@ async fn dispatch(state: &AppState, command: AdminCommand) -> anyhow::Result<()>
             println!("backup written: {detail}");
             Ok(())
         }
+        AdminCommand::Audit(super::AuditCommand::Touched {
+            user,
+            device,
+            from,
+            to,
+            out,
+        }) => touched(state, user, device, &from, &to, out.as_deref()).await,
         AdminCommand::Restore { .. } => {
             // main.rs runs it before opening the database, which must not exist yet.
             anyhow::bail!("a restore runs before the configured database is opened")
@@ -293,6 +300,75 @@ fn clean_text(option: &str, text: &str) -> anyhow::Result<String> {
         bail!("{option} must be 1 to 120 characters on one line");
     }
     Ok(text)
+}
+
+async fn touched(
+    state: &AppState,
+    user: Option<String>,
+    device: Option<String>,
+    from: &str,
+    to: &str,
+    out: Option<&std::path::Path>,
+) -> anyhow::Result<()> {
+    let since = crate::breach::parse_time(from, false).context("--from")?;
+    let until = crate::breach::parse_time(to, true).context("--to")?;
+    let (actor, who) = match (user, device) {
+        (Some(username), _) => {
+            let found = state
+                .storage
+                .get_user_by_username(&username)
+                .await?
+                .with_context(|| format!("no account is named {username:?}"))?;
+            (Actor::User(found.id), format!("account {username}"))
+        }
+        (None, Some(id)) => {
+            state
+                .storage
+                .get_device(&id)
+                .await?
+                .with_context(|| format!("no phone has the id {id:?}"))?;
+            (Actor::Device(id.clone()), format!("phone {id}"))
+        }
+        (None, None) => anyhow::bail!("name --user or --device"),
+    };
+    let started = std::time::Instant::now();
+    let report = crate::breach::touched(state.storage.as_ref(), actor, since, until).await?;
+    println!(
+        "{who}, {from} to {to}: {} audit entries, {} households, {} persons ({} ms)",
+        report.entries,
+        report.households.len(),
+        report.persons(),
+        started.elapsed().as_millis()
+    );
+    if let Some(path) = out {
+        let partial = path.with_extension("partial");
+        std::fs::write(&partial, report.csv())
+            .with_context(|| format!("writing {}", partial.display()))?;
+        std::fs::rename(&partial, path)
+            .with_context(|| format!("renaming {} to {}", partial.display(), path.display()))?;
+        println!("written to {}", path.display());
+    } else {
+        for h in &report.households {
+            println!(
+                "  {} {} {}: {} ({})",
+                h.document_id,
+                h.hamlet_id,
+                h.address,
+                h.persons.join(", "),
+                h.actions.iter().cloned().collect::<Vec<_>>().join(" ")
+            );
+        }
+    }
+    // Who asked for such a list is itself worth knowing; the detail names no person.
+    audit(
+        state,
+        "admin.audit.touched",
+        format!(
+            "{who}, {from} to {to}: {} households",
+            report.households.len()
+        ),
+    )
+    .await
 }
 
 /// An admin command's audit entry: done by the system, from this machine; never a secret.

@@ -36,6 +36,9 @@ pub enum AdminCommand {
     /// The photo store: remove unreferenced photos, move photos to another store.
     #[command(subcommand)]
     Photos(PhotosCommand),
+    /// The audit log: whose data one phone or person touched (breach notification).
+    #[command(subcommand)]
+    Audit(AuditCommand),
     /// Write a consistent backup of the database and its photos to one archive (a tar file);
     /// the server may keep running.
     Backup {
@@ -184,6 +187,29 @@ pub struct EnrollArgs {
     /// Hours the code stays valid, 1 to 168.
     #[arg(long, default_value_t = 24)]
     pub hours: u64,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Every household (and its members' names) a phone or an account read, changed, saw a
+    /// photo of or exported between two times: the list to notify after a breach.
+    Touched {
+        /// The account's username.
+        #[arg(long, conflicts_with = "device", required_unless_present = "device")]
+        user: Option<String>,
+        /// The phone's device id (`sansang admin devices list`).
+        #[arg(long)]
+        device: Option<String>,
+        /// From this day (Vietnam time) or RFC 3339 time, e.g. 2026-11-01.
+        #[arg(long)]
+        from: String,
+        /// Until the end of this day, or this RFC 3339 time.
+        #[arg(long)]
+        to: String,
+        /// Write one row per person as CSV (UTF-8 with BOM) to this file.
+        #[arg(long, value_name = "FILE.csv")]
+        out: Option<std::path::PathBuf>,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -14,6 +14,7 @@ use super::hub::Relay;
 use super::receive::{Receipt, SyncError, may_change, receive};
 use super::wire::{self, Message, PROTOCOL_VERSION, PeerMetadata};
 use crate::app::AppState;
+use crate::audit;
 use crate::auth::Caller;
 use crate::documents::DocumentId;
 
@@ -48,6 +49,8 @@ struct Connection {
     pending: HashSet<DocumentId>,
     /// Last ephemeral count seen per (sender, session).
     ephemeral_seen: HashMap<(String, String), u64>,
+    /// Documents whose content this connection has sent to the peer (audited once each).
+    disclosed: HashSet<DocumentId>,
 }
 
 /// Runs a sync socket to its end.
@@ -102,6 +105,7 @@ pub async fn run(mut socket: WebSocket, app: AppState, caller: Option<Caller>) {
         docs: HashMap::new(),
         pending: HashSet::new(),
         ephemeral_seen: HashMap::new(),
+        disclosed: HashSet::new(),
     };
     let end = conn.serve(&mut socket, &replaced).await;
     hub.release(&peer_id, id);
@@ -271,6 +275,29 @@ impl Connection {
         }
     }
 
+    /// The first time this connection sends the peer changes of a document (content it did not
+    /// have), the audit log says so: `document.read`, so "whose data did this phone or person
+    /// see" has an answer for sync as for the API. Once per document and connection.
+    async fn note_disclosure(&mut self, id: &DocumentId, message: &sync::Message) {
+        if message.changes.is_empty() || self.disclosed.contains(id) {
+            return;
+        }
+        match audit::record(
+            &self.app,
+            &self.caller,
+            "document.read",
+            Some(id.as_str()),
+            None,
+        )
+        .await
+        {
+            Ok(()) => {
+                self.disclosed.insert(id.clone());
+            }
+            Err(e) => tracing::warn!(error = %e, document = %id, "could not audit a sync read"),
+        }
+    }
+
     /// Handles one frame from the peer; returns what to send back.
     async fn receive(&mut self, bytes: &[u8]) -> Result<Vec<Message>, End> {
         let message =
@@ -349,6 +376,9 @@ impl Connection {
         match receipt {
             Ok(Receipt::Reply(reply)) => {
                 self.pending.remove(&id);
+                if let Some(m) = &reply {
+                    self.note_disclosure(&id, m).await;
+                }
                 let out = reply.map(|m| self.sync_message(&id, m));
                 self.docs.insert(id, state);
                 Ok(out.into_iter().collect())
@@ -392,17 +422,21 @@ impl Connection {
         let Some(mut state) = self.docs.remove(id) else {
             return Ok(Vec::new());
         };
-        let out = match self.app.documents.lock(id).await {
-            Ok(guard) => guard
-                .generate_sync_message(&mut state)
-                .map(|m| self.sync_message(id, m)),
+        let generated = match self.app.documents.lock(id).await {
+            Ok(guard) => guard.generate_sync_message(&mut state),
             Err(e) => {
                 self.docs.insert(id.clone(), state);
                 return Err(End::Failed(e.to_string()));
             }
         };
         self.docs.insert(id.clone(), state);
-        Ok(out.into_iter().collect())
+        if let Some(m) = &generated {
+            self.note_disclosure(id, m).await;
+        }
+        Ok(generated
+            .map(|m| self.sync_message(id, m))
+            .into_iter()
+            .collect())
     }
 
     /// After missing notifications: offer every document again.

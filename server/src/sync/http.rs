@@ -70,11 +70,18 @@ pub async fn sync_over_http(
     let mut state = sync::State::new();
     let requested = query.request.unwrap_or(false);
     match receive(&app, &caller, &id, &mut state, message, requested).await {
-        Ok(Receipt::Reply(Some(reply))) => Ok((
-            [(header::CONTENT_TYPE, "application/octet-stream")],
-            reply.encode(),
-        )
-            .into_response()),
+        Ok(Receipt::Reply(Some(reply))) => {
+            // Content sent to the caller is a read of the household, as over the socket.
+            if !reply.changes.is_empty() {
+                crate::audit::record(&app, &caller, "document.read", Some(id.as_str()), None)
+                    .await?;
+            }
+            Ok((
+                [(header::CONTENT_TYPE, "application/octet-stream")],
+                reply.encode(),
+            )
+                .into_response())
+        }
         Ok(Receipt::Reply(None)) => Ok(StatusCode::NO_CONTENT.into_response()),
         Ok(Receipt::Unavailable { .. }) => Err(unavailable()),
         Err(SyncError::Refused(reason)) => {
