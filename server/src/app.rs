@@ -9,6 +9,7 @@ use std::time::Duration;
 use anyhow::Context;
 use axum::Router;
 use axum::extract::{Request, State};
+use axum::http::{HeaderValue, header};
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use tokio::net::TcpListener;
@@ -61,6 +62,11 @@ impl AppState {
             config.compact_after_changes,
             config.max_loaded_documents,
         ));
+        let sync = Arc::new(SyncHub::new(
+            storage_id,
+            config.sync_messages_per_second,
+            config.sync_message_burst,
+        ));
         Ok(AppState {
             config: Arc::new(config),
             storage,
@@ -68,7 +74,7 @@ impl AppState {
             documents,
             metrics,
             throttles: Arc::new(Throttles::default()),
-            sync: Arc::new(SyncHub::new(storage_id)),
+            sync,
             decode_slots: crate::http::photos::decode_slots(),
             bound: Arc::new(OnceLock::new()),
         })
@@ -105,6 +111,7 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             count_requests,
         ))
+        .layer(middleware::from_fn(security_headers))
         .layer(
             tower_http::trace::TraceLayer::new_for_http().make_span_with(
                 // The path only: a query string may carry a token (the sync socket's `?token=`).
@@ -114,6 +121,26 @@ pub fn router(state: AppState) -> Router {
             ),
         )
         .with_state(state)
+}
+
+/// On every answer: no content-type sniffing, no referrer sent on; API answers (personal data)
+/// are not cached unless the handler said otherwise (photos: private to the device).
+async fn security_headers(request: Request, next: Next) -> Response {
+    let api = request.uri().path().starts_with("/api/");
+    let mut response = next.run(request).await;
+    let headers = response.headers_mut();
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    if api && !headers.contains_key(header::CACHE_CONTROL) {
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    response
 }
 
 async fn count_requests(State(state): State<AppState>, request: Request, next: Next) -> Response {

@@ -58,6 +58,12 @@ pub struct Config {
     pub orphan_photo_grace_hours: u64,
     /// In published and exported summaries, counts from 1 to this minus one show as "<N".
     pub suppression_threshold: u64,
+    /// Sync messages a second one token (a phone, a person) may send on average, over all its
+    /// connections; above it, its messages wait. A phone syncing hundreds of households at once
+    /// stays inside the burst.
+    pub sync_messages_per_second: f64,
+    /// Messages a token may send at once before the average applies.
+    pub sync_message_burst: f64,
 }
 
 impl Default for Config {
@@ -74,6 +80,8 @@ impl Default for Config {
             keep_original_photos: false,
             orphan_photo_grace_hours: 168,
             suppression_threshold: 5,
+            sync_messages_per_second: 200.0,
+            sync_message_burst: 2000.0,
         }
     }
 }

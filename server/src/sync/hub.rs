@@ -31,21 +31,21 @@ pub struct SyncHub {
     relay: broadcast::Sender<Arc<Relay>>,
     /// Message budget per token (person or phone), shared by all its connections.
     budgets: Mutex<HashMap<String, Budget>>,
+    /// Sustained messages a second one token may send, and the burst above that.
+    rate: f64,
+    burst: f64,
 }
 
-/// A token bucket: `RATE` messages a second on average, bursts of `BURST`.
+/// A token bucket: `rate` messages a second on average, bursts of `burst`.
 struct Budget {
     tokens: f64,
     at: std::time::Instant,
 }
 
-/// Sustained messages per second one token may send; a phone syncing hundreds of households at
-/// connect stays well inside the burst.
-const RATE: f64 = 200.0;
-const BURST: f64 = 2000.0;
-
 impl SyncHub {
-    pub fn new(storage_id: String) -> Self {
+    /// A hub whose tokens may each send `rate` messages a second, in bursts of `burst`
+    /// (`sync_messages_per_second` and `sync_message_burst` in the configuration).
+    pub fn new(storage_id: String, rate: f64, burst: f64) -> Self {
         SyncHub {
             peer_id: format!("sansang-{storage_id}"),
             storage_id,
@@ -53,6 +53,8 @@ impl SyncHub {
             peers: Mutex::default(),
             relay: broadcast::channel(256).0,
             budgets: Mutex::default(),
+            rate: rate.max(1.0),
+            burst: burst.max(1.0),
         }
     }
 
@@ -90,19 +92,19 @@ impl SyncHub {
         let now = std::time::Instant::now();
         let mut budgets = self.budgets.lock().unwrap_or_else(|e| e.into_inner());
         if budgets.len() > 10_000 {
-            budgets.retain(|_, b| now.duration_since(b.at).as_secs_f64() * RATE < BURST);
+            budgets.retain(|_, b| now.duration_since(b.at).as_secs_f64() * self.rate < self.burst);
         }
         let budget = budgets.entry(key.to_owned()).or_insert(Budget {
-            tokens: BURST,
+            tokens: self.burst,
             at: now,
         });
-        let refill = now.duration_since(budget.at).as_secs_f64() * RATE;
-        budget.tokens = (budget.tokens + refill).min(BURST) - 1.0;
+        let refill = now.duration_since(budget.at).as_secs_f64() * self.rate;
+        budget.tokens = (budget.tokens + refill).min(self.burst) - 1.0;
         budget.at = now;
         if budget.tokens >= 0.0 {
             std::time::Duration::ZERO
         } else {
-            std::time::Duration::from_secs_f64(-budget.tokens / RATE)
+            std::time::Duration::from_secs_f64(-budget.tokens / self.rate)
         }
     }
 
@@ -121,7 +123,8 @@ mod tests {
 
     #[test]
     fn a_burst_is_free_then_messages_wait() {
-        let hub = SyncHub::new("s".into());
+        const BURST: f64 = 2000.0;
+        let hub = SyncHub::new("s".into(), 200.0, BURST);
         let waits: Vec<_> = (0..BURST as usize + 10)
             .map(|_| hub.spend("device:a"))
             .collect();

@@ -312,7 +312,7 @@ pub fn respond(status: StatusCode, markup: Markup) -> Response {
         header::HeaderName::from_static("content-security-policy"),
         HeaderValue::from_static(
             "default-src 'self'; img-src 'self'; style-src 'self'; script-src 'self'; \
-             form-action 'self'; frame-ancestors 'none'",
+             form-action 'self'; frame-ancestors 'none'; object-src 'none'; base-uri 'none'",
         ),
     );
     response

@@ -13,6 +13,13 @@ pub async fn health_and_metrics_answer(db: &TestDb) {
     assert!(index.text().await.unwrap().contains("Sẵn sàng số"));
     let health = app.get("/healthz").await;
     assert_eq!(health.status(), 200);
+    assert_eq!(health.headers()["x-content-type-options"], "nosniff");
+    assert_eq!(health.headers()["referrer-policy"], "no-referrer");
+    // An API answer, even a refusal, is never cached.
+    let refused = app.get("/api/v1/households").await;
+    assert_eq!(refused.status(), 401);
+    assert_eq!(refused.headers()["cache-control"], "no-store");
+    assert_eq!(refused.headers()["x-content-type-options"], "nosniff");
     let body: serde_json::Value = health.json().await.unwrap();
     assert_eq!(body["status"], "ok");
     assert_eq!(body["database"], db.backend.name());
@@ -41,7 +48,8 @@ pub async fn health_and_metrics_answer(db: &TestDb) {
         text.contains(&format!("\nsansang_document_changes_stored_total {n}\n")),
         "{text}"
     );
-    // /, /healthz and the first /metrics were counted; this one is counted once answered.
-    assert!(text.contains("\nsansang_http_requests_total 3\n"), "{text}");
+    // /, /healthz, the refused /api/v1/households and the first /metrics were counted; this
+    // one is counted once answered.
+    assert!(text.contains("\nsansang_http_requests_total 4\n"), "{text}");
     app.stop().await;
 }
