@@ -62,6 +62,7 @@ impl AppState {
             config.compact_after_changes,
             config.max_loaded_documents,
         ));
+        reproject_if_rules_changed(storage.as_ref(), &documents).await?;
         let sync = Arc::new(SyncHub::new(
             storage_id,
             config.sync_messages_per_second,
@@ -90,6 +91,56 @@ impl AppState {
             .or_else(|| self.bound.get().map(|a| format!("http://{a}")))
             .unwrap_or_else(|| format!("http://{}", self.config.listen))
     }
+}
+
+/// The rules that turn a document into its projection; raised when they change, so projections
+/// written by an older server are written again at start (2: consent holds personal data back).
+const PROJECTION_RULES: &str = "2";
+
+/// Writes every projection again when the stored ones were made by other rules, before anything
+/// is served: a projection written before consent held data back must not show it.
+async fn reproject_if_rules_changed(
+    storage: &dyn Storage,
+    documents: &DocumentService,
+) -> anyhow::Result<()> {
+    let stored = storage
+        .get_setting("projection-rules")
+        .await
+        .context("reading the projection rules")?;
+    if stored.as_deref() == Some(PROJECTION_RULES) {
+        return Ok(());
+    }
+    let ids = storage
+        .all_document_ids()
+        .await
+        .context("listing documents")?;
+    if !ids.is_empty() {
+        tracing::info!(
+            documents = ids.len(),
+            "projection rules changed: writing projections again"
+        );
+    }
+    for (n, id) in ids.iter().enumerate() {
+        let Ok(doc_id) = crate::documents::DocumentId::parse(id) else {
+            continue;
+        };
+        let mut guard = documents
+            .lock(&doc_id)
+            .await
+            .with_context(|| format!("loading {id}"))?;
+        guard
+            .reproject()
+            .await
+            .with_context(|| format!("writing the projection of {id}"))?;
+        if (n + 1) % 1000 == 0 {
+            tracing::info!(done = n + 1, of = ids.len(), "writing projections again");
+        }
+    }
+    storage
+        .put_setting("projection-rules", PROJECTION_RULES)
+        .await
+        .context("recording the projection rules")?;
+    Ok(())
 }
 
 /// The whole HTTP surface.

@@ -257,6 +257,29 @@ impl DocGuard<'_> {
         Ok(applied)
     }
 
+    /// Writes the projection again from the document as it is (after the projection's rules
+    /// changed); no change is added. Nothing to do for a document not stored.
+    pub async fn reproject(&mut self) -> Result<(), DocumentError> {
+        if !self.stored() {
+            return Ok(());
+        }
+        let doc = self.doc();
+        let projection = read::project(doc, &doc.get_heads(), crate::reference_year())
+            .without_personal_data_unless_consent();
+        let update = DocumentUpdate {
+            document_id: self.id.as_str().to_owned(),
+            scope: DocumentScope {
+                commune_code: projection.household.commune_code.clone(),
+                hamlet_id: projection.household.hamlet_id.clone(),
+                quarantined: false,
+            },
+            changes: Vec::new(),
+            projection: Some(projection),
+        };
+        self.service.storage.apply_document_update(&update).await?;
+        Ok(())
+    }
+
     /// The next sync message for a peer, if it needs one.
     pub fn generate_sync_message(&self, state: &mut sync::State) -> Option<sync::Message> {
         self.doc().generate_sync_message(state)

@@ -459,6 +459,8 @@ pub trait Storage: Send + Sync + 'static {
     /// Every stored document id of a commune, sorted.
     async fn list_document_ids(&self, commune_code: &str) -> Result<Vec<String>>;
     async fn count_documents(&self) -> Result<i64>;
+    /// Every stored document's id, sorted.
+    async fn all_document_ids(&self) -> Result<Vec<String>>;
 
     // Projections.
     async fn get_projection(&self, document_id: &str) -> Result<Option<Projection>>;

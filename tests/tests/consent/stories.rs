@@ -167,5 +167,62 @@ pub async fn personal_data_waits_for_consent(db: &TestDb) {
     let (_, html) = page(&w, "head1", &format!("/review/households/{id}")).await;
     assert!(html.contains(NAME) && !html.contains("chưa ghi nhận đồng ý"));
     assert_eq!(photo_status(&w, "head1", &sha).await, 200);
+
+    // A projection written by an older server, before consent held data back, is written
+    // again when the server starts.
+    let mut old = AutoCommit::new().with_actor(ActorId::random());
+    let mut h2 = h.clone();
+    h2.photos.clear();
+    write::household(&mut old, &h2).unwrap();
+    let old_id = DocumentId::random();
+    w.app
+        .state
+        .documents
+        .apply_changes(&old_id, old.get_changes(&[]))
+        .await
+        .unwrap();
+    let storage = w.app.state.storage.clone();
+    let heads = old.get_heads();
+    let shown_whole = sansang_shared::read::project(old.document(), &heads, 2026);
+    storage
+        .apply_document_update(&sansang_server::storage::DocumentUpdate {
+            document_id: old_id.as_str().to_owned(),
+            scope: Default::default(),
+            changes: Vec::new(),
+            projection: Some(shown_whole),
+        })
+        .await
+        .unwrap();
+    storage.put_setting("projection-rules", "1").await.unwrap();
+    let stale = storage
+        .get_projection(old_id.as_str())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        stale.household.members.len(),
+        1,
+        "the old projection shows the member"
+    );
     w.app.stop().await;
+    let again = sansang_tests::app::TestApp::spawn(db).await;
+    let fresh = again
+        .state
+        .storage
+        .get_projection(old_id.as_str())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(fresh.household.members.is_empty());
+    assert_eq!(
+        again
+            .state
+            .storage
+            .get_setting("projection-rules")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("2")
+    );
+    again.stop().await;
 }

@@ -220,6 +220,19 @@ pub(super) async fn list_document_ids(db: &SqlStorage, commune_code: &str) -> Re
     Ok(ids)
 }
 
+pub(super) async fn all_document_ids(db: &SqlStorage) -> Result<Vec<String>> {
+    let rows = sqlx::query("select id from documents")
+        .fetch_all(&db.pool)
+        .await
+        .map_err(query_err("listing documents"))?;
+    let mut ids = rows
+        .iter()
+        .map(|row| col(row, "documents", "id"))
+        .collect::<Result<Vec<String>>>()?;
+    ids.sort();
+    Ok(ids)
+}
+
 #[tracing::instrument(skip_all)]
 pub(super) async fn count_documents(db: &SqlStorage) -> Result<i64> {
     let row = sqlx::query("select count(*) as n from documents")

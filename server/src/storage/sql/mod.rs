@@ -393,6 +393,10 @@ impl Storage for SqlStorage {
         documents::count_documents(self).await
     }
 
+    async fn all_document_ids(&self) -> Result<Vec<String>> {
+        documents::all_document_ids(self).await
+    }
+
     async fn get_projection(&self, document_id: &str) -> Result<Option<Projection>> {
         projections::get_projection(self, document_id).await
     }
