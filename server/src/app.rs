@@ -150,6 +150,7 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::http::auth::router())
         .merge(crate::http::devices::router())
         .merge(crate::http::households::router())
+        .merge(crate::http::erasure::router())
         .merge(crate::http::users::router())
         .merge(crate::http::audit::router())
         .merge(crate::http::photos::router())

@@ -37,7 +37,7 @@ const SQLITE_FILE: &str = "database.sqlite";
 
 /// Every table, parents before children: the order rows are restored in. A test checks that it
 /// names every table the migrations create.
-pub const TABLES: [&str; 22] = [
+pub const TABLES: [&str; 23] = [
     "communes",
     "hamlets",
     "users",
@@ -60,6 +60,7 @@ pub const TABLES: [&str; 22] = [
     "review_history",
     "reviews",
     "index_snapshots",
+    "tombstones",
 ];
 
 /// What an archive holds; written last, read first.

@@ -257,6 +257,16 @@ impl DocGuard<'_> {
         Ok(applied)
     }
 
+    /// Drops the copy in memory (after the document was erased): whoever locks it next reads
+    /// the database, which no longer has it.
+    pub fn unload(&mut self) {
+        self.slot.loaded = Some(Loaded {
+            doc: Automerge::new(),
+            stored: false,
+            log_len: 0,
+        });
+    }
+
     /// Writes the projection again from the document as it is (after the projection's rules
     /// changed); no change is added. Nothing to do for a document not stored.
     pub async fn reproject(&mut self) -> Result<(), DocumentError> {

@@ -3,6 +3,7 @@
 pub mod audit;
 pub mod auth;
 pub mod devices;
+pub mod erasure;
 pub mod health;
 pub mod households;
 pub mod indices;

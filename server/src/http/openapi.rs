@@ -55,6 +55,8 @@ pub fn router() -> Router<AppState> {
         super::devices::revoke_device,
         super::households::list_households,
         super::households::read_household,
+        super::erasure::export_household,
+        super::erasure::erase_household,
         super::users::list_users,
         super::users::create_user,
         super::users::reset_password,

@@ -33,6 +33,9 @@ pub enum StorageError {
     /// A stored value that does not decode (a projection JSON, a role name...).
     #[error("corrupt row in {table}: {detail}")]
     Corrupt { table: &'static str, detail: String },
+    /// The document was erased; its id is not used again.
+    #[error("document {id} was erased")]
+    Erased { id: String },
 }
 
 pub type Result<T, E = StorageError> = std::result::Result<T, E>;
@@ -190,6 +193,21 @@ pub struct StoredDocument {
     pub snapshot_heads: Vec<String>,
     /// Changes not merged into the snapshot, in the order they were received.
     pub changes: Vec<StoredChange>,
+}
+
+/// What is left of an erased document: its id, and the document that replaced it, if any.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tombstone {
+    pub document_id: String,
+    pub replaced_by: Option<String>,
+    pub erased_at: Millis,
+}
+
+/// What an erasure removed from the database.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Purged {
+    pub changes: u64,
+    pub reviews: u64,
 }
 
 /// Where a document belongs; `None` fields until its content says so.
@@ -461,6 +479,14 @@ pub trait Storage: Send + Sync + 'static {
     async fn count_documents(&self) -> Result<i64>;
     /// Every stored document's id, sorted.
     async fn all_document_ids(&self) -> Result<Vec<String>>;
+    /// The tombstone of an erased document, if it was erased.
+    async fn tombstone(&self, document_id: &str) -> Result<Option<Tombstone>>;
+    /// In one transaction: leaves a tombstone for `document_id` and deletes the document with
+    /// its changes, snapshot, projection, photo references and reviews.
+    async fn erase_document(&self, tombstone: &Tombstone) -> Result<Purged>;
+    /// Makes deleted rows unreadable in the database's files: SQLite deletes securely and here
+    /// empties its write-ahead log; PostgreSQL rewrites the tables that held the document.
+    async fn scrub(&self) -> Result<()>;
 
     // Projections.
     async fn get_projection(&self, document_id: &str) -> Result<Option<Projection>>;

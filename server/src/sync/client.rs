@@ -28,6 +28,12 @@ pub enum ClientError {
     Protocol(String),
     #[error("the server does not have or share document {0}")]
     Unavailable(String),
+    /// The document was erased; the server refuses its old history.
+    #[error("document {document} was erased and replaced by {replaced_by:?}")]
+    Replaced {
+        document: String,
+        replaced_by: Option<String>,
+    },
 }
 
 /// Most message round trips one document's sync may take; real syncs need a handful.
@@ -214,6 +220,25 @@ impl SyncClient {
                         break;
                     }
                     Message::DocUnavailable { document_id, .. } if document_id == id.as_str() => {
+                        // A doc-replaced may follow at once: it says more.
+                        match tokio::time::timeout(Duration::from_millis(200), self.recv()).await {
+                            Ok(Ok(Message::DocReplaced {
+                                document_id,
+                                replaced_by,
+                                ..
+                            })) => {
+                                return Err(ClientError::Replaced {
+                                    document: document_id,
+                                    replaced_by,
+                                });
+                            }
+                            Ok(Ok(Message::Sync {
+                                document_id: other,
+                                data,
+                                ..
+                            })) => self.pending.entry(other).or_default().push(data),
+                            _ => {}
+                        }
                         return Err(ClientError::Unavailable(document_id));
                     }
                     Message::Sync {

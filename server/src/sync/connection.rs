@@ -353,7 +353,10 @@ impl Connection {
                 End::Refused("senderId differs from the peer id given in join".into()),
             ),
             Message::Join { .. } => Err(End::Refused("join sent twice on one connection".into())),
-            Message::Peer { .. } | Message::Error { .. } | Message::Other { .. } => Ok(Vec::new()),
+            Message::Peer { .. }
+            | Message::Error { .. }
+            | Message::DocReplaced { .. }
+            | Message::Other { .. } => Ok(Vec::new()),
         }
     }
 
@@ -389,6 +392,15 @@ impl Connection {
                 }
                 Ok(vec![self.unavailable(document_id)])
             }
+            Ok(Receipt::Replaced { replaced_by }) => Ok(vec![
+                self.unavailable(document_id),
+                Message::DocReplaced {
+                    sender_id: self.app.sync.peer_id.clone(),
+                    target_id: self.peer_id.clone(),
+                    document_id: document_id.to_owned(),
+                    replaced_by,
+                },
+            ]),
             Err(SyncError::Refused(reason)) => Err(End::Refused(reason)),
             Err(SyncError::Revoked) => Err(End::Revoked),
             Err(SyncError::Failed(reason)) => Err(End::Failed(reason)),

@@ -53,6 +53,7 @@ fn unavailable() -> ApiError {
         (status = 400, description = "`sync-message-corrupt`: the body is not a sync message", body = crate::http::openapi::ErrorBody),
         (status = 401, description = "`unauthenticated`, `invalid-token`", body = crate::http::openapi::ErrorBody),
         (status = 404, description = "`doc-unavailable`: unknown, or outside the caller's hamlets", body = crate::http::openapi::ErrorBody),
+        (status = 410, description = "`document-replaced`: erased at a person's request; the message names what remains", body = crate::http::openapi::ErrorBody),
         (status = 413, description = "`body-unreadable`: larger than 4 MiB", body = crate::http::openapi::ErrorBody),
     )
 )]
@@ -84,6 +85,16 @@ pub async fn sync_over_http(
         }
         Ok(Receipt::Reply(None)) => Ok(StatusCode::NO_CONTENT.into_response()),
         Ok(Receipt::Unavailable { .. }) => Err(unavailable()),
+        Ok(Receipt::Replaced { replaced_by }) => Err(ApiError::new(
+            StatusCode::GONE,
+            "document-replaced",
+            match replaced_by {
+                Some(url) => format!(
+                    "this household was erased at a person's request; what remains is {url}"
+                ),
+                None => "this household was erased at a person's request".to_owned(),
+            },
+        )),
         Err(SyncError::Refused(reason)) => {
             Err(ApiError::bad_request("sync-message-corrupt", reason))
         }

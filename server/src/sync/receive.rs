@@ -19,6 +19,9 @@ pub enum Receipt {
     Unavailable { unknown: bool },
     /// Applied (and durable); the reply the caller needs, if any.
     Reply(Option<sync::Message>),
+    /// The document was erased; its old history is refused. `replaced_by` is the `automerge:`
+    /// URL of what remains of it, when something does and the caller may see it.
+    Replaced { replaced_by: Option<String> },
 }
 
 /// Why a sync message was not taken.
@@ -72,7 +75,24 @@ pub async fn receive(
         Some(s) if s.quarantined && caller.principal.commune() != s.commune_code.as_deref() => {
             return Ok(Receipt::Unavailable { unknown: false });
         }
-        None if requested => return Ok(Receipt::Unavailable { unknown: true }),
+        // Not stored: maybe erased. Its id is not used again, and the phone is told so.
+        None => {
+            let tombstone = app
+                .storage
+                .tombstone(id.as_str())
+                .await
+                .map_err(|e| SyncError::Failed(format!("reading tombstones: {e}")))?;
+            if let Some(t) = tombstone {
+                let replaced_by = t
+                    .replaced_by
+                    .and_then(|r| DocumentId::parse(&r).ok())
+                    .map(|r| r.url());
+                return Ok(Receipt::Replaced { replaced_by });
+            }
+            if requested {
+                return Ok(Receipt::Unavailable { unknown: true });
+            }
+        }
         _ => {}
     }
     let mut guard = app

@@ -56,6 +56,15 @@ pub enum Message {
         target_id: String,
         document_id: String,
     },
+    /// sansang's own: the document was erased at a person's request and its old history is
+    /// refused; `replaced_by` (an `automerge:` URL) holds what remains, if anything. Peers that
+    /// do not know the type ignore it after the `doc-unavailable` sent with it.
+    DocReplaced {
+        sender_id: String,
+        target_id: String,
+        document_id: String,
+        replaced_by: Option<String>,
+    },
     Ephemeral {
         sender_id: String,
         target_id: String,
@@ -82,6 +91,7 @@ impl Message {
             | Message::Request { sender_id, .. }
             | Message::Sync { sender_id, .. }
             | Message::DocUnavailable { sender_id, .. }
+            | Message::DocReplaced { sender_id, .. }
             | Message::Ephemeral { sender_id, .. } => Some(sender_id),
             Message::Other { sender_id, .. } => sender_id.as_deref(),
         }
@@ -346,6 +356,12 @@ pub fn decode(frame: &[u8]) -> Result<Message, WireError> {
             target_id: target()?,
             document_id: document()?,
         },
+        "doc-replaced" => Message::DocReplaced {
+            sender_id: sender()?,
+            target_id: target()?,
+            document_id: document()?,
+            replaced_by: f.optional_text("replacedBy")?,
+        },
         "ephemeral" => Message::Ephemeral {
             sender_id: sender()?,
             target_id: target()?,
@@ -469,6 +485,24 @@ fn write(
                 .str("targetId")?
                 .str(target_id)?;
             e.str("documentId")?.str(document_id)?;
+        }
+        Message::DocReplaced {
+            sender_id,
+            target_id,
+            document_id,
+            replaced_by,
+        } => {
+            e.map(if replaced_by.is_some() { 5 } else { 4 })?
+                .str("type")?
+                .str("doc-replaced")?;
+            e.str("senderId")?
+                .str(sender_id)?
+                .str("targetId")?
+                .str(target_id)?;
+            e.str("documentId")?.str(document_id)?;
+            if let Some(url) = replaced_by {
+                e.str("replacedBy")?.str(url)?;
+            }
         }
         Message::Ephemeral {
             sender_id,

@@ -1,10 +1,12 @@
 //! Household documents: the change log, the compacted snapshot and where each document belongs.
 
 use sqlx::any::AnyRow;
+use sqlx::{AssertSqlSafe, Row};
 
 use super::{SqlStorage, col, from_flag, now_millis, projections, query_err, to_flag};
 use crate::storage::{
-    DocumentScope, DocumentUpdate, Result, StorageError, StoredChange, StoredDocument,
+    Backend, DocumentScope, DocumentUpdate, Purged, Result, StorageError, StoredChange,
+    StoredDocument, Tombstone,
 };
 
 /// Writes the new changes and the projection of one document in one transaction.
@@ -40,6 +42,20 @@ pub(super) async fn apply_document_update(
     .map_err(query_err("saving the document row"))?;
     let last_seq: i64 = col(&row, "documents", "last_seq")?;
     let scope = scope_from_row(&row)?;
+    // A document never seen before (or never given a change): its id may be an erased one,
+    // which is never used again. The transaction is dropped, so nothing is written.
+    if last_seq == 0
+        && sqlx::query("select 1 as one from tombstones where document_id = $1")
+            .bind(&update.document_id)
+            .fetch_optional(&mut *w.tx)
+            .await
+            .map_err(query_err("reading tombstones"))?
+            .is_some()
+    {
+        return Err(StorageError::Erased {
+            id: update.document_id.clone(),
+        });
+    }
 
     let mut seq = last_seq;
     let mut inserted = 0;
@@ -218,6 +234,117 @@ pub(super) async fn list_document_ids(db: &SqlStorage, commune_code: &str) -> Re
     // Bytewise order on both backends (see places::list_communes).
     ids.sort();
     Ok(ids)
+}
+
+pub(super) async fn tombstone(db: &SqlStorage, document_id: &str) -> Result<Option<Tombstone>> {
+    let row = sqlx::query(
+        "select document_id, replaced_by, erased_at from tombstones where document_id = $1",
+    )
+    .bind(document_id)
+    .fetch_optional(&db.pool)
+    .await
+    .map_err(query_err("reading tombstones"))?;
+    row.map(|row| {
+        Ok(Tombstone {
+            document_id: col(&row, "tombstones", "document_id")?,
+            replaced_by: col(&row, "tombstones", "replaced_by")?,
+            erased_at: col(&row, "tombstones", "erased_at")?,
+        })
+    })
+    .transpose()
+}
+
+pub(super) async fn erase_document(db: &SqlStorage, tombstone: &Tombstone) -> Result<Purged> {
+    let context = "erasing a document";
+    let mut w = db.begin_write(context).await?;
+    let count =
+        |table: &'static str| format!("select count(*) as n from {table} where document_id = $1");
+    let mut purged = Purged::default();
+    for (table, into) in [("changes", 0), ("review_history", 1)] {
+        let row = sqlx::query(AssertSqlSafe(count(table)))
+            .bind(&tombstone.document_id)
+            .fetch_one(&mut *w.tx)
+            .await
+            .map_err(query_err(context))?;
+        let n: i64 = col(&row, table, "n")?;
+        if into == 0 {
+            purged.changes = n as u64;
+        } else {
+            purged.reviews = n as u64;
+        }
+    }
+    sqlx::query(
+        "insert into tombstones (document_id, replaced_by, erased_at) values ($1, $2, $3)
+         on conflict (document_id) do nothing",
+    )
+    .bind(&tombstone.document_id)
+    .bind(&tombstone.replaced_by)
+    .bind(tombstone.erased_at)
+    .execute(&mut *w.tx)
+    .await
+    .map_err(query_err(context))?;
+    // Children first: the same on both backends whatever their cascades.
+    for table in [
+        "review_history",
+        "reviews",
+        "photo_refs",
+        "conflicts",
+        "findings",
+        "members",
+        "households",
+        "changes",
+    ] {
+        sqlx::query(AssertSqlSafe(format!(
+            "delete from {table} where document_id = $1"
+        )))
+        .bind(&tombstone.document_id)
+        .execute(&mut *w.tx)
+        .await
+        .map_err(query_err(context))?;
+    }
+    sqlx::query("delete from documents where id = $1")
+        .bind(&tombstone.document_id)
+        .execute(&mut *w.tx)
+        .await
+        .map_err(query_err(context))?;
+    w.commit(context).await?;
+    Ok(purged)
+}
+
+pub(super) async fn scrub(db: &SqlStorage) -> Result<()> {
+    match db.backend {
+        Backend::Sqlite => {
+            // Every connection deletes securely (zeros over freed content); the write-ahead
+            // log still holds the old pages until it is checkpointed and truncated. A reader
+            // in the middle of a query can hold it back: tried a few times.
+            for attempt in 0..20 {
+                let row = sqlx::query("pragma wal_checkpoint(truncate)")
+                    .fetch_one(&db.pool)
+                    .await
+                    .map_err(query_err("checkpointing the write-ahead log"))?;
+                let busy: i64 = row.try_get(0).map_err(query_err("checkpointing"))?;
+                if busy == 0 {
+                    return Ok(());
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(50 * (attempt + 1))).await;
+            }
+            Err(StorageError::Corrupt {
+                table: "documents",
+                detail: "the write-ahead log stayed busy; run the erasure again".into(),
+            })
+        }
+        Backend::Postgres => {
+            // Deleted rows stay in their pages until the table is rewritten.
+            sqlx::query(
+                "vacuum full documents, changes, households, members, findings, conflicts, \
+                 photo_refs, photos, reviews, review_history",
+            )
+            .execute(&db.pool)
+            .await
+            .map_err(query_err("rewriting the tables an erasure touched"))?;
+            Ok(())
+        }
+    }
 }
 
 pub(super) async fn all_document_ids(db: &SqlStorage) -> Result<Vec<String>> {

@@ -26,9 +26,9 @@ use tokio::sync::{Mutex, MutexGuard};
 
 use super::{
     Actor, AuditEntry, AuditFilter, Backend, Commune, DecideOutcome, Device, DocumentScope,
-    DocumentUpdate, Enrollment, Hamlet, HouseholdSummary, Millis, PhotoRecord, PhotoUse, Redeemed,
-    Result, Review, ReviewedHousehold, Session, Storage, StorageError, StoredDocument,
-    StoredProjection, User,
+    DocumentUpdate, Enrollment, Hamlet, HouseholdSummary, Millis, PhotoRecord, PhotoUse, Purged,
+    Redeemed, Result, Review, ReviewedHousehold, Session, Storage, StorageError, StoredDocument,
+    StoredProjection, Tombstone, User,
 };
 
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("../migrations/sqlite");
@@ -144,8 +144,10 @@ impl SqlStorage {
 
 /// Per-connection SQLite settings (the journal mode is per file, set in `connect`). The busy
 /// timeout covers other processes (an admin command) holding the file's write lock.
-const SQLITE_PRAGMAS: &str =
-    "pragma synchronous = full; pragma foreign_keys = on; pragma busy_timeout = 5000;";
+/// `secure_delete`: deleted content is overwritten with zeros, so an erased household does not
+/// linger in free pages of the file.
+const SQLITE_PRAGMAS: &str = "pragma synchronous = full; pragma foreign_keys = on; \
+     pragma busy_timeout = 5000; pragma secure_delete = on;";
 
 fn backend_of(url: &str) -> Result<Backend> {
     if url.starts_with("sqlite:") {
@@ -395,6 +397,18 @@ impl Storage for SqlStorage {
 
     async fn all_document_ids(&self) -> Result<Vec<String>> {
         documents::all_document_ids(self).await
+    }
+
+    async fn tombstone(&self, document_id: &str) -> Result<Option<Tombstone>> {
+        documents::tombstone(self, document_id).await
+    }
+
+    async fn erase_document(&self, tombstone: &Tombstone) -> Result<Purged> {
+        documents::erase_document(self, tombstone).await
+    }
+
+    async fn scrub(&self) -> Result<()> {
+        documents::scrub(self).await
     }
 
     async fn get_projection(&self, document_id: &str) -> Result<Option<Projection>> {

@@ -1,0 +1,435 @@
+//! The erasure stories.
+
+use std::io::{Cursor, Read};
+use std::path::Path;
+
+use automerge::sync::SyncDoc;
+use automerge::transaction::Transactable;
+use automerge::{ActorId, AutoCommit, ROOT, ReadDoc};
+use image::{ImageFormat, Rgb, RgbImage};
+use reqwest::Method;
+use sansang_server::documents::DocumentId;
+use sansang_server::photos::{PhotoKey, Sha256Hex, Variant};
+use sansang_server::sync::client::{ClientError, SyncClient};
+use sansang_shared::model::{Consent, PhotoKind, PhotoRef, Relation};
+use sansang_shared::{Household, Member, SCHEMA_V1, write};
+use sansang_tests::db::{TestBackend, TestDb};
+use serde_json::{Value, json};
+
+use crate::fixture::{World, world};
+
+/// Values that exist only for the member to be erased: one current, one only in the history.
+const NAME: &str = "XOABO7781 Nguyen Thi";
+const OLD_NAME: &str = "OLDSECRET4410";
+const KEPT: &str = "Tran Van KEEP5521";
+
+fn jpeg(seed: u8) -> Vec<u8> {
+    let img = RgbImage::from_fn(320, 240, |x, y| {
+        Rgb([(x % 256) as u8, (y % 256) as u8, seed])
+    });
+    let mut out = Cursor::new(Vec::new());
+    img.write_to(&mut out, ImageFormat::Jpeg).unwrap();
+    out.into_inner()
+}
+
+async fn upload(w: &World, bytes: &[u8]) -> String {
+    let sha = Sha256Hex::of(bytes).to_string();
+    let response = w
+        .app
+        .http
+        .put(format!("{}/api/v1/photos/{sha}", w.app.url))
+        .bearer_auth(w.token("phone"))
+        .body(bytes.to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert!(response.status().is_success());
+    sha
+}
+
+fn sync_url(w: &World) -> String {
+    format!("ws://{}/api/v1/sync", w.app.addr)
+}
+
+/// A household with two members, each with a photo; the second member's name was first
+/// written as OLD_NAME, then corrected. Synced by the phone; returns its id and the phone's copy.
+async fn household(w: &World, photo_kept: &str, photo_erased: &str) -> (DocumentId, AutoCommit) {
+    let mut h = Household {
+        schema: Some(SCHEMA_V1.into()),
+        commune_code: Some("10846".into()),
+        hamlet_id: Some("T01".into()),
+        address: Some("Số 7, xóm Giữa".into()),
+        consent: Some(Consent {
+            given: Some(true),
+            ..Consent::default()
+        }),
+        ..Household::default()
+    };
+    h.members.insert(
+        "m1".into(),
+        Member {
+            full_name: Some(KEPT.into()),
+            relation: Some(Relation::Head),
+            birth_year: Some(1970),
+            ..Member::default()
+        },
+    );
+    h.members.insert(
+        "m2".into(),
+        Member {
+            full_name: Some(OLD_NAME.into()),
+            relation: Some(Relation::Spouse),
+            birth_year: Some(1972),
+            ..Member::default()
+        },
+    );
+    for (sha, member) in [(photo_kept, "m1"), (photo_erased, "m2")] {
+        h.photos.insert(
+            sha.to_owned(),
+            PhotoRef {
+                kind: Some(PhotoKind::Evidence),
+                member_id: Some(member.into()),
+                taken_at: None,
+            },
+        );
+    }
+    let mut doc = AutoCommit::new().with_actor(ActorId::random());
+    write::household(&mut doc, &h).unwrap();
+    let members = doc.get(ROOT, "members").unwrap().unwrap().1;
+    let m2 = doc.get(&members, "m2").unwrap().unwrap().1;
+    doc.put(&m2, "fullName", NAME).unwrap();
+    doc.commit();
+    let id = DocumentId::random();
+    let mut phone = SyncClient::connect(&sync_url(w), w.token("phone"), "phone-erasure")
+        .await
+        .unwrap();
+    let mut copy = doc.document().clone();
+    phone.sync_document(&id, &mut copy).await.unwrap();
+    (id, doc)
+}
+
+/// Every file under `dir` (recursively) whose bytes hold `needle`.
+fn files_holding(dir: &Path, needle: &[u8]) -> Vec<String> {
+    let mut found = Vec::new();
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return found;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            found.extend(files_holding(&path, needle));
+        } else if let Ok(bytes) = std::fs::read(&path)
+            && bytes.windows(needle.len()).any(|w| w == needle)
+        {
+            found.push(path.display().to_string());
+        }
+    }
+    found
+}
+
+/// The folders holding this database's files.
+async fn database_files(db: &TestDb) -> std::path::PathBuf {
+    match db.backend {
+        TestBackend::Sqlite => {
+            let path = sansang_server::backup::sqlite_path(&db.url).unwrap();
+            path.parent().unwrap().to_owned()
+        }
+        TestBackend::Postgres => {
+            let storage = sansang_server::storage::SqlStorage::connect(&db.url)
+                .await
+                .unwrap();
+            let dir: String = sqlx::query_scalar("select current_setting('data_directory')")
+                .fetch_one(storage.pool())
+                .await
+                .unwrap();
+            let oid: String = sqlx::query_scalar(
+                "select oid::text from pg_database where datname = current_database()",
+            )
+            .fetch_one(storage.pool())
+            .await
+            .unwrap();
+            // Dirty pages reach the files at a checkpoint.
+            sqlx::query("checkpoint")
+                .execute(storage.pool())
+                .await
+                .unwrap();
+            storage.pool().close().await;
+            Path::new(&dir).join("base").join(oid)
+        }
+    }
+}
+
+pub async fn a_member_is_erased_and_nothing_of_them_remains(db: &TestDb) {
+    let w = world(db).await;
+    let kept_photo = upload(&w, &jpeg(10)).await;
+    let erased_photo = upload(&w, &jpeg(200)).await;
+    let (id, mut phone_copy) = household(&w, &kept_photo, &erased_photo).await;
+    // Read by the hamlet head before: the audit log knows, and keeps knowing.
+    let (status, _) = w
+        .call(
+            "head1",
+            Method::GET,
+            &format!("/api/v1/households/{id}"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200);
+
+    // Only the commune's admin may export or erase.
+    for who in ["head1", "staff", "other", "phone"] {
+        let (status, _) = w
+            .call(
+                who,
+                Method::POST,
+                &format!("/api/v1/households/{id}/erase"),
+                Some(json!({ "member": "m2", "reason": "yêu cầu số 12" })),
+            )
+            .await;
+        assert!(status == 403 || status == 404, "{who}: {status}");
+    }
+
+    // The member's export: their data and photo, not the other member's.
+    let response = w
+        .app
+        .http
+        .get(format!(
+            "{}/api/v1/households/{id}/export?member=m2",
+            w.app.url
+        ))
+        .bearer_auth(w.token("admin"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["content-type"], "application/x-tar");
+    let archive = response.bytes().await.unwrap();
+    let mut names = Vec::new();
+    let mut manifest = String::new();
+    for entry in tar::Archive::new(archive.as_ref()).entries().unwrap() {
+        let mut entry = entry.unwrap();
+        let name = entry.path().unwrap().to_string_lossy().into_owned();
+        if name == "household.json" {
+            entry.read_to_string(&mut manifest).unwrap();
+        }
+        names.push(name);
+    }
+    assert!(
+        manifest.contains(NAME) && !manifest.contains(KEPT),
+        "{manifest}"
+    );
+    assert!(
+        names.contains(&format!("photos/{erased_photo}-evidence.jpg")),
+        "{names:?}"
+    );
+    assert!(!names.iter().any(|n| n.contains(&kept_photo)), "{names:?}");
+    let manifest: Value = serde_json::from_str(&manifest).unwrap();
+    assert!(
+        manifest["accessLog"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["action"] == "household.read")
+    );
+
+    // A reason is required.
+    let (status, body) = w
+        .call(
+            "admin",
+            Method::POST,
+            &format!("/api/v1/households/{id}/erase"),
+            Some(json!({ "member": "m2", "reason": " " })),
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body["message"].as_str().unwrap().starts_with("reason"),
+        "{body}"
+    );
+    let (status, erased) = w
+        .call(
+            "admin",
+            Method::POST,
+            &format!("/api/v1/households/{id}/erase"),
+            Some(json!({ "member": "m2", "reason": "yêu cầu số 12" })),
+        )
+        .await;
+    assert_eq!(status, 200, "{erased}");
+    assert_eq!(erased["photosRemoved"], 1);
+    let new_id = DocumentId::parse(erased["replacedBy"].as_str().unwrap()).unwrap();
+
+    // What remains: the household without the member, under a new id; the old id is gone.
+    let (status, body) = w
+        .call(
+            "head1",
+            Method::GET,
+            &format!("/api/v1/households/{new_id}"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200);
+    let text = body.to_string();
+    assert!(
+        text.contains(KEPT) && !text.contains(NAME) && !text.contains(OLD_NAME),
+        "{text}"
+    );
+    let (status, _) = w
+        .call(
+            "head1",
+            Method::GET,
+            &format!("/api/v1/households/{id}"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 404);
+    let photo = |sha: String| {
+        let w = &w;
+        async move {
+            w.app
+                .http
+                .get(format!("{}/api/v1/photos/{sha}", w.app.url))
+                .bearer_auth(w.token("head1"))
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    };
+    assert_eq!(photo(kept_photo.clone()).await, 200);
+    assert_eq!(photo(erased_photo.clone()).await, 404);
+    let hash = Sha256Hex::parse(&erased_photo).unwrap();
+    for variant in Variant::ALL {
+        let key = PhotoKey::new(hash.clone(), variant);
+        assert!(!w.app.state.photos.exists(&key).await.unwrap(), "{key}");
+    }
+
+    // The phone still holds the old history: refused, and told what replaced it.
+    let mut phone = SyncClient::connect(&sync_url(&w), w.token("phone"), "phone-late")
+        .await
+        .unwrap();
+    let members = phone_copy.get(ROOT, "members").unwrap().unwrap().1;
+    let m2 = phone_copy.get(&members, "m2").unwrap().unwrap().1;
+    phone_copy.put(&m2, "birthYear", 1973).unwrap();
+    phone_copy.commit();
+    let mut copy = phone_copy.document().clone();
+    match phone.sync_document(&id, &mut copy).await {
+        Err(ClientError::Replaced { replaced_by, .. }) => {
+            assert_eq!(replaced_by, Some(new_id.url()));
+        }
+        other => panic!("expected the document to be replaced, got {other:?}"),
+    }
+    let over_http = w
+        .app
+        .http
+        .post(format!("{}/api/v1/sync/{id}", w.app.url))
+        .bearer_auth(w.token("phone"))
+        .body({
+            let mut state = automerge::sync::State::new();
+            phone_copy
+                .document()
+                .generate_sync_message(&mut state)
+                .unwrap()
+                .encode()
+        })
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(over_http.status(), 410);
+    assert!(
+        !sansang_server::erasure::remains(w.app.state.storage.as_ref(), id.as_str())
+            .await
+            .unwrap()
+    );
+
+    // The audit log says what was done, not what was erased.
+    let (_, log) = w
+        .call(
+            "admin",
+            Method::GET,
+            &format!("/api/v1/audit?household={id}"),
+            None,
+        )
+        .await;
+    let log = log.to_string();
+    assert!(
+        log.contains("person.erase") && log.contains("yêu cầu số 12"),
+        "{log}"
+    );
+    assert!(!log.contains(NAME) && !log.contains(OLD_NAME), "{log}");
+
+    // No erased value in any file of the database or the photo store.
+    let files = database_files(db).await;
+    // The photo folder goes with the server's data folder when it stops: looked at first.
+    let stored: Vec<String> = walk(&w.app.data_dir.path().join("photos"));
+    w.app.stop().await;
+    for needle in [NAME, OLD_NAME] {
+        let found = files_holding(&files, needle.as_bytes());
+        assert!(found.is_empty(), "{needle} is still in {found:?}");
+    }
+    assert!(
+        !files_holding(&files, KEPT.as_bytes()).is_empty(),
+        "the check can see what is there"
+    );
+    assert!(
+        stored.iter().all(|p| !p.contains(&erased_photo)),
+        "{stored:?}"
+    );
+    assert!(stored.iter().any(|p| p.contains(&kept_photo)), "{stored:?}");
+}
+
+fn walk(dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            out.extend(walk(&path));
+        } else {
+            out.push(path.display().to_string());
+        }
+    }
+    out
+}
+
+pub async fn a_household_is_erased_whole(db: &TestDb) {
+    let w = world(db).await;
+    let a = upload(&w, &jpeg(30)).await;
+    let b = upload(&w, &jpeg(60)).await;
+    let (id, mut doc) = household(&w, &a, &b).await;
+    let (status, erased) = w
+        .call(
+            "admin",
+            Method::POST,
+            &format!("/api/v1/households/{id}/erase"),
+            Some(json!({ "reason": "hộ chuyển đi, yêu cầu số 13" })),
+        )
+        .await;
+    assert_eq!(status, 200, "{erased}");
+    assert!(erased["replacedBy"].is_null());
+    assert_eq!(erased["photosRemoved"], 2);
+    let (status, _) = w
+        .call(
+            "admin",
+            Method::GET,
+            &format!("/api/v1/households/{id}/export"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 404);
+    // The id is never used again, not even by a phone starting over.
+    let mut phone = SyncClient::connect(&sync_url(&w), w.token("phone"), "phone-again")
+        .await
+        .unwrap();
+    let mut copy = doc.document().clone();
+    match phone.sync_document(&id, &mut copy).await {
+        Err(ClientError::Replaced { replaced_by, .. }) => assert_eq!(replaced_by, None),
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    let listed = w
+        .app
+        .state
+        .storage
+        .list_document_ids("10846")
+        .await
+        .unwrap();
+    assert!(!listed.contains(&id.as_str().to_owned()));
+    w.app.stop().await;
+}
