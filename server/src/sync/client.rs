@@ -52,6 +52,8 @@ pub struct SyncClient {
     /// when that document is next synced: dropping them would leave the sync states believing
     /// they were delivered, and the two sides would never agree.
     pending: HashMap<String, Vec<Vec<u8>>>,
+    /// How long to wait for the server's next message.
+    wait: Duration,
 }
 
 impl SyncClient {
@@ -70,6 +72,7 @@ impl SyncClient {
             server_metadata: PeerMetadata::default(),
             states: HashMap::new(),
             pending: HashMap::new(),
+            wait: WAIT,
         };
         client
             .send(&Message::Join {
@@ -112,9 +115,9 @@ impl SyncClient {
     /// The next protocol message; an `error` from the server is returned as `Refused`.
     pub async fn recv(&mut self) -> Result<Message, ClientError> {
         loop {
-            let frame = tokio::time::timeout(WAIT, self.socket.next())
+            let frame = tokio::time::timeout(self.wait, self.socket.next())
                 .await
-                .map_err(|_| ClientError::Timeout(WAIT))?;
+                .map_err(|_| ClientError::Timeout(self.wait))?;
             match frame {
                 Some(Ok(Frame::Binary(bytes))) => {
                     return match wire::decode(&bytes) {
@@ -157,6 +160,11 @@ impl SyncClient {
     /// would make it believe).
     pub fn state_mut(&mut self, id: &DocumentId) -> &mut sync::State {
         self.states.entry(id.clone()).or_default()
+    }
+
+    /// Waits up to `wait` for each message from now on (10 s by default).
+    pub fn set_wait(&mut self, wait: Duration) {
+        self.wait = wait;
     }
 
     /// Syncs `doc` with the server until both hold the same heads. The server acknowledges a
