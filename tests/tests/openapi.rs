@@ -35,6 +35,8 @@ const ROUTES: &[(&str, &str)] = &[
     ("POST", "/api/v1/devices/{id}/revoke"),
     ("GET", "/api/v1/households"),
     ("GET", "/api/v1/households/{id}"),
+    ("GET", "/api/v1/households/{id}/export"),
+    ("POST", "/api/v1/households/{id}/erase"),
     ("GET", "/api/v1/users"),
     ("POST", "/api/v1/users"),
     ("POST", "/api/v1/users/{id}/reset-password"),
@@ -347,6 +349,21 @@ async fn responses_match_the_documented_schemas() {
     let (status, body) = world.call("admin", Method::GET, &path, None).await;
     assert_eq!(status, 404);
     checker.check("GET", "/api/v1/households/{id}", status, &body);
+    let path = format!("/api/v1/households/{}/erase", world.doc_t02.as_str());
+    let (status, body) = world
+        .call("admin", Method::POST, &path, Some(json!({ "reason": "" })))
+        .await;
+    assert_eq!(status, 400);
+    checker.check("POST", "/api/v1/households/{id}/erase", status, &body);
+    let (status, body) = world
+        .call(
+            "admin",
+            Method::POST,
+            &path,
+            Some(json!({ "reason": "yêu cầu 1" })),
+        )
+        .await;
+    checker.check_ok("POST", "/api/v1/households/{id}/erase", status, &body);
 
     let (status, body) = world
         .call("admin", Method::GET, "/api/v1/audit", None)
