@@ -175,7 +175,8 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// On every answer: no content-type sniffing, no referrer sent on; API answers (personal data)
+/// On every answer: no content-type sniffing, no referrer sent to other sites (`same-origin`:
+/// `no-referrer` would make browsers send `Origin: null` with our own forms); API answers (personal data)
 /// are not cached unless the handler said otherwise (photos: private to the device).
 async fn security_headers(request: Request, next: Next) -> Response {
     let api = request.uri().path().starts_with("/api/");
@@ -187,7 +188,7 @@ async fn security_headers(request: Request, next: Next) -> Response {
     );
     headers.insert(
         header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
+        HeaderValue::from_static("same-origin"),
     );
     if api && !headers.contains_key(header::CACHE_CONTROL) {
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));

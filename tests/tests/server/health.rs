@@ -14,7 +14,8 @@ pub async fn health_and_metrics_answer(db: &TestDb) {
     let health = app.get("/healthz").await;
     assert_eq!(health.status(), 200);
     assert_eq!(health.headers()["x-content-type-options"], "nosniff");
-    assert_eq!(health.headers()["referrer-policy"], "no-referrer");
+    // `same-origin`: forms keep their Origin header (the CSRF check), other sites learn nothing.
+    assert_eq!(health.headers()["referrer-policy"], "same-origin");
     // An API answer, even a refusal, is never cached.
     let refused = app.get("/api/v1/households").await;
     assert_eq!(refused.status(), 401);
