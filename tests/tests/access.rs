@@ -4,6 +4,7 @@
 
 #![allow(clippy::unwrap_used)]
 
+#[allow(dead_code)] // the fixture's helpers serve several suites
 #[path = "access/fixture.rs"]
 mod fixture;
 #[path = "access/matrix.rs"]

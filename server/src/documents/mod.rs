@@ -273,19 +273,7 @@ impl DocGuard<'_> {
         if !self.stored() {
             return Ok(());
         }
-        let doc = self.doc();
-        let projection = read::project(doc, &doc.get_heads(), crate::reference_year())
-            .without_personal_data_unless_consent();
-        let update = DocumentUpdate {
-            document_id: self.id.as_str().to_owned(),
-            scope: DocumentScope {
-                commune_code: projection.household.commune_code.clone(),
-                hamlet_id: projection.household.hamlet_id.clone(),
-                quarantined: false,
-            },
-            changes: Vec::new(),
-            projection: Some(projection),
-        };
+        let (_, update) = update_for(&self.id, self.doc(), Vec::new());
         self.service.storage.apply_document_update(&update).await?;
         Ok(())
     }
@@ -319,25 +307,7 @@ impl DocGuard<'_> {
                 projection: None,
             });
         }
-        // Without recorded consent, the people's data stays in the document only.
-        let projection = read::project(&candidate, &candidate.get_heads(), crate::reference_year())
-            .without_personal_data_unless_consent();
-        let update = DocumentUpdate {
-            document_id: self.id.as_str().to_owned(),
-            scope: DocumentScope {
-                commune_code: projection.household.commune_code.clone(),
-                hamlet_id: projection.household.hamlet_id.clone(),
-                quarantined: false,
-            },
-            changes: new
-                .iter()
-                .map(|c| StoredChange {
-                    hash: c.hash().to_string(),
-                    bytes: c.raw_bytes().to_vec(),
-                })
-                .collect(),
-            projection: Some(projection.clone()),
-        };
+        let (projection, update) = update_for(&self.id, &candidate, new);
         let service = self.service;
         let new_changes = service.storage.apply_document_update(&update).await?;
         service.metrics.changes_stored(new_changes);
@@ -393,4 +363,32 @@ impl DocGuard<'_> {
         tracing::debug!(merged = merged.len(), left, "compacted");
         Ok(())
     }
+}
+
+/// The update that stores `changes` of document `id` with the projection of `doc` (without the
+/// people's data unless consent is recorded).
+fn update_for(
+    id: &DocumentId,
+    doc: &Automerge,
+    changes: Vec<Change>,
+) -> (Projection, DocumentUpdate) {
+    let projection = read::project(doc, &doc.get_heads(), crate::reference_year())
+        .without_personal_data_unless_consent();
+    let update = DocumentUpdate {
+        document_id: id.as_str().to_owned(),
+        scope: DocumentScope {
+            commune_code: projection.household.commune_code.clone(),
+            hamlet_id: projection.household.hamlet_id.clone(),
+            quarantined: false,
+        },
+        changes: changes
+            .iter()
+            .map(|c| StoredChange {
+                hash: c.hash().to_string(),
+                bytes: c.raw_bytes().to_vec(),
+            })
+            .collect(),
+        projection: Some(projection.clone()),
+    };
+    (projection, update)
 }

@@ -26,6 +26,28 @@ pub struct World {
 }
 
 impl World {
+    /// The sync socket's address.
+    pub fn sync_url(&self) -> String {
+        format!("ws://{}/api/v1/sync", self.app.addr)
+    }
+
+    /// Uploads `bytes` as a photo from the phone; its sha256.
+    pub async fn upload_photo(&self, bytes: &[u8]) -> String {
+        let sha = sansang_server::photos::Sha256Hex::of(bytes).to_string();
+        let response = self
+            .app
+            .http
+            .put(format!("{}/api/v1/photos/{sha}", self.app.url))
+            .bearer_auth(self.token("phone"))
+            .header("content-type", "image/jpeg")
+            .body(bytes.to_vec())
+            .send()
+            .await
+            .unwrap();
+        assert!(response.status().is_success(), "{}", response.status());
+        sha
+    }
+
     pub fn token(&self, who: &str) -> &str {
         &self.tokens.iter().find(|(n, _)| *n == who).unwrap().1
     }
@@ -53,6 +75,67 @@ impl World {
         let body = response.json().await.unwrap_or(Value::Null);
         (status, body)
     }
+}
+
+/// A JPEG gradient, `seed` tinting it so each seed gives other bytes.
+pub fn jpeg(width: u32, height: u32, seed: u8) -> Vec<u8> {
+    let img = image::RgbImage::from_fn(width, height, |x, y| {
+        image::Rgb([(x * 255 / width) as u8, (y * 255 / height) as u8, seed])
+    });
+    let mut out = std::io::Cursor::new(Vec::new());
+    img.write_to(&mut out, image::ImageFormat::Jpeg).unwrap();
+    out.into_inner()
+}
+
+/// A household of `hamlet` in commune 10846 at `address`, with consent and the members given
+/// as (id, name), the first the head.
+pub fn household_of(hamlet: &str, address: &str, members: &[(&str, &str)]) -> Household {
+    let mut h = Household {
+        schema: Some(SCHEMA_V1.into()),
+        commune_code: Some("10846".into()),
+        hamlet_id: Some(hamlet.into()),
+        address: Some(address.into()),
+        consent: Some(Consent {
+            given: Some(true),
+            ..Consent::default()
+        }),
+        ..Household::default()
+    };
+    for (n, (id, name)) in members.iter().enumerate() {
+        h.members.insert(
+            (*id).to_owned(),
+            Member {
+                full_name: Some((*name).to_owned()),
+                relation: Some(if n == 0 {
+                    Relation::Head
+                } else {
+                    Relation::Spouse
+                }),
+                birth_year: Some(1970 + n as i64),
+                ..Member::default()
+            },
+        );
+    }
+    h
+}
+
+/// Attaches the photo `sha` to member `member` of `h` as evidence.
+pub fn add_photo(h: &mut Household, sha: &str, member: &str) {
+    h.photos.insert(
+        sha.to_owned(),
+        sansang_shared::model::PhotoRef {
+            kind: Some(sansang_shared::model::PhotoKind::Evidence),
+            member_id: Some(member.to_owned()),
+            taken_at: None,
+        },
+    );
+}
+
+/// `h` as a new Automerge document written by a random actor.
+pub fn document_of(h: &Household) -> AutoCommit {
+    let mut doc = AutoCommit::new().with_actor(ActorId::random());
+    write::household(&mut doc, h).unwrap();
+    doc
 }
 
 async fn household(app: &TestApp, commune: &str, hamlet: &str) -> DocumentId {

@@ -1,79 +1,35 @@
 //! The backup stories.
 
 use std::collections::BTreeMap;
-use std::io::Cursor;
 use std::path::Path;
 
-use automerge::{ActorId, AutoCommit, Automerge};
-use image::{ImageFormat, Rgb, RgbImage};
+use automerge::Automerge;
 use sansang_server::app::AppState;
 use sansang_server::backup;
 use sansang_server::config::{Config, Secret};
 use sansang_server::documents::DocumentId;
 use sansang_server::photos::Sha256Hex;
 use sansang_server::sync::client::SyncClient;
-use sansang_shared::model::{Consent, PhotoKind, PhotoRef, Relation};
-use sansang_shared::{Household, Member, SCHEMA_V1, write};
 use sansang_tests::db::TestDb;
 
-use crate::fixture::{World, world};
+use crate::fixture::{World, add_photo, document_of, household_of, jpeg, world};
 
 fn photo(seed: u32) -> Vec<u8> {
-    let img = RgbImage::from_fn(640, 480, |x, y| {
-        Rgb([
-            (x * 255 / 640) as u8,
-            (y * 255 / 480) as u8,
-            (seed * 40) as u8,
-        ])
-    });
-    let mut out = Cursor::new(Vec::new());
-    img.write_to(&mut out, ImageFormat::Jpeg).unwrap();
-    out.into_inner()
+    jpeg(640, 480, (seed * 40) as u8)
 }
 
 fn household(n: usize, photos: &[String]) -> Automerge {
-    let mut h = Household {
-        schema: Some(SCHEMA_V1.into()),
-        commune_code: Some("10846".into()),
-        hamlet_id: Some("T01".into()),
-        address: Some(format!("Số {n}, xóm Sao Lưu")),
-        consent: Some(Consent {
-            given: Some(true),
-            ..Consent::default()
-        }),
-        ..Household::default()
-    };
-    h.members.insert(
-        "m1".into(),
-        Member {
-            full_name: Some(format!("Nguyễn Văn Lưu {n}")),
-            relation: Some(Relation::Head),
-            birth_year: Some(1960 + n as i64 % 40),
-            ..Member::default()
-        },
-    );
+    let name = format!("Nguyễn Văn Lưu {n}");
+    let mut h = household_of("T01", &format!("Số {n}, xóm Sao Lưu"), &[("m1", &name)]);
     for sha in photos {
-        h.photos.insert(
-            sha.clone(),
-            PhotoRef {
-                kind: Some(PhotoKind::Evidence),
-                member_id: Some("m1".into()),
-                taken_at: None,
-            },
-        );
+        add_photo(&mut h, sha, "m1");
     }
-    let mut doc = AutoCommit::new().with_actor(ActorId::random());
-    write::household(&mut doc, &h).unwrap();
-    doc.document().clone()
-}
-
-fn sync_url(w: &World) -> String {
-    format!("ws://{}/api/v1/sync", w.app.addr)
+    document_of(&h).document().clone()
 }
 
 /// Households synced by a phone over the real socket; their ids.
 async fn sync_households(w: &World, peer: &str, from: usize, count: usize) -> Vec<DocumentId> {
-    let mut phone = SyncClient::connect(&sync_url(w), w.token("phone"), peer)
+    let mut phone = SyncClient::connect(&w.sync_url(), w.token("phone"), peer)
         .await
         .unwrap();
     let mut ids = Vec::new();
@@ -118,21 +74,9 @@ pub async fn a_backup_taken_while_phones_sync_restores_whole(db: &TestDb) {
     let originals: Vec<Vec<u8>> = (0..3).map(photo).collect();
     let mut shas = Vec::new();
     for bytes in &originals {
-        let sha = Sha256Hex::of(bytes).to_string();
-        let response = w
-            .app
-            .http
-            .put(format!("{}/api/v1/photos/{sha}", w.app.url))
-            .bearer_auth(w.token("phone"))
-            .header("content-type", "image/jpeg")
-            .body(bytes.clone())
-            .send()
-            .await
-            .unwrap();
-        assert!(response.status().is_success(), "{}", response.status());
-        shas.push(sha);
+        shas.push(w.upload_photo(bytes).await);
     }
-    let mut phone = SyncClient::connect(&sync_url(&w), w.token("phone"), "phone-photos")
+    let mut phone = SyncClient::connect(&w.sync_url(), w.token("phone"), "phone-photos")
         .await
         .unwrap();
     let mut before = vec![w.doc_t01.clone(), w.doc_t02.clone(), w.doc_other.clone()];
@@ -232,19 +176,7 @@ fn rewrite_archive(from: &Path, to: &Path, damage: impl Fn(&str, &mut Vec<u8>)) 
 
 pub async fn a_restore_writes_nothing_it_cannot_finish(db: &TestDb) {
     let w = world(db).await;
-    let bytes = photo(7);
-    let sha = Sha256Hex::of(&bytes).to_string();
-    let response = w
-        .app
-        .http
-        .put(format!("{}/api/v1/photos/{sha}", w.app.url))
-        .bearer_auth(w.token("phone"))
-        .header("content-type", "image/jpeg")
-        .body(bytes)
-        .send()
-        .await
-        .unwrap();
-    assert!(response.status().is_success());
+    w.upload_photo(&photo(7)).await;
     let dir = tempfile::tempdir().unwrap();
     let archive = dir.path().join("backup.tar");
     let config = (*w.app.state.config).clone();

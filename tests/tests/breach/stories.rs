@@ -1,49 +1,27 @@
 //! The breach stories.
 
-use automerge::{ActorId, AutoCommit};
 use reqwest::Method;
 use sansang_server::breach;
 use sansang_server::documents::DocumentId;
 use sansang_server::storage::Actor;
 use sansang_server::sync::client::SyncClient;
-use sansang_shared::model::{Consent, Relation};
-use sansang_shared::{Household, Member, SCHEMA_V1, write};
 use sansang_tests::db::TestDb;
 
-use crate::fixture::world;
+use crate::fixture::{document_of, household_of, world};
 
 pub async fn who_was_touched_by_a_phone_or_a_person(db: &TestDb) {
     let w = world(db).await;
     let storage = w.app.state.storage.as_ref();
     let start = sansang_server::now_millis();
-    let sync_url = format!("ws://{}/api/v1/sync", w.app.addr);
+    let sync_url = w.sync_url();
 
     // The phone makes a household of its own (nothing flows back: no read), then fetches one
     // made by someone else (its content flows to the phone: a read).
     let mut phone = SyncClient::connect(&sync_url, w.token("phone"), "phone-breach")
         .await
         .unwrap();
-    let mut h = Household {
-        schema: Some(SCHEMA_V1.into()),
-        commune_code: Some("10846".into()),
-        hamlet_id: Some("T01".into()),
-        address: Some("Số 9, xóm Đê".into()),
-        consent: Some(Consent {
-            given: Some(true),
-            ..Consent::default()
-        }),
-        ..Household::default()
-    };
-    h.members.insert(
-        "m1".into(),
-        Member {
-            full_name: Some("Lò Văn Sáu".into()),
-            relation: Some(Relation::Head),
-            ..Member::default()
-        },
-    );
-    let mut doc = AutoCommit::new().with_actor(ActorId::random());
-    write::household(&mut doc, &h).unwrap();
+    let h = household_of("T01", "Số 9, xóm Đê", &[("m1", "Lò Văn Sáu")]);
+    let mut doc = document_of(&h);
     let own = DocumentId::random();
     let mut own_doc = doc.document().clone();
     phone.sync_document(&own, &mut own_doc).await.unwrap();

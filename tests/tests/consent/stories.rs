@@ -1,19 +1,13 @@
 //! The consent stories.
 
-use std::io::Cursor;
-
 use automerge::transaction::Transactable;
-use automerge::{ActorId, AutoCommit, ObjType, ROOT};
-use image::{ImageFormat, Rgb, RgbImage};
+use automerge::{ObjType, ROOT};
 use reqwest::Method;
 use sansang_server::documents::DocumentId;
-use sansang_server::photos::Sha256Hex;
 use sansang_server::sync::client::SyncClient;
-use sansang_shared::model::{PhotoKind, PhotoRef, Relation};
-use sansang_shared::{Household, Member, SCHEMA_V1, write};
 use sansang_tests::db::TestDb;
 
-use crate::fixture::{World, world};
+use crate::fixture::{World, add_photo, document_of, household_of, jpeg, world};
 
 const NAME: &str = "Hà Thị Chưa Đồng Ý";
 const NOTE: &str = "Ghi chú riêng của hộ";
@@ -44,58 +38,21 @@ async fn photo_status(w: &World, who: &str, sha: &str) -> u16 {
 
 pub async fn personal_data_waits_for_consent(db: &TestDb) {
     let w = world(db).await;
-    let img = RgbImage::from_fn(400, 300, |x, y| Rgb([(x % 256) as u8, (y % 256) as u8, 60]));
-    let mut bytes = Cursor::new(Vec::new());
-    img.write_to(&mut bytes, ImageFormat::Jpeg).unwrap();
-    let bytes = bytes.into_inner();
-    let sha = Sha256Hex::of(&bytes).to_string();
-    let uploaded = w
-        .app
-        .http
-        .put(format!("{}/api/v1/photos/{sha}", w.app.url))
-        .bearer_auth(w.token("phone"))
-        .body(bytes)
-        .send()
+    let sha = w.upload_photo(&jpeg(400, 300, 60)).await;
+
+    // The volunteer recorded the household before its consent, with a birth year to correct.
+    let mut h = household_of("T01", "Số 4, xóm Chờ", &[("m1", NAME)]);
+    h.consent = None;
+    h.notes = Some(NOTE.into());
+    if let Some(m) = h.members.get_mut("m1") {
+        m.birth_year = Some(3000);
+    }
+    add_photo(&mut h, &sha, "m1");
+    let mut doc = document_of(&h);
+    let id = DocumentId::random();
+    let mut phone = SyncClient::connect(&w.sync_url(), w.token("phone"), "phone-consent")
         .await
         .unwrap();
-    assert!(uploaded.status().is_success());
-
-    // The volunteer recorded the household before its consent.
-    let mut h = Household {
-        schema: Some(SCHEMA_V1.into()),
-        commune_code: Some("10846".into()),
-        hamlet_id: Some("T01".into()),
-        address: Some("Số 4, xóm Chờ".into()),
-        notes: Some(NOTE.into()),
-        ..Household::default()
-    };
-    h.members.insert(
-        "m1".into(),
-        Member {
-            full_name: Some(NAME.into()),
-            relation: Some(Relation::Head),
-            birth_year: Some(3000),
-            ..Member::default()
-        },
-    );
-    h.photos.insert(
-        sha.clone(),
-        PhotoRef {
-            kind: Some(PhotoKind::Evidence),
-            member_id: Some("m1".into()),
-            taken_at: None,
-        },
-    );
-    let mut doc = AutoCommit::new().with_actor(ActorId::random());
-    write::household(&mut doc, &h).unwrap();
-    let id = DocumentId::random();
-    let mut phone = SyncClient::connect(
-        &format!("ws://{}/api/v1/sync", w.app.addr),
-        w.token("phone"),
-        "phone-consent",
-    )
-    .await
-    .unwrap();
     let mut synced = doc.document().clone();
     phone.sync_document(&id, &mut synced).await.unwrap();
 
@@ -170,10 +127,9 @@ pub async fn personal_data_waits_for_consent(db: &TestDb) {
 
     // A projection written by an older server, before consent held data back, is written
     // again when the server starts.
-    let mut old = AutoCommit::new().with_actor(ActorId::random());
     let mut h2 = h.clone();
     h2.photos.clear();
-    write::household(&mut old, &h2).unwrap();
+    let mut old = document_of(&h2);
     let old_id = DocumentId::random();
     w.app
         .state

@@ -1,106 +1,38 @@
 //! The erasure stories.
 
-use std::io::{Cursor, Read};
+use std::io::Read;
 use std::path::Path;
 
 use automerge::sync::SyncDoc;
 use automerge::transaction::Transactable;
-use automerge::{ActorId, AutoCommit, ROOT, ReadDoc};
-use image::{ImageFormat, Rgb, RgbImage};
+use automerge::{AutoCommit, ROOT, ReadDoc};
 use reqwest::Method;
 use sansang_server::documents::DocumentId;
 use sansang_server::photos::{PhotoKey, Sha256Hex, Variant};
 use sansang_server::sync::client::{ClientError, SyncClient};
-use sansang_shared::model::{Consent, PhotoKind, PhotoRef, Relation};
-use sansang_shared::{Household, Member, SCHEMA_V1, write};
 use sansang_tests::db::{TestBackend, TestDb};
 use serde_json::{Value, json};
 
-use crate::fixture::{World, world};
+use crate::fixture::{World, add_photo, document_of, household_of, jpeg, world};
 
 /// Values that exist only for the member to be erased: one current, one only in the history.
 const NAME: &str = "XOABO7781 Nguyen Thi";
 const OLD_NAME: &str = "OLDSECRET4410";
 const KEPT: &str = "Tran Van KEEP5521";
 
-fn jpeg(seed: u8) -> Vec<u8> {
-    let img = RgbImage::from_fn(320, 240, |x, y| {
-        Rgb([(x % 256) as u8, (y % 256) as u8, seed])
-    });
-    let mut out = Cursor::new(Vec::new());
-    img.write_to(&mut out, ImageFormat::Jpeg).unwrap();
-    out.into_inner()
-}
-
-async fn upload(w: &World, bytes: &[u8]) -> String {
-    let sha = Sha256Hex::of(bytes).to_string();
-    let response = w
-        .app
-        .http
-        .put(format!("{}/api/v1/photos/{sha}", w.app.url))
-        .bearer_auth(w.token("phone"))
-        .body(bytes.to_vec())
-        .send()
-        .await
-        .unwrap();
-    assert!(response.status().is_success());
-    sha
-}
-
-fn sync_url(w: &World) -> String {
-    format!("ws://{}/api/v1/sync", w.app.addr)
-}
-
 /// A household with two members, each with a photo; the second member's name was first
 /// written as OLD_NAME, then corrected. Synced by the phone; returns its id and the phone's copy.
 async fn household(w: &World, photo_kept: &str, photo_erased: &str) -> (DocumentId, AutoCommit) {
-    let mut h = Household {
-        schema: Some(SCHEMA_V1.into()),
-        commune_code: Some("10846".into()),
-        hamlet_id: Some("T01".into()),
-        address: Some("Số 7, xóm Giữa".into()),
-        consent: Some(Consent {
-            given: Some(true),
-            ..Consent::default()
-        }),
-        ..Household::default()
-    };
-    h.members.insert(
-        "m1".into(),
-        Member {
-            full_name: Some(KEPT.into()),
-            relation: Some(Relation::Head),
-            birth_year: Some(1970),
-            ..Member::default()
-        },
-    );
-    h.members.insert(
-        "m2".into(),
-        Member {
-            full_name: Some(OLD_NAME.into()),
-            relation: Some(Relation::Spouse),
-            birth_year: Some(1972),
-            ..Member::default()
-        },
-    );
-    for (sha, member) in [(photo_kept, "m1"), (photo_erased, "m2")] {
-        h.photos.insert(
-            sha.to_owned(),
-            PhotoRef {
-                kind: Some(PhotoKind::Evidence),
-                member_id: Some(member.into()),
-                taken_at: None,
-            },
-        );
-    }
-    let mut doc = AutoCommit::new().with_actor(ActorId::random());
-    write::household(&mut doc, &h).unwrap();
+    let mut h = household_of("T01", "Số 7, xóm Giữa", &[("m1", KEPT), ("m2", OLD_NAME)]);
+    add_photo(&mut h, photo_kept, "m1");
+    add_photo(&mut h, photo_erased, "m2");
+    let mut doc = document_of(&h);
     let members = doc.get(ROOT, "members").unwrap().unwrap().1;
     let m2 = doc.get(&members, "m2").unwrap().unwrap().1;
     doc.put(&m2, "fullName", NAME).unwrap();
     doc.commit();
     let id = DocumentId::random();
-    let mut phone = SyncClient::connect(&sync_url(w), w.token("phone"), "phone-erasure")
+    let mut phone = SyncClient::connect(&w.sync_url(), w.token("phone"), "phone-erasure")
         .await
         .unwrap();
     let mut copy = doc.document().clone();
@@ -161,8 +93,8 @@ async fn database_files(db: &TestDb) -> std::path::PathBuf {
 
 pub async fn a_member_is_erased_and_nothing_of_them_remains(db: &TestDb) {
     let w = world(db).await;
-    let kept_photo = upload(&w, &jpeg(10)).await;
-    let erased_photo = upload(&w, &jpeg(200)).await;
+    let kept_photo = w.upload_photo(&jpeg(320, 240, 10)).await;
+    let erased_photo = w.upload_photo(&jpeg(320, 240, 200)).await;
     let (id, mut phone_copy) = household(&w, &kept_photo, &erased_photo).await;
     // Read by the hamlet head before: the audit log knows, and keeps knowing.
     let (status, _) = w
@@ -303,7 +235,7 @@ pub async fn a_member_is_erased_and_nothing_of_them_remains(db: &TestDb) {
     }
 
     // The phone still holds the old history: refused, and told what replaced it.
-    let mut phone = SyncClient::connect(&sync_url(&w), w.token("phone"), "phone-late")
+    let mut phone = SyncClient::connect(&w.sync_url(), w.token("phone"), "phone-late")
         .await
         .unwrap();
     let members = phone_copy.get(ROOT, "members").unwrap().unwrap().1;
@@ -391,8 +323,8 @@ fn walk(dir: &Path) -> Vec<String> {
 
 pub async fn a_household_is_erased_whole(db: &TestDb) {
     let w = world(db).await;
-    let a = upload(&w, &jpeg(30)).await;
-    let b = upload(&w, &jpeg(60)).await;
+    let a = w.upload_photo(&jpeg(320, 240, 30)).await;
+    let b = w.upload_photo(&jpeg(320, 240, 60)).await;
     let (id, mut doc) = household(&w, &a, &b).await;
     let (status, erased) = w
         .call(
@@ -415,7 +347,7 @@ pub async fn a_household_is_erased_whole(db: &TestDb) {
         .await;
     assert_eq!(status, 404);
     // The id is never used again, not even by a phone starting over.
-    let mut phone = SyncClient::connect(&sync_url(&w), w.token("phone"), "phone-again")
+    let mut phone = SyncClient::connect(&w.sync_url(), w.token("phone"), "phone-again")
         .await
         .unwrap();
     let mut copy = doc.document().clone();
