@@ -59,6 +59,26 @@ fn files_holding(dir: &Path, needle: &[u8]) -> Vec<String> {
     found
 }
 
+/// PostgreSQL's relation names by file node, to say which table still holds a value.
+async fn relation_names(db: &TestDb) -> std::collections::HashMap<String, String> {
+    let mut names = std::collections::HashMap::new();
+    if db.backend != TestBackend::Postgres {
+        return names;
+    }
+    let storage = sansang_server::storage::SqlStorage::connect(&db.url)
+        .await
+        .unwrap();
+    let rows: Vec<(String, String)> = sqlx::query_as(
+        "select relfilenode::text, relname::text from pg_class where relfilenode <> 0",
+    )
+    .fetch_all(storage.pool())
+    .await
+    .unwrap();
+    storage.pool().close().await;
+    names.extend(rows);
+    names
+}
+
 /// The folders holding this database's files.
 async fn database_files(db: &TestDb) -> std::path::PathBuf {
     match db.backend {
@@ -290,11 +310,19 @@ pub async fn a_member_is_erased_and_nothing_of_them_remains(db: &TestDb) {
 
     // No erased value in any file of the database or the photo store.
     let files = database_files(db).await;
+    let relations = relation_names(db).await;
     // The photo folder goes with the server's data folder when it stops: looked at first.
     let stored: Vec<String> = walk(&w.app.data_dir.path().join("photos"));
     w.app.stop().await;
     for needle in [NAME, OLD_NAME] {
-        let found = files_holding(&files, needle.as_bytes());
+        let found: Vec<String> = files_holding(&files, needle.as_bytes())
+            .into_iter()
+            .map(|f| {
+                let node = f.rsplit('/').next().unwrap_or_default().to_owned();
+                let name = relations.get(&node).cloned().unwrap_or_default();
+                format!("{f} ({name})")
+            })
+            .collect();
         assert!(found.is_empty(), "{needle} is still in {found:?}");
     }
     assert!(

@@ -334,7 +334,35 @@ pub(super) async fn scrub(db: &SqlStorage) -> Result<()> {
             })
         }
         Backend::Postgres => {
-            // Deleted rows stay in their pages until the table is rewritten.
+            // Deleted rows stay in their pages until the table is rewritten, and a rewrite
+            // keeps those that a transaction begun before the delete (an autovacuum's analyse,
+            // a long read, a write between its statements) may still see: wait for such
+            // transactions to end first (10 s at most).
+            let xid: String = sqlx::query("select (txid_current() % 4294967296)::text as xid")
+                .fetch_one(&db.pool)
+                .await
+                .map_err(query_err("reading the transaction id"))?
+                .try_get("xid")
+                .map_err(query_err("reading the transaction id"))?;
+            for _ in 0..100 {
+                let older: i64 = sqlx::query(
+                    "select count(*) as n from pg_stat_activity
+                     where pid <> pg_backend_pid()
+                       and ((backend_xmin is not null and age(backend_xmin) >= age($1::xid))
+                         or (backend_xid is not null and age(backend_xid) >= age($2::xid)))",
+                )
+                .bind(&xid)
+                .bind(&xid)
+                .fetch_one(&db.pool)
+                .await
+                .map_err(query_err("looking for older transactions"))?
+                .try_get("n")
+                .map_err(query_err("looking for older transactions"))?;
+                if older == 0 {
+                    break;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
             sqlx::query(
                 "vacuum full documents, changes, households, members, findings, conflicts, \
                  photo_refs, photos, reviews, review_history",
