@@ -241,6 +241,7 @@ impl App {
             Duration::from_secs(state.config.orphan_photo_grace_hours.saturating_mul(3600)),
             Duration::from_secs(3600),
         );
+        let retention = crate::retention::spawn(state.clone(), Duration::from_secs(3600));
         let app = router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
         // Sync is many small messages each way: without TCP_NODELAY a reply waits for the
         // peer's delayed ACK (40 ms on Linux) whenever the previous one is unacknowledged.
@@ -254,6 +255,9 @@ impl App {
             .await
             .context("serving HTTP");
         sweeper.abort();
+        if let Some(r) = retention {
+            r.abort();
+        }
         served?;
         state.storage.close().await;
         tracing::info!("stopped; database closed");

@@ -37,7 +37,7 @@ const SQLITE_FILE: &str = "database.sqlite";
 
 /// Every table, parents before children: the order rows are restored in. A test checks that it
 /// names every table the migrations create.
-pub const TABLES: [&str; 23] = [
+pub const TABLES: [&str; 24] = [
     "communes",
     "hamlets",
     "users",
@@ -61,6 +61,7 @@ pub const TABLES: [&str; 23] = [
     "reviews",
     "index_snapshots",
     "tombstones",
+    "retired_photos",
 ];
 
 /// What an archive holds; written last, read first.

@@ -64,6 +64,12 @@ pub struct Config {
     pub sync_messages_per_second: f64,
     /// Messages a token may send at once before the average applies.
     pub sync_message_burst: f64,
+    /// Days after a household's approval (unchanged since) when its evidence photos leave the
+    /// store; none: kept.
+    pub evidence_retention_days: Option<u64>,
+    /// Days a quarantined document (sent for a hamlet outside the phone's) is kept without
+    /// change before it is erased; none: kept until an admin decides.
+    pub quarantine_retention_days: Option<u64>,
 }
 
 impl Default for Config {
@@ -82,6 +88,8 @@ impl Default for Config {
             suppression_threshold: 5,
             sync_messages_per_second: 200.0,
             sync_message_burst: 2000.0,
+            evidence_retention_days: None,
+            quarantine_retention_days: None,
         }
     }
 }

@@ -191,11 +191,12 @@ pub async fn export(
     Ok(bytes)
 }
 
-/// Erases `subject` of household `id`: see the module documentation. `actor` is recorded in
-/// the audit log with `reason`; no erased value is.
+/// Erases `subject` of household `id`: see the module documentation. `actor` (from `address`)
+/// is recorded in the audit log with `reason`; no erased value is.
 pub async fn erase(
     state: &AppState,
-    caller: &crate::auth::Caller,
+    actor: crate::storage::Actor,
+    address: Option<String>,
     id: &DocumentId,
     subject: &Subject,
     reason: &str,
@@ -286,9 +287,10 @@ pub async fn erase(
         Subject::Household => "household".to_owned(),
         Subject::Member(m) => format!("member {m}"),
     };
-    crate::audit::record(
+    crate::audit::record_as(
         state,
-        caller,
+        actor,
+        address,
         "person.erase",
         Some(id.as_str()),
         Some(format!(

@@ -19,6 +19,7 @@ pub mod http;
 pub mod indices;
 pub mod metrics;
 pub mod photos;
+pub mod retention;
 pub mod review;
 pub mod simulate;
 pub mod storage;

@@ -46,6 +46,18 @@ async fn dispatch(state: &AppState, command: AdminCommand) -> anyhow::Result<()>
             to,
             out,
         }) => touched(state, user, device, &from, &to, out.as_deref()).await,
+        AdminCommand::Retention(super::RetentionCommand::Report) => {
+            print!("{}", crate::retention::report(state).await?);
+            Ok(())
+        }
+        AdminCommand::Retention(super::RetentionCommand::Apply) => {
+            let applied = crate::retention::apply(state, crate::now_millis()).await?;
+            println!(
+                "{} evidence photos removed ({} objects), {} quarantined documents erased",
+                applied.photos_removed, applied.objects_deleted, applied.quarantined_erased
+            );
+            Ok(())
+        }
         AdminCommand::Restore { .. } => {
             // main.rs runs it before opening the database, which must not exist yet.
             anyhow::bail!("a restore runs before the configured database is opened")

@@ -36,6 +36,9 @@ pub enum AdminCommand {
     /// The photo store: remove unreferenced photos, move photos to another store.
     #[command(subcommand)]
     Photos(PhotosCommand),
+    /// Retention: what is held and for how long; apply the configured limits now.
+    #[command(subcommand)]
+    Retention(RetentionCommand),
     /// The audit log: whose data one phone or person touched (breach notification).
     #[command(subcommand)]
     Audit(AuditCommand),
@@ -187,6 +190,15 @@ pub struct EnrollArgs {
     /// Hours the code stays valid, 1 to 168.
     #[arg(long, default_value_t = 24)]
     pub hours: u64,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RetentionCommand {
+    /// What is held (households, photos, quarantined documents, the audit log) and the rules.
+    Report,
+    /// Apply `evidence_retention_days` and `quarantine_retention_days` now (the server does it
+    /// every hour); run it with the server stopped, so no copy in its memory outlives an erasure.
+    Apply,
 }
 
 #[derive(Debug, Subcommand)]

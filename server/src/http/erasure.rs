@@ -143,8 +143,15 @@ pub async fn erase_household(
         ));
     }
     let subject = subject(request.member)?;
-    let erased = erasure::erase(&state, &caller, &id, &subject, reason)
-        .await
-        .map_err(refused)?;
+    let erased = erasure::erase(
+        &state,
+        caller.actor(),
+        caller.address.clone(),
+        &id,
+        &subject,
+        reason,
+    )
+    .await
+    .map_err(refused)?;
     Ok(Json(erased))
 }

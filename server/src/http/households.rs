@@ -147,7 +147,8 @@ async fn read_household(
 #[serde(rename_all = "camelCase")]
 pub struct PhotoState {
     pub sha256: String,
-    /// `uploaded` or `pending` (referenced by the document, bytes not received yet).
+    /// `uploaded`, `pending` (referenced by the document, bytes not received yet) or `removed`
+    /// (taken out of the store by the retention rule, a set time after approval).
     pub status: &'static str,
     pub duplicate_of: Vec<String>,
 }
@@ -186,9 +187,10 @@ pub async fn photo_states(
             .collect();
         duplicate_of.sort();
         duplicate_of.dedup();
+        let retired = state.storage.photo_retired(sha256).await?.is_some();
         out.push(PhotoState {
             sha256: sha256.clone(),
-            status: "uploaded",
+            status: if retired { "removed" } else { "uploaded" },
             duplicate_of,
         });
     }

@@ -114,6 +114,10 @@ pub async fn upload_photo(
         }));
     }
     if let Some(existing) = state.storage.get_photo(hash.as_str()).await? {
+        // Removed by the retention rule: not taken back in from a phone that still has it.
+        if state.storage.photo_retired(hash.as_str()).await?.is_some() {
+            return Ok((StatusCode::OK, Json(existing)).into_response());
+        }
         // A record whose objects a sweep removed meanwhile is taken in again below.
         let evidence = PhotoKey::new(hash.clone(), Variant::Evidence);
         if state
@@ -223,6 +227,7 @@ pub struct PhotoQuery {
         (status = 400, description = "`invalid-size`", body = crate::http::openapi::ErrorBody),
         (status = 401, description = "`unauthenticated`, `invalid-token`", body = crate::http::openapi::ErrorBody),
         (status = 404, description = "`not-found`: unknown, not uploaded yet, or of a household the caller may not read", body = crate::http::openapi::ErrorBody),
+        (status = 410, description = "`photo-removed`: removed by the retention rule a set time after approval", body = crate::http::openapi::ErrorBody),
     )
 )]
 pub async fn read_photo(
@@ -270,6 +275,13 @@ pub async fn read_photo(
     }
     if !readable {
         return Err(ApiError::not_found());
+    }
+    if state.storage.photo_retired(hash.as_str()).await?.is_some() {
+        return Err(ApiError::new(
+            StatusCode::GONE,
+            "photo-removed",
+            "this evidence photo was removed a set time after the household's approval (retention)",
+        ));
     }
     let etag = format!("\"{}-{}\"", hash, variant.as_str());
     if headers

@@ -203,6 +203,20 @@ pub struct Tombstone {
     pub erased_at: Millis,
 }
 
+/// What the database holds, for the retention report: counts and the oldest times.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Holdings {
+    pub households: i64,
+    pub approved_households: i64,
+    pub photos: i64,
+    pub retired_photos: i64,
+    pub quarantined: i64,
+    pub oldest_quarantined: Option<Millis>,
+    pub audit_entries: i64,
+    pub oldest_audit: Option<Millis>,
+    pub tombstones: i64,
+}
+
 /// What an erasure removed from the database.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Purged {
@@ -484,6 +498,17 @@ pub trait Storage: Send + Sync + 'static {
     /// In one transaction: leaves a tombstone for `document_id` and deletes the document with
     /// its changes, snapshot, projection, photo references and reviews.
     async fn erase_document(&self, tombstone: &Tombstone) -> Result<Purged>;
+    /// Photos whose every household is approved, unchanged since, and was approved at or
+    /// before `approved_before`, not retired yet: due for removal by the retention rule.
+    async fn retirable_photos(&self, approved_before: Millis) -> Result<Vec<String>>;
+    /// Marks a photo retired (its objects removed by retention); false when it already was.
+    async fn retire_photo(&self, sha256: &str, at: Millis) -> Result<bool>;
+    /// When the photo was retired, if it was.
+    async fn photo_retired(&self, sha256: &str) -> Result<Option<Millis>>;
+    /// Quarantined documents not changed since `updated_before`.
+    async fn stale_quarantined(&self, updated_before: Millis) -> Result<Vec<String>>;
+    /// What is held, for the retention report.
+    async fn holdings(&self) -> Result<Holdings>;
     /// Makes deleted rows unreadable in the database's files: SQLite deletes securely and here
     /// empties its write-ahead log; PostgreSQL rewrites the tables that held the document.
     async fn scrub(&self) -> Result<()>;

@@ -11,6 +11,7 @@ mod people;
 mod photos;
 mod places;
 mod projections;
+mod retention;
 mod reviews;
 mod settings;
 
@@ -26,9 +27,9 @@ use tokio::sync::{Mutex, MutexGuard};
 
 use super::{
     Actor, AuditEntry, AuditFilter, Backend, Commune, DecideOutcome, Device, DocumentScope,
-    DocumentUpdate, Enrollment, Hamlet, HouseholdSummary, Millis, PhotoRecord, PhotoUse, Purged,
-    Redeemed, Result, Review, ReviewedHousehold, Session, Storage, StorageError, StoredDocument,
-    StoredProjection, Tombstone, User,
+    DocumentUpdate, Enrollment, Hamlet, Holdings, HouseholdSummary, Millis, PhotoRecord, PhotoUse,
+    Purged, Redeemed, Result, Review, ReviewedHousehold, Session, Storage, StorageError,
+    StoredDocument, StoredProjection, Tombstone, User,
 };
 
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("../migrations/sqlite");
@@ -409,6 +410,26 @@ impl Storage for SqlStorage {
 
     async fn scrub(&self) -> Result<()> {
         documents::scrub(self).await
+    }
+
+    async fn retirable_photos(&self, approved_before: Millis) -> Result<Vec<String>> {
+        retention::retirable_photos(self, approved_before).await
+    }
+
+    async fn retire_photo(&self, sha256: &str, at: Millis) -> Result<bool> {
+        retention::retire_photo(self, sha256, at).await
+    }
+
+    async fn photo_retired(&self, sha256: &str) -> Result<Option<Millis>> {
+        retention::photo_retired(self, sha256).await
+    }
+
+    async fn stale_quarantined(&self, updated_before: Millis) -> Result<Vec<String>> {
+        retention::stale_quarantined(self, updated_before).await
+    }
+
+    async fn holdings(&self) -> Result<Holdings> {
+        retention::holdings(self).await
     }
 
     async fn get_projection(&self, document_id: &str) -> Result<Option<Projection>> {
