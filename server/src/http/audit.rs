@@ -1,6 +1,7 @@
 //! The audit log for admins, filterable by person or phone, household and time.
 
-use axum::extract::{Query, State};
+use crate::http::json::ApiQuery;
+use axum::extract::State;
 use axum::routing::get;
 use axum::{Json, Router};
 use serde::Deserialize;
@@ -54,7 +55,7 @@ pub struct AuditQuery {
 async fn read_audit(
     State(state): State<AppState>,
     caller: Caller,
-    Query(query): Query<AuditQuery>,
+    ApiQuery(query): ApiQuery<AuditQuery>,
 ) -> Result<Json<Vec<AuditEntry>>, ApiError> {
     caller.require_role(Action::ReadAudit)?;
     let actor = match (query.actor_kind.as_deref(), query.actor_id) {

@@ -1,9 +1,10 @@
 //! Volunteers' phones: issuing enrollment codes, enrolling a phone with one, listing and revoking
 //! phones. A revoked token stops working at the next request, since tokens are checked each time.
 
+use crate::http::json::ApiPath;
 use std::time::Duration;
 
-use axum::extract::{ConnectInfo, Path, State};
+use axum::extract::{ConnectInfo, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
@@ -288,7 +289,7 @@ async fn list_devices(
 async fn revoke_device(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<Device>, ApiError> {
     caller.require_role(Action::ManageDevices)?;
     let device = state

@@ -1,7 +1,8 @@
 //! A person's rights over the API: everything held about a household or one member as one
 //! archive, and its erasure (commune admins only). See [`crate::erasure`].
 
-use axum::extract::{Path, Query, State};
+use crate::http::json::{ApiPath, ApiQuery};
+use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -78,8 +79,8 @@ fn refused(e: ErasureError) -> ApiError {
 pub async fn export_household(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
-    Query(query): Query<ExportQuery>,
+    ApiPath(id): ApiPath<String>,
+    ApiQuery(query): ApiQuery<ExportQuery>,
 ) -> Result<Response, ApiError> {
     let (id, _) = super::household_scope(&state, &caller, &id, Action::Administer).await?;
     let subject = subject(query.member)?;
@@ -121,6 +122,7 @@ pub async fn export_household(
     request_body = EraseRequest,
     security(("bearer" = []), ("cookie" = [])),
     responses(
+        (status = 415, description = "`json-expected`: the body is not sent as application/json", body = crate::http::openapi::ErrorBody),
         (status = 200, description = "Erased", body = Erased),
         (status = 400, description = "`invalid-field`: no such member, no reason", body = crate::http::openapi::ErrorBody),
         (status = 401, description = "`unauthenticated`, `invalid-token`", body = crate::http::openapi::ErrorBody),
@@ -131,7 +133,7 @@ pub async fn export_household(
 pub async fn erase_household(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(request): ApiJson<EraseRequest>,
 ) -> Result<Json<Erased>, ApiError> {
     let (id, _) = super::household_scope(&state, &caller, &id, Action::Administer).await?;

@@ -1,7 +1,8 @@
 //! Households as the server has projected them: the list of a hamlet or commune, and one
 //! household with its members, findings and conflicts. Every read is in the audit log.
 
-use axum::extract::{Path, Query, State};
+use crate::http::json::{ApiPath, ApiQuery};
+use axum::extract::State;
 use axum::routing::get;
 use axum::{Json, Router};
 use serde::Deserialize;
@@ -56,7 +57,7 @@ pub struct ListQuery {
 async fn list_households(
     State(state): State<AppState>,
     caller: Caller,
-    Query(query): Query<ListQuery>,
+    ApiQuery(query): ApiQuery<ListQuery>,
 ) -> Result<Json<Vec<HouseholdSummary>>, ApiError> {
     let (commune, hamlets) = super::listing_scope(
         &caller,
@@ -100,7 +101,7 @@ async fn list_households(
 async fn read_household(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<Value>, ApiError> {
     let (id, scope) = super::household_scope(&state, &caller, &id, Action::Read).await?;
     let commune = scope.commune_code.as_deref().unwrap_or_default();

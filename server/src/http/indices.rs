@@ -2,7 +2,8 @@
 //! or exported has its small cells suppressed; `raw=true` gives the counts as computed to those
 //! who may read the households behind them.
 
-use axum::extract::{Path, Query, State};
+use crate::http::json::{ApiPath, ApiQuery};
+use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -127,7 +128,7 @@ async fn computed(state: &AppState, asked: &Asked) -> Result<indices::CommuneInd
 pub async fn read_indices(
     State(state): State<AppState>,
     caller: Caller,
-    Query(q): Query<IndicesQuery>,
+    ApiQuery(q): ApiQuery<IndicesQuery>,
 ) -> Result<Json<Value>, ApiError> {
     let asked = check(&caller, &q)?;
     let raw = q.raw.unwrap_or(false);
@@ -219,8 +220,8 @@ fn check_year(year: i64) -> Result<i64, ApiError> {
 pub async fn read_targets(
     State(state): State<AppState>,
     caller: Caller,
-    Path(year): Path<i64>,
-    Query(q): Query<CommuneQuery>,
+    ApiPath(year): ApiPath<i64>,
+    ApiQuery(q): ApiQuery<CommuneQuery>,
 ) -> Result<Json<Targets>, ApiError> {
     caller.require_role(Action::Export)?;
     let year = check_year(year)?;
@@ -239,6 +240,7 @@ pub async fn read_targets(
     request_body(content = Object, description = "`{digitalIdentity, paymentAccount, smartphonePeople, smartphoneHouseholds, basicSkills, vneidConfirmed, digitalHousehold, mentoring}`"),
     security(("bearer" = []), ("cookie" = [])),
     responses(
+        (status = 415, description = "`json-expected`: the body is not sent as application/json", body = crate::http::openapi::ErrorBody),
         (status = 200, description = "Stored", body = Object),
         (status = 400, description = "`invalid-target` (with `field`), `unknown-field`, `invalid-year`", body = ErrorBody),
         (status = 401, description = "No valid token or cookie", body = ErrorBody),
@@ -249,8 +251,8 @@ pub async fn read_targets(
 pub async fn write_targets(
     State(state): State<AppState>,
     caller: Caller,
-    Path(year): Path<i64>,
-    Query(q): Query<CommuneQuery>,
+    ApiPath(year): ApiPath<i64>,
+    ApiQuery(q): ApiQuery<CommuneQuery>,
     ApiJson(body): ApiJson<Value>,
 ) -> Result<Response, ApiError> {
     caller.require_role(Action::Administer)?;
@@ -361,7 +363,7 @@ fn download(bytes: Vec<u8>, content_type: &'static str, file: &str) -> Response 
 pub async fn summary_csv(
     State(state): State<AppState>,
     caller: Caller,
-    Query(q): Query<IndicesQuery>,
+    ApiQuery(q): ApiQuery<IndicesQuery>,
 ) -> Result<Response, ApiError> {
     let (rows, file) = summary_rows(&state, &caller, &q, "csv").await?;
     Ok(download(
@@ -389,7 +391,7 @@ pub async fn summary_csv(
 pub async fn summary_xlsx(
     State(state): State<AppState>,
     caller: Caller,
-    Query(q): Query<IndicesQuery>,
+    ApiQuery(q): ApiQuery<IndicesQuery>,
 ) -> Result<Response, ApiError> {
     let (rows, file) = summary_rows(&state, &caller, &q, "xlsx").await?;
     let bytes = exports::summary_xlsx(&rows).map_err(|e| ApiError::internal("xlsx-failed", e))?;
@@ -464,7 +466,7 @@ async fn detail_rows(
 pub async fn households_csv(
     State(state): State<AppState>,
     caller: Caller,
-    Query(q): Query<IndicesQuery>,
+    ApiQuery(q): ApiQuery<IndicesQuery>,
 ) -> Result<Response, ApiError> {
     let (rows, file) = detail_rows(&state, &caller, &q, "csv").await?;
     Ok(download(
@@ -492,7 +494,7 @@ pub async fn households_csv(
 pub async fn households_xlsx(
     State(state): State<AppState>,
     caller: Caller,
-    Query(q): Query<IndicesQuery>,
+    ApiQuery(q): ApiQuery<IndicesQuery>,
 ) -> Result<Response, ApiError> {
     let (rows, file) = detail_rows(&state, &caller, &q, "xlsx").await?;
     let bytes =

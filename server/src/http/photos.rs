@@ -1,11 +1,12 @@
 //! Photo evidence over HTTP: phones upload by content hash, people and phones fetch the evidence
 //! image or the thumbnail of photos of households they may read.
 
+use crate::http::json::{ApiPath, ApiQuery};
 use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::put;
@@ -74,7 +75,7 @@ fn format_name(format: Format) -> &'static str {
 pub async fn upload_photo(
     State(state): State<AppState>,
     caller: Caller,
-    Path(sha256): Path<String>,
+    ApiPath(sha256): ApiPath<String>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
@@ -233,8 +234,8 @@ pub struct PhotoQuery {
 pub async fn read_photo(
     State(state): State<AppState>,
     caller: Caller,
-    Path(sha256): Path<String>,
-    Query(query): Query<PhotoQuery>,
+    ApiPath(sha256): ApiPath<String>,
+    ApiQuery(query): ApiQuery<PhotoQuery>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let hash = Sha256Hex::parse(&sha256).map_err(|_| ApiError::not_found())?;

@@ -1,9 +1,10 @@
 //! Review by hamlet heads over HTTP: the queue of a hamlet by state with counts, a decision on a
 //! household pinned to the heads it was made on, and a household's decision history.
 
+use crate::http::json::{ApiPath, ApiQuery};
 use automerge::ReadDoc;
 use automerge::transaction::Transactable;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -88,7 +89,7 @@ pub struct ReviewQueue {
 pub async fn review_queue(
     State(state): State<AppState>,
     caller: Caller,
-    Query(query): Query<QueueQuery>,
+    ApiQuery(query): ApiQuery<QueueQuery>,
 ) -> Result<Json<ReviewQueue>, ApiError> {
     Ok(Json(build_queue(&state, &caller, &query).await?))
 }
@@ -212,6 +213,7 @@ pub use super::household_scope;
     request_body = DecisionRequest,
     security(("bearer" = []), ("cookie" = [])),
     responses(
+        (status = 415, description = "`json-expected`: the body is not sent as application/json", body = crate::http::openapi::ErrorBody),
         (status = 201, description = "Recorded", body = Review),
         (status = 200, description = "The same decision sent twice (a double-submitted form): the one recorded", body = Review),
         (status = 400, description = "`invalid-decision`, `reason-required`, `comment-required`, \
@@ -227,7 +229,7 @@ pub use super::household_scope;
 pub async fn decide(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(request): ApiJson<DecisionRequest>,
 ) -> Result<Response, ApiError> {
     Ok(match decide_core(&state, &caller, &id, &request).await? {
@@ -472,6 +474,7 @@ pub struct ResolveRequest {
     request_body = ResolveRequest,
     security(("bearer" = []), ("cookie" = [])),
     responses(
+        (status = 415, description = "`json-expected`: the body is not sent as application/json", body = crate::http::openapi::ErrorBody),
         (status = 200, description = "Written: the household as projected now", body = super::openapi::HouseholdResponse),
         (status = 400, description = "`invalid-path`, `invalid-value`, `invalid-field`; `field` names the field at fault", body = ErrorBody),
         (status = 401, description = "No valid token or cookie", body = ErrorBody),
@@ -483,7 +486,7 @@ pub struct ResolveRequest {
 pub async fn resolve(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(request): ApiJson<ResolveRequest>,
 ) -> Result<Response, ApiError> {
     Ok(match resolve_core(&state, &caller, &id, &request).await? {
@@ -619,7 +622,7 @@ pub async fn resolve_core(
 pub async fn review_history(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<Vec<Review>>, ApiError> {
     let (id, _) = household_scope(&state, &caller, &id, Action::Read).await?;
     let history = state.storage.review_history(id.as_str()).await?;

@@ -1,7 +1,8 @@
 //! Accounts of people, for admins: list, create (with a generated password when none is given),
 //! reset a password. The same rules as `sansang admin`, through `crate::accounts`.
 
-use axum::extract::{Path, State};
+use crate::http::json::ApiPath;
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
@@ -154,7 +155,7 @@ async fn create_user(
 async fn reset_password(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     caller.require_role(Action::Administer)?;
     let user = state

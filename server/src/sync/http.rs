@@ -3,9 +3,10 @@
 //! the socket. The server keeps no state between requests; a client repeats until the reply
 //! shows the server holds its heads (or there is no reply: 204).
 
+use crate::http::json::{ApiPath, ApiQuery};
 use automerge::sync;
 use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
@@ -60,8 +61,8 @@ fn unavailable() -> ApiError {
 pub async fn sync_over_http(
     State(app): State<AppState>,
     caller: Caller,
-    Path(document_id): Path<String>,
-    Query(query): Query<HttpSyncQuery>,
+    ApiPath(document_id): ApiPath<String>,
+    ApiQuery(query): ApiQuery<HttpSyncQuery>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let id = DocumentId::parse(&document_id).map_err(|_| unavailable())?;
