@@ -177,10 +177,7 @@ async fn main() -> anyhow::Result<()> {
                 seed,
                 reference,
             };
-            if let Err(e) = sansang_server::simulate::reads(options).await {
-                eprintln!("error: {e:#}");
-                std::process::exit(1);
-            }
+            or_exit(sansang_server::simulate::reads(options).await);
             return Ok(());
         }
         let options = sansang_server::simulate::Options {
@@ -196,10 +193,7 @@ async fn main() -> anyhow::Result<()> {
             reference,
             ids_out,
         };
-        if let Err(e) = sansang_server::simulate::run(options).await {
-            eprintln!("error: {e:#}");
-            std::process::exit(1);
-        }
+        or_exit(sansang_server::simulate::run(options).await);
         return Ok(());
     }
     if let Command::Bench(bench) = cli.command {
@@ -221,13 +215,7 @@ async fn main() -> anyhow::Result<()> {
         "starting"
     );
     if let Command::Admin(cli::AdminCommand::Restore { from }) = &cli.command {
-        let restored = match sansang_server::backup::restore(&config, from).await {
-            Ok(r) => r,
-            Err(e) => {
-                eprintln!("error: {e:#}");
-                std::process::exit(1);
-            }
-        };
+        let restored = or_exit(sansang_server::backup::restore(&config, from).await);
         let state = AppState::open(config).await?;
         let detail = format!(
             "{} (taken {} ms since the epoch): {} documents, {} photo objects",
@@ -285,10 +273,7 @@ async fn main() -> anyhow::Result<()> {
             };
             let result = cli::export::summary(&state, args).await;
             state.storage.close().await;
-            if let Err(e) = result {
-                eprintln!("error: {e:#}");
-                std::process::exit(1);
-            }
+            or_exit(result);
             Ok(())
         }
         Command::Export(ExportCommand::Households {
@@ -299,18 +284,11 @@ async fn main() -> anyhow::Result<()> {
         }) => {
             let result = cli::export::households(&state, &commune, year, format, &out).await;
             state.storage.close().await;
-            if let Err(e) = result {
-                eprintln!("error: {e:#}");
-                std::process::exit(1);
-            }
+            or_exit(result);
             Ok(())
         }
         Command::Admin(command) => {
-            if let Err(e) = cli::admin::run(state, command).await {
-                // One line naming what is wrong, not a debug dump.
-                eprintln!("error: {e:#}");
-                std::process::exit(1);
-            }
+            or_exit(cli::admin::run(state, command).await);
             Ok(())
         }
     }
@@ -349,4 +327,12 @@ async fn run_demo(state: AppState, households: usize, no_serve: bool) -> anyhow:
         return Ok(());
     }
     app.run_until(shutdown_signal()).await
+}
+
+/// A failed command ends with one line naming what is wrong, not a debug dump, and status 1.
+fn or_exit<T>(result: anyhow::Result<T>) -> T {
+    result.unwrap_or_else(|e| {
+        eprintln!("error: {e:#}");
+        std::process::exit(1)
+    })
 }

@@ -227,11 +227,15 @@ pub(super) async fn list_document_ids(db: &SqlStorage, commune_code: &str) -> Re
         .fetch_all(&db.pool)
         .await
         .map_err(query_err("listing documents"))?;
+    sorted_ids(&rows)
+}
+
+/// The `id` column of `rows`, in bytewise order on both backends (see places::list_communes).
+fn sorted_ids(rows: &[AnyRow]) -> Result<Vec<String>> {
     let mut ids = rows
         .iter()
         .map(|row| col(row, "documents", "id"))
         .collect::<Result<Vec<String>>>()?;
-    // Bytewise order on both backends (see places::list_communes).
     ids.sort();
     Ok(ids)
 }
@@ -380,12 +384,7 @@ pub(super) async fn all_document_ids(db: &SqlStorage) -> Result<Vec<String>> {
         .fetch_all(&db.pool)
         .await
         .map_err(query_err("listing documents"))?;
-    let mut ids = rows
-        .iter()
-        .map(|row| col(row, "documents", "id"))
-        .collect::<Result<Vec<String>>>()?;
-    ids.sort();
-    Ok(ids)
+    sorted_ids(&rows)
 }
 
 #[tracing::instrument(skip_all)]
