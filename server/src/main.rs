@@ -218,9 +218,9 @@ async fn main() -> anyhow::Result<()> {
         let restored = or_exit(sansang_server::backup::restore(&config, from).await);
         let state = AppState::open(config).await?;
         let detail = format!(
-            "{} (taken {} ms since the epoch): {} documents, {} photo objects",
+            "{} (taken {}): {} documents, {} photo objects",
             from.display(),
-            restored.manifest.created_at,
+            sansang_server::exports::date_vn(restored.manifest.created_at),
             restored.documents,
             restored.manifest.photos.len()
         );

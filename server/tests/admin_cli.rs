@@ -393,3 +393,53 @@ fn photos_migrate_to_another_folder_and_sweep() {
         "{actions:?}"
     );
 }
+
+#[test]
+fn backup_restore_retention_and_breach_commands() {
+    let dir = tempfile::tempdir().unwrap();
+    ok(dir.path(), "demo --households 12 --no-serve");
+
+    let report = ok(dir.path(), "admin retention report");
+    assert!(report.contains("households: 12 (0 approved)"), "{report}");
+    let applied = ok(dir.path(), "admin retention apply");
+    assert!(applied.contains("0 evidence photos removed"), "{applied}");
+
+    let out = ok(dir.path(), "admin backup --out backup.tar");
+    assert!(out.contains("12 documents"), "{out}");
+    let again = fails(dir.path(), "admin backup --out backup.tar");
+    assert!(again.contains("already exists"), "{again}");
+    // Restored next to the original, into a data folder of its own.
+    let restored = Command::new(env!("CARGO_BIN_EXE_sansang"))
+        .env("SANSANG_DATA_DIR", dir.path().join("restored"))
+        .env("SANSANG_LOG", "warn")
+        .env_remove("SANSANG_DATABASE_URL")
+        .env_remove("SANSANG_CONFIG")
+        .current_dir(dir.path())
+        .args(["admin", "restore", "--from", "backup.tar"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&restored.stdout);
+    assert!(
+        restored.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&restored.stderr)
+    );
+    assert!(stdout.contains("12 documents"), "{stdout}");
+    assert!(dir.path().join("restored/sansang.db").exists());
+
+    let touched = ok(
+        dir.path(),
+        "admin audit touched --user canbo1 --from 2026-01-01 --to 2099-12-31",
+    );
+    assert!(touched.contains("account canbo1"), "{touched}");
+    let unknown = fails(
+        dir.path(),
+        "admin audit touched --user nobody --from 2026-01-01 --to 2026-12-31",
+    );
+    assert!(unknown.contains("no account is named"), "{unknown}");
+    let bad_day = fails(
+        dir.path(),
+        "admin audit touched --user canbo1 --from 30/11/2026 --to 2026-12-31",
+    );
+    assert!(bad_day.contains("--from"), "{bad_day}");
+}
