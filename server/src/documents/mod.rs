@@ -95,7 +95,7 @@ impl DocumentService {
     pub fn decode_changes(raw: &[Vec<u8>]) -> Result<Vec<Change>, DocumentError> {
         raw.iter()
             .map(|bytes| {
-                Change::from_bytes(bytes.clone())
+                guarded("change", || Change::from_bytes(bytes.clone()))?
                     .map_err(|e| DocumentError::Corrupt(format!("change: {e}")))
             })
             .collect()
@@ -103,8 +103,15 @@ impl DocumentService {
 
     /// Decodes a saved document or a run of saved changes (what `save` and `save_after` make).
     pub fn decode_saved(bytes: &[u8]) -> Result<Vec<Change>, DocumentError> {
-        let doc = Automerge::load(bytes).map_err(|e| DocumentError::Corrupt(e.to_string()))?;
+        let doc = guarded("document", || Automerge::load(bytes))?
+            .map_err(|e| DocumentError::Corrupt(e.to_string()))?;
         Ok(doc.get_changes(&[]))
+    }
+
+    /// Decodes a sync message from a peer.
+    pub fn decode_sync_message(bytes: &[u8]) -> Result<sync::Message, DocumentError> {
+        guarded("sync message", || sync::Message::decode(bytes))?
+            .map_err(|e| DocumentError::Corrupt(format!("sync message: {e}")))
     }
 
     /// Locks document `id`, loading it from the database when it is not in memory.
@@ -209,8 +216,7 @@ impl DocGuard<'_> {
         self.service.metrics.changes_received(changes.len());
         let mut candidate = self.doc().clone();
         let before = candidate.get_heads();
-        candidate
-            .apply_changes(changes)
+        guarded("changes", || candidate.apply_changes(changes))?
             .map_err(|e| DocumentError::Corrupt(format!("applying changes: {e}")))?;
         self.commit(candidate, &before).await
     }
@@ -249,9 +255,10 @@ impl DocGuard<'_> {
         let mut candidate = self.doc().clone();
         let mut candidate_state = state.clone();
         let before = candidate.get_heads();
-        candidate
-            .receive_sync_message(&mut candidate_state, message)
-            .map_err(|e| DocumentError::Corrupt(format!("sync message: {e}")))?;
+        guarded("sync message", || {
+            candidate.receive_sync_message(&mut candidate_state, message)
+        })?
+        .map_err(|e| DocumentError::Corrupt(format!("sync message: {e}")))?;
         let applied = self.commit(candidate, &before).await?;
         *state = candidate_state;
         Ok(applied)
@@ -365,6 +372,16 @@ impl DocGuard<'_> {
     }
 }
 
+/// Runs Automerge's decoding of bytes from a peer. Malformed bytes can make the decoder panic
+/// (fuzzing found `Automerge::load` unwrapping a `None` in its column decoder): that is a
+/// refusal of the peer's data, not the end of the connection's task. Whatever `decode` touched
+/// is a copy the caller drops on error.
+fn guarded<T>(what: &str, decode: impl FnOnce() -> T) -> Result<T, DocumentError> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(decode)).map_err(|_| {
+        DocumentError::Corrupt(format!("the {what} does not decode (decoder panicked)"))
+    })
+}
+
 /// The update that stores `changes` of document `id` with the projection of `doc` (without the
 /// people's data unless consent is recorded).
 fn update_for(
@@ -391,4 +408,26 @@ fn update_for(
         projection: Some(projection.clone()),
     };
     (projection, update)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Found by `scripts/fuzz household_document`: a change chunk whose column data makes
+    /// Automerge's decoder panic (automerge 0.12, hexane's RLE decoder).
+    const PANICKING_CHUNK: [u8; 24] = [
+        0x85, 0x6f, 0x4a, 0x83, 0xc6, 0x93, 0x97, 0x07, 0x03, 0x0e, 0x00, 0x02, 0x01, 0x01, 0x01,
+        0x01, 0x01, 0x03, 0x01, 0x01, 0x01, 0x23, 0x01, 0x00,
+    ];
+
+    #[test]
+    fn bytes_that_panic_the_decoder_are_refused() {
+        assert!(matches!(
+            DocumentService::decode_saved(&PANICKING_CHUNK),
+            Err(DocumentError::Corrupt(_))
+        ));
+        assert!(DocumentService::decode_changes(&[PANICKING_CHUNK.to_vec()]).is_err());
+        assert!(DocumentService::decode_sync_message(&PANICKING_CHUNK).is_err());
+    }
 }

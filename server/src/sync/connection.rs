@@ -369,7 +369,7 @@ impl Connection {
         let Ok(id) = DocumentId::parse(document_id) else {
             return Ok(vec![self.unavailable(document_id)]);
         };
-        let message = sync::Message::decode(data)
+        let message = crate::documents::DocumentService::decode_sync_message(data)
             .map_err(|e| End::Refused(format!("corrupt sync message for {id}: {e}")))?;
         if !self.docs.contains_key(&id) && self.docs.len() >= MAX_DOCUMENTS {
             return Ok(vec![self.unavailable(document_id)]);

@@ -66,7 +66,7 @@ pub async fn sync_over_http(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let id = DocumentId::parse(&document_id).map_err(|_| unavailable())?;
-    let message = sync::Message::decode(&body).map_err(|e| {
+    let message = crate::documents::DocumentService::decode_sync_message(&body).map_err(|e| {
         ApiError::bad_request("sync-message-corrupt", format!("not a sync message: {e}"))
     })?;
     let mut state = sync::State::new();
