@@ -20,7 +20,7 @@ use sansang_shared::{Household, read, write};
 use serde_json::json;
 
 use crate::app::AppState;
-use crate::documents::DocumentId;
+use crate::documents::{DocGuard, DocumentId};
 use crate::photos::{PhotoKey, Sha256Hex, Variant};
 use crate::storage::{Storage, Tombstone};
 
@@ -56,16 +56,11 @@ pub enum ErasureError {
     Failed(#[from] anyhow::Error),
 }
 
-/// The automerge actor the server writes a replacement document as.
-fn erasure_actor() -> ActorId {
-    ActorId::from(uuid::Uuid::new_v4().as_bytes().as_slice())
-}
-
-/// The household as it is now, read whole (consent or not: this is the person's own data).
-async fn current(
-    state: &AppState,
+/// Household `id`, locked; `NotFound` when it is not stored.
+async fn lock_stored<'a>(
+    state: &'a AppState,
     id: &DocumentId,
-) -> Result<(Household, serde_json::Value, Vec<String>), ErasureError> {
+) -> Result<DocGuard<'a>, ErasureError> {
     let guard = state
         .documents
         .lock(id)
@@ -74,6 +69,15 @@ async fn current(
     if !guard.stored() {
         return Err(ErasureError::NotFound);
     }
+    Ok(guard)
+}
+
+/// The household as it is now, read whole (consent or not: this is the person's own data).
+async fn current(
+    state: &AppState,
+    id: &DocumentId,
+) -> Result<(Household, serde_json::Value, Vec<String>), ErasureError> {
+    let guard = lock_stored(state, id).await?;
     let doc = guard.doc();
     let projection = read::project(doc, &doc.get_heads(), crate::reference_year());
     let json = read::document_json(doc);
@@ -203,14 +207,7 @@ pub async fn erase(
 ) -> Result<Erased, ErasureError> {
     // The old document stays locked until its rows are gone, so no sync slips a change in; the
     // copy in memory is dropped with the lock.
-    let mut guard = state
-        .documents
-        .lock(id)
-        .await
-        .map_err(|e| ErasureError::Failed(e.into()))?;
-    if !guard.stored() {
-        return Err(ErasureError::NotFound);
-    }
+    let mut guard = lock_stored(state, id).await?;
     let doc = guard.doc();
     let household = read::project(doc, &doc.get_heads(), crate::reference_year()).household;
     let erased_photos = photos_of(&household, subject);
@@ -230,7 +227,7 @@ pub async fn erase(
     // What remains, as a fresh document with no history of the erased member.
     let replaced_by = match &remaining {
         Some(rest) => {
-            let mut fresh = AutoCommit::new().with_actor(erasure_actor());
+            let mut fresh = AutoCommit::new().with_actor(ActorId::random());
             write::household(&mut fresh, rest).context("writing the replacement document")?;
             let new_id = DocumentId::random();
             state

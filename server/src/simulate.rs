@@ -258,6 +258,33 @@ async fn burst(
     Ok(())
 }
 
+/// The demo's credentials file; an error unless it lists at least one phone.
+fn load_credentials(path: &std::path::Path) -> anyhow::Result<Credentials> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let credentials: Credentials =
+        serde_json::from_str(&text).with_context(|| format!("reading {}", path.display()))?;
+    if credentials.devices.is_empty() {
+        bail!("{} lists no enrolled phone", path.display());
+    }
+    Ok(credentials)
+}
+
+/// The token that reads every household: the admin's session, or against the reference server
+/// (no accounts) a phone's token.
+async fn reader_token(
+    url: &str,
+    credentials: &Credentials,
+    reference: bool,
+) -> anyhow::Result<String> {
+    if reference {
+        return Ok(credentials.devices[0].token.clone());
+    }
+    tokio::time::timeout(Duration::from_secs(30), admin_token(url, credentials))
+        .await
+        .context("signing in as admin took over 30 s")?
+}
+
 /// A person's session token, from the demo's admin login.
 async fn admin_token(url: &str, credentials: &Credentials) -> anyhow::Result<String> {
     let admin = credentials
@@ -301,13 +328,7 @@ fn percentile(sorted: &[Duration], p: usize) -> f64 {
 
 /// Runs the simulation; an error when any change was lost.
 pub async fn run(o: Options) -> anyhow::Result<()> {
-    let text = std::fs::read_to_string(&o.credentials)
-        .with_context(|| format!("reading {}", o.credentials.display()))?;
-    let credentials: Credentials = serde_json::from_str(&text)
-        .with_context(|| format!("reading {}", o.credentials.display()))?;
-    if credentials.devices.is_empty() {
-        bail!("{} lists no enrolled phone", o.credentials.display());
-    }
+    let credentials = load_credentials(&o.credentials)?;
     let url = ws_url(&o.url);
     let mut rng = StdRng::seed_from_u64(o.seed);
 
@@ -466,13 +487,7 @@ pub async fn run(o: Options) -> anyhow::Result<()> {
         let list: String = expected.iter().map(|(id, _)| format!("{id}\n")).collect();
         std::fs::write(path, list).with_context(|| format!("writing {}", path.display()))?;
     }
-    let token = if o.reference {
-        credentials.devices[0].token.clone()
-    } else {
-        tokio::time::timeout(Duration::from_secs(30), admin_token(&o.url, &credentials))
-            .await
-            .context("signing in as admin took over 30 s")??
-    };
+    let token = reader_token(&o.url, &credentials, o.reference).await?;
     let lost = check(&url, &token, expected, o.reference).await?;
     let t = tally.lock().await;
     let mut latencies = t.latencies.clone();
@@ -546,10 +561,7 @@ pub struct Reads {
 /// Random reads: `readers` connections each fetch random households (a cold start loads them
 /// from storage), timing each from request to the whole document. Fails on any error.
 pub async fn reads(o: Reads) -> anyhow::Result<()> {
-    let text = std::fs::read_to_string(&o.credentials)
-        .with_context(|| format!("reading {}", o.credentials.display()))?;
-    let credentials: Credentials = serde_json::from_str(&text)
-        .with_context(|| format!("reading {}", o.credentials.display()))?;
+    let credentials = load_credentials(&o.credentials)?;
     let list =
         std::fs::read_to_string(&o.ids).with_context(|| format!("reading {}", o.ids.display()))?;
     let ids: Vec<DocumentId> = list
@@ -564,16 +576,7 @@ pub async fn reads(o: Reads) -> anyhow::Result<()> {
     if ids.is_empty() {
         bail!("{} lists no household", o.ids.display());
     }
-    let token = if o.reference {
-        credentials
-            .devices
-            .first()
-            .context("the credentials file lists no phone")?
-            .token
-            .clone()
-    } else {
-        admin_token(&o.url, &credentials).await?
-    };
+    let token = reader_token(&o.url, &credentials, o.reference).await?;
     let url = ws_url(&o.url);
     let readers = o.readers.clamp(1, o.reads.max(1));
     eprintln!(
