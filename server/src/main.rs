@@ -321,7 +321,13 @@ async fn run_demo(state: AppState, households: usize, no_serve: bool) -> anyhow:
         devices: seeded.devices,
     };
     let path = demo::write_credentials(&state.config.data_dir, &credentials)?;
-    println!("{}", demo::describe(&credentials, &path));
+    {
+        // One write, and a closed stdout is not an error: a supervisor that stops reading once
+        // it has the URL must not take the server down with a broken pipe.
+        let mut out = std::io::stdout().lock();
+        let text = format!("{}\n", demo::describe(&credentials, &path));
+        let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
+    }
     if no_serve {
         state.storage.close().await;
         return Ok(());
