@@ -6,7 +6,18 @@
 use automerge::{Automerge, ReadDoc};
 use libfuzzer_sys::fuzz_target;
 
+#[allow(dead_code)]
+#[path = "../../server/src/documents/screen.rs"]
+mod screen;
+
 fuzz_target!(|bytes: &[u8]| {
+    // The server screens peer bytes before Automerge decodes them (bundle chunks, lengths past
+    // the end, compression bombs: fuzzing found a 30-byte bundle that made the loader reserve
+    // gigabytes, now regression-bundle-oom in the corpus). What passes the screen must load
+    // within libFuzzer's memory limit.
+    if screen::chunks(bytes).is_err() {
+        return;
+    }
     // Automerge's own decoder can panic on malformed bytes (the first run found one, now in the
     // corpus as regression-load-panic); the server catches that and refuses the bytes (see
     // `documents::guarded`), so here it is a refusal too. Panics in sansang's code still crash.

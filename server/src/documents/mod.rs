@@ -9,6 +9,7 @@
 
 mod cache;
 mod id;
+pub mod screen;
 
 use std::sync::Arc;
 
@@ -95,6 +96,7 @@ impl DocumentService {
     pub fn decode_changes(raw: &[Vec<u8>]) -> Result<Vec<Change>, DocumentError> {
         raw.iter()
             .map(|bytes| {
+                screened("change", bytes)?;
                 guarded("change", || Change::from_bytes(bytes.clone()))?
                     .map_err(|e| DocumentError::Corrupt(format!("change: {e}")))
             })
@@ -103,6 +105,7 @@ impl DocumentService {
 
     /// Decodes a saved document or a run of saved changes (what `save` and `save_after` make).
     pub fn decode_saved(bytes: &[u8]) -> Result<Vec<Change>, DocumentError> {
+        screened("document", bytes)?;
         let doc = guarded("document", || Automerge::load(bytes))?
             .map_err(|e| DocumentError::Corrupt(e.to_string()))?;
         Ok(doc.get_changes(&[]))
@@ -110,8 +113,12 @@ impl DocumentService {
 
     /// Decodes a sync message from a peer.
     pub fn decode_sync_message(bytes: &[u8]) -> Result<sync::Message, DocumentError> {
-        guarded("sync message", || sync::Message::decode(bytes))?
-            .map_err(|e| DocumentError::Corrupt(format!("sync message: {e}")))
+        let message = guarded("sync message", || sync::Message::decode(bytes))?
+            .map_err(|e| DocumentError::Corrupt(format!("sync message: {e}")))?;
+        for chunk in message.changes.iter() {
+            screened("sync message", chunk)?;
+        }
+        Ok(message)
     }
 
     /// Locks document `id`, loading it from the database when it is not in memory.
@@ -372,6 +379,11 @@ impl DocGuard<'_> {
     }
 }
 
+/// Refuses peer bytes whose chunks Automerge would decode unboundedly (see [`screen`]).
+fn screened(what: &str, bytes: &[u8]) -> Result<(), DocumentError> {
+    screen::chunks(bytes).map_err(|e| DocumentError::Corrupt(format!("{what}: {e}")))
+}
+
 /// Runs Automerge's decoding of bytes from a peer. Malformed bytes can make the decoder panic
 /// (fuzzing found `Automerge::load` unwrapping a `None` in its column decoder): that is a
 /// refusal of the peer's data, not the end of the connection's task. Whatever `decode` touched
@@ -429,5 +441,36 @@ mod tests {
         ));
         assert!(DocumentService::decode_changes(&[PANICKING_CHUNK.to_vec()]).is_err());
         assert!(DocumentService::decode_sync_message(&PANICKING_CHUNK).is_err());
+    }
+
+    /// Fuzzing's 30-byte chunk that made Automerge reserve gigabytes (an abort, not a panic),
+    /// refused on every path peer bytes take, before Automerge sees it.
+    #[test]
+    fn bytes_that_exhaust_the_decoder_are_refused() {
+        let chunk = include_bytes!("../../../fuzz/corpus/household_document/regression-bundle-oom");
+        for result in [
+            DocumentService::decode_saved(chunk).map(drop),
+            DocumentService::decode_changes(&[chunk.to_vec()]).map(drop),
+        ] {
+            let Err(DocumentError::Corrupt(e)) = result else {
+                panic!("not refused: {result:?}");
+            };
+            assert!(e.contains("bundle"), "{e}");
+        }
+        // Inside a sync message, as a phone would send it.
+        let message = sync::Message {
+            heads: Vec::new(),
+            need: Vec::new(),
+            have: Vec::new(),
+            changes: vec![chunk.to_vec()].into(),
+            flags: None,
+            version: sync::MessageVersion::V1,
+        };
+        let Err(DocumentError::Corrupt(e)) =
+            DocumentService::decode_sync_message(&message.encode())
+        else {
+            panic!("not refused");
+        };
+        assert!(e.contains("bundle"), "{e}");
     }
 }
