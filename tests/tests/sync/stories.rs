@@ -258,6 +258,31 @@ pub async fn bad_input_is_refused_and_harms_nobody(db: &TestDb) {
             }),
         ),
         (
+            // Fuzzing's 30-byte bundle chunk that made Automerge reserve gigabytes and abort
+            // the server: now screened out before Automerge sees it.
+            "a change that exhausts the decoder",
+            wire::encode(&Message::Sync {
+                sender_id: "phone-bad".into(),
+                target_id: "x".into(),
+                document_id: id.to_string(),
+                data: automerge::sync::Message {
+                    heads: Vec::new(),
+                    need: Vec::new(),
+                    have: Vec::new(),
+                    changes: vec![
+                        include_bytes!(
+                            "../../../fuzz/corpus/household_document/regression-bundle-oom"
+                        )
+                        .to_vec(),
+                    ]
+                    .into(),
+                    flags: None,
+                    version: automerge::sync::MessageVersion::V1,
+                }
+                .encode(),
+            }),
+        ),
+        (
             "another peer's id",
             wire::encode(&Message::Sync {
                 sender_id: "someone-else".into(),
@@ -271,7 +296,12 @@ pub async fn bad_input_is_refused_and_harms_nobody(db: &TestDb) {
         let mut bad = phone(&w, "phone-bad").await;
         bad.send_raw(bytes).await.unwrap();
         match bad.recv().await {
-            Err(ClientError::Refused(reason)) => assert!(!reason.is_empty(), "{what}"),
+            Err(ClientError::Refused(reason)) => {
+                assert!(!reason.is_empty(), "{what}");
+                if what.contains("exhausts") {
+                    assert!(reason.contains("bundle"), "{what}: {reason}");
+                }
+            }
             other => panic!("{what}: expected an error and close, got {other:?}"),
         }
         assert!(
