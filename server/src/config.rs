@@ -70,6 +70,9 @@ pub struct Config {
     /// Days a quarantined document (sent for a hamlet outside the phone's) is kept without
     /// change before it is erased; none: kept until an admin decides.
     pub quarantine_retention_days: Option<u64>,
+    /// Serve the field app from this folder (a build of `field-app/`) instead of the copy built
+    /// into the binary: for working on the app.
+    pub field_app_dir: Option<PathBuf>,
 }
 
 impl Default for Config {
@@ -90,6 +93,7 @@ impl Default for Config {
             sync_message_burst: 2000.0,
             evidence_retention_days: None,
             quarantine_retention_days: None,
+            field_app_dir: None,
         }
     }
 }

@@ -24,13 +24,19 @@ impl TestApp {
     /// Builds and starts the server on `db`; the listener is bound before this returns, so the
     /// first request never races the start-up.
     pub async fn spawn(db: &TestDb) -> TestApp {
+        Self::spawn_with(db, |_| {}).await
+    }
+
+    /// As [`TestApp::spawn`], with the configuration changed by `adjust` first.
+    pub async fn spawn_with(db: &TestDb, adjust: impl FnOnce(&mut Config)) -> TestApp {
         let data_dir = tempfile::tempdir().expect("a data folder");
-        let config = Config {
+        let mut config = Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             data_dir: data_dir.path().to_owned(),
             database_url: Some(Secret::new(db.url.clone())),
             ..Config::default()
         };
+        adjust(&mut config);
         let state = AppState::open(config)
             .await
             .expect("opening the application");

@@ -8,6 +8,8 @@
 mod demo;
 #[path = "server/documents.rs"]
 mod documents;
+#[path = "server/field.rs"]
+mod field;
 #[path = "server/health.rs"]
 mod health;
 
@@ -16,6 +18,7 @@ use documents::{
     bad_automerge_data_is_refused_and_nothing_written, concurrent_phones_show_as_conflicts,
     documents_survive_restart_and_compaction,
 };
+use field::field_app_is_served;
 use health::health_and_metrics_answer;
 
 sansang_tests::backend_tests!(
@@ -24,4 +27,5 @@ sansang_tests::backend_tests!(
     bad_automerge_data_is_refused_and_nothing_written,
     concurrent_phones_show_as_conflicts,
     demo_is_seeded_once,
+    field_app_is_served,
 );

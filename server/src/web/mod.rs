@@ -4,6 +4,7 @@
 //! JavaScript only show "saving…" and keep a second tap from sending a form twice.
 
 mod dashboard;
+pub mod field;
 mod household;
 mod layout;
 mod queue;
@@ -29,4 +30,7 @@ pub fn router() -> Router<AppState> {
         .route("/review/static/review.css", get(layout::stylesheet))
         .route("/review/static/review.js", get(layout::script))
         .route("/review/static/icon.svg", get(layout::icon))
+        .route("/field", get(field::redirect))
+        .route("/field/", get(field::index))
+        .route("/field/{*path}", get(field::file))
 }
