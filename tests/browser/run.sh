@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Browser test of the review pages: Debian's Chromium (installed here with apt-get when it is
-# missing), playwright-core and axe-core from npm (pinned in package-lock.json), `sansang demo`
-# on a free port with a fresh database, review.test.mjs with node:test. Screenshots go to
+# Browser tests of the review pages and of the volunteers' field app (/field/, as the server
+# embeds it): Debian's Chromium (installed here with apt-get when it is missing), playwright-core
+# and axe-core from npm (pinned in package-lock.json), `sansang demo` on a free port with a fresh
+# database, review.test.mjs then field.test.mjs with node:test. Screenshots go to
 # tests/browser/screenshots/ (or $SANSANG_SCREENSHOTS). Exits with node's status.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -32,13 +33,15 @@ echo "== browser: npm ci"
 
 # shellcheck source=../demo-server.sh
 source "$here/../demo-server.sh"
+# field.test.mjs tests the field app the server embeds, not a folder on disk.
+unset SANSANG_FIELD_APP_DIR
 # 240 households: about ten with conflicting values, spread over the twelve hamlets.
 start_demo browser 240
 
 node_log="$data_dir/node.log"
 set +e
 (cd "$here" && SANSANG_URL="$url" SANSANG_CREDENTIALS="$credentials" SANSANG_CHROMIUM="$chromium" \
-    node --test --test-reporter=tap review.test.mjs) 2>&1 | tee "$node_log"
+    node --test --test-concurrency=1 --test-reporter=tap review.test.mjs field.test.mjs) 2>&1 | tee "$node_log"
 status=${PIPESTATUS[0]}
 set -e
 if ((status != 0)); then
