@@ -358,9 +358,28 @@ test("a volunteer surveys a household offline; it reaches the server; two phones
     const serverValue = (await api(`/api/v1/households/${documentId}`, admin)).projection.household.members[headId].vneid
     assert.equal(serverValue, converged, "the server shows the value the phones show")
 
+    // The hamlet head sees both values on the review page, on a phone.
+    const hamletHead = credentials.users.find(u => u.role === "hamlet-head" && u.hamlets.includes(HAMLET))
+    {
+      const context = await browser.newContext({ viewport: { width: 360, height: 740 }, locale: "vi-VN" })
+      const review = await context.newPage()
+      await review.goto(`${url}/review/login`)
+      await review.fill("#username", hamletHead.username)
+      await review.fill("#password", hamletHead.password)
+      await review.click("button[type=submit]")
+      await review.waitForURL(`${url}/review`)
+      await review.goto(`${url}/review/households/${documentId}`)
+      const values = review.locator("section.conflict form:has(input[name=value])")
+      assert.ok((await values.count()) >= 2, "the review page shows both conflicting values")
+      const shown = await review.locator("section.conflict").innerText()
+      assert.match(shown, /Mức 2/, "phone A's value")
+      assert.match(shown, /Chưa có/, "phone B's value")
+      await review.screenshot({ path: `${shots}/field-5b-conflict-review.png`, fullPage: true })
+      await context.close()
+    }
+
     step("review")
     // The hamlet head asks for a correction: the phones show it with the household.
-    const hamletHead = credentials.users.find(u => u.role === "hamlet-head" && u.hamlets.includes(HAMLET))
     const headSession = (
       await api("/api/v1/auth/login", null, {
         method: "POST",
