@@ -1,12 +1,12 @@
 // Service worker of the field app: precaches every file of the build so that the app opens with
 // no connection after the first visit. Generated at build time (vite.config.js); the list and
 // the version come from the build.
-const VERSION = "a25c98ebe1bf834c"
+const VERSION = "38b4cac34a4bd5e5"
 const FILES = [
   "./",
   "assets/automerge-LjMxZKTS.wasm",
   "assets/index-CYbD1V4o.css",
-  "assets/index-rkrobMl-.js",
+  "assets/index-drCZ0SXl.js",
   "icon.svg",
   "index.html",
   "manifest.webmanifest"

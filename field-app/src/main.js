@@ -14,6 +14,7 @@ import * as store from "./store.js"
 const SCHEMA = "sansang.household/1"
 const MAX_PHOTO_BYTES = 30 * 1024 * 1024
 const LONG_EDGE = 2048
+const THUMB_EDGE = 128
 
 const $ = id => document.getElementById(id)
 const householdSection = questionnaire.sections.find(s => s.scope === "household")
@@ -31,6 +32,12 @@ const state = {
   memberOrder: [],
   armedRemove: null,
   uploading: false,
+  uploadAgain: false,
+  uploadBackoff: 0, // ms; grows while the server answers 429 or 5xx
+  uploadPauseUntil: 0,
+  photoDocs: new Map(), // url -> "pending" | "error": households with photos not on the server
+  photosWaiting: 0,
+  photosFailed: 0,
 }
 
 // ---------------------------------------------------------------- messages
@@ -74,13 +81,24 @@ const ENROLL_ERRORS = {
   "invalid-field": "Mã đăng ký không hợp lệ.",
 }
 
+const CHOOSE_HAMLET = "Chọn thôn của hộ trước khi ghi thông tin thành viên, ghi chú hoặc ảnh."
 const REVOKED = "Máy đã bị thu hồi, liên hệ trưởng thôn. Dữ liệu đã nhập vẫn còn trên máy."
 
 // ---------------------------------------------------------------- enrollment
 
 function enrollCodeFromHash() {
   const match = /(?:^#|&)enroll=([^&]+)/.exec(location.hash)
-  return match ? decodeURIComponent(match[1]) : null
+  if (!match) return null
+  try {
+    return decodeURIComponent(match[1])
+  } catch {
+    return match[1] // a malformed %-sequence: the code as written, which the server will refuse
+  }
+}
+
+/** The code leaves the address bar, whether it worked or not. */
+function clearHash() {
+  if (location.hash) history.replaceState(null, "", location.pathname + location.search)
 }
 
 async function enroll(code) {
@@ -102,6 +120,7 @@ async function enroll(code) {
   } catch {
     error.textContent = "Không có kết nối mạng. Cần mạng để đăng ký máy lần đầu; hãy thử lại khi có sóng."
     error.hidden = false
+    clearHash()
     return
   }
   let body = null
@@ -115,6 +134,7 @@ async function enroll(code) {
     error.textContent =
       ENROLL_ERRORS[code] || `Không đăng ký được (lỗi ${response.status}${code ? `, ${code}` : ""}). Thử lại sau.`
     error.hidden = false
+    clearHash()
     return
   }
   const device = body.device || {}
@@ -144,15 +164,26 @@ function syncUrl(token) {
 }
 
 function startRepo() {
-  state.adapter = new WebSocketClientAdapter(syncUrl(state.enrollment.token), 3000)
+  // A phone that was revoked keeps its data readable but no longer knocks on the server's door.
+  state.revoked = !!state.enrollment.revoked
+  state.adapter = state.revoked ? null : new WebSocketClientAdapter(syncUrl(state.enrollment.token), 3000)
   state.repo = new Repo({
     storage: new IndexedDBStorageAdapter("sansang-field"),
-    network: [state.adapter],
+    network: state.adapter ? [state.adapter] : [],
     sharePolicy: async () => true,
+  })
+  if (state.revoked) {
+    showBanner(REVOKED)
+    updateConnection()
+    return
+  }
+  // sansang's own message (docs/sync-protocol.md §5), which automerge-repo ignores.
+  state.adapter.on("message", message => {
+    if (message && message.type === "doc-replaced") docReplaced(message).catch(() => {})
   })
   state.repo.networkSubsystem.on("peer", () => {
     updateConnection()
-    uploadPending()
+    uploadPending(true)
   })
   state.repo.networkSubsystem.on("peer-disconnected", () => {
     updateConnection()
@@ -200,9 +231,19 @@ function markRevoked() {
   if (state.revoked) return
   state.revoked = true
   try {
-    state.adapter.disconnect()
+    state.enrollment.revoked = true
+    store.saveEnrollment(state.enrollment)
   } catch {
-    // already closed
+    // still revoked for this session
+  }
+  if (state.adapter) {
+    // No reconnection: neither the retry timer nor a close already under way may open a socket.
+    state.adapter.connect = () => {}
+    try {
+      state.adapter.disconnect()
+    } catch {
+      // already closed
+    }
   }
   showBanner(REVOKED)
   updateConnection()
@@ -217,9 +258,12 @@ function updateConnection() {
     text = "Máy đã bị thu hồi"
   } else if (state.repo && state.repo.peers.length > 0) {
     const pending = [...state.handles.entries()].some(([url, h]) => h.isReady() && !onServer(url, h))
-    mode = pending || state.uploading ? "syncing" : "online"
-    text = pending || state.uploading ? "Đang đồng bộ…" : "Trực tuyến – đã đồng bộ"
+    const busy = pending || state.uploading || state.photosWaiting > 0
+    mode = busy ? "syncing" : "online"
+    text = busy ? "Đang đồng bộ…" : "Trực tuyến – đã đồng bộ"
   }
+  if (!state.revoked && state.photosWaiting > 0) text += ` · ${state.photosWaiting} ảnh chờ tải lên`
+  if (!state.revoked && state.photosFailed > 0) text += ` · ${state.photosFailed} ảnh lỗi`
   conn.dataset.state = mode
   if (conn.textContent !== text) conn.textContent = text
 }
@@ -235,6 +279,49 @@ async function handleFor(url) {
     })
   }
   return handle
+}
+
+const REPLACED = "Hộ này đã được thay bằng bản mới theo yêu cầu xoá dữ liệu"
+
+/** The server erased a household at a person's request: the phone drops its copy (and the
+ * photos it kept for it) and, when the server names one, takes the new document instead. */
+async function docReplaced(message) {
+  const documentId = typeof message.documentId === "string" ? message.documentId : ""
+  if (!isValidDocumentId(documentId)) return
+  const oldUrl = `automerge:${documentId}`
+  const replacement =
+    typeof message.replacedBy === "string" && isValidAutomergeUrl(message.replacedBy) && message.replacedBy !== oldUrl
+      ? message.replacedBy
+      : null
+  if (!store.loadHouseholdUrls().includes(oldUrl) && !state.handles.has(oldUrl)) return
+  try {
+    store.removeHouseholdUrl(oldUrl, replacement)
+  } catch (e) {
+    if (isQuotaError(e)) showBanner(STORAGE_FULL)
+  }
+  const wasOpen = state.current && state.current.url === oldUrl
+  state.handles.delete(oldUrl)
+  if (wasOpen) showList()
+  try {
+    state.repo.delete(oldUrl)
+  } catch {
+    // not in the repo
+  }
+  try {
+    for (const record of await store.allPhotos()) if (record.docUrl === oldUrl) await store.deletePhoto(record.sha)
+  } catch {
+    // the photos' database is unavailable: nothing more to drop
+  }
+  showBanner(REPLACED, "info")
+  if (replacement) {
+    try {
+      await handleFor(replacement)
+    } catch {
+      // fetched when the server is reachable again
+    }
+  }
+  await refreshPhotoDocs()
+  renderList()
 }
 
 // ---------------------------------------------------------------- list
@@ -271,9 +358,24 @@ function reviewText(doc) {
   }
 }
 
-function syncLabel(element, server) {
+/** "server" only when the server has the household's changes and every photo of it;
+ * "local" otherwise (with a word about photos still on the phone). */
+function syncState(url, handle) {
+  const photos = state.photoDocs.get(url)
+  return { server: onServer(url, handle) && !photos, photos }
+}
+
+function syncLabel(element, { server, photos }) {
   element.dataset.sync = server ? "server" : "local"
-  const text = server ? "Đã lên máy chủ" : "Đã lưu trên máy"
+  if (photos) element.dataset.photos = photos
+  else delete element.dataset.photos
+  const text = server
+    ? "Đã lên máy chủ"
+    : photos === "pending"
+      ? "Đã lưu trên máy – còn ảnh chờ tải lên"
+      : photos === "error"
+        ? "Đã lưu trên máy – có ảnh không tải lên được"
+        : "Đã lưu trên máy"
   if (element.textContent !== text) element.textContent = text
 }
 
@@ -328,7 +430,7 @@ function drawList() {
       setText(review, reviewText(doc))
       review.hidden = !review.textContent
       if (doc && doc.review) review.dataset.decision = text(doc.review.decision) || ""
-      if (handle && handle.isReady()) syncLabel(li.querySelector(".sync"), onServer(url, handle))
+      if (handle && handle.isReady()) syncLabel(li.querySelector(".sync"), syncState(url, handle))
     })
   for (const [url, li] of existing) if (!urls.includes(url)) li.remove()
   updateConnection()
@@ -376,7 +478,9 @@ function setPath(target, key, value, freeText) {
   const parts = key.split("/")
   let obj = target
   for (const part of parts.slice(0, -1)) {
-    if (obj[part] === null || typeof obj[part] !== "object") obj[part] = {}
+    // Maps are made with what holds them (a member's skills, a household's consent), never here:
+    // two phones making the same map offline make two, and one phone's answers would be lost.
+    if (obj[part] === null || typeof obj[part] !== "object") return value === undefined
     obj = obj[part]
   }
   const last = parts[parts.length - 1]
@@ -391,6 +495,41 @@ function setPath(target, key, value, freeText) {
   } else if (obj[last] !== value) {
     obj[last] = value
   }
+  return true
+}
+
+/** The maps the form writes into, made once when a household is opened if an older app version
+ * (or another writer) left them out: one change, not one per answer. */
+function ensureMaps(handle) {
+  const doc = handle.doc()
+  if (!doc) return
+  const members = doc.members && typeof doc.members === "object" ? doc.members : {}
+  const missing = Object.keys(members).filter(id => members[id] && typeof members[id] === "object" && !isMap(members[id].skills))
+  if (missing.length === 0 && isMap(doc.consent)) return
+  try {
+    handle.change(d => {
+      if (!isMap(d.consent)) d.consent = { given: false }
+      for (const id of missing) if (d.members && d.members[id] && !isMap(d.members[id].skills)) d.members[id].skills = {}
+    })
+  } catch (e) {
+    if (isQuotaError(e)) showBanner(STORAGE_FULL)
+  }
+}
+
+function isMap(value) {
+  return value !== null && typeof value === "object" && !Array.isArray(value)
+}
+
+/** This phone's visit of today, recorded with the first personal data it writes. */
+function recordVisit(d, deviceId) {
+  if (!Array.isArray(d.visits)) d.visits = []
+  const today = new Date().toISOString().slice(0, 10)
+  const visited = d.visits.some(v => v && text(v.by) === deviceId && String(v.at || "").slice(0, 10) === today)
+  if (!visited) d.visits.push({ at: new Date().toISOString(), by: deviceId })
+}
+
+function hamletChosen(doc) {
+  return !!(doc && doc.hamletId && String(doc.hamletId) !== "")
 }
 
 function change(fn) {
@@ -455,9 +594,10 @@ function renderQuestion(question, memberId) {
           : question.key === "hamletId" && !memberId
             ? state.enrollment.device.hamlets.map(h => ({ value: h, labelVi: `Thôn ${h}` }))
             : question.choices || []
+      if (question.key === "hamletId" && !memberId) control.required = true
       const empty = document.createElement("option")
       empty.value = ""
-      empty.textContent = "— chưa ghi —"
+      empty.textContent = question.key === "hamletId" && !memberId ? "— chọn thôn —" : "— chưa ghi —"
       control.append(empty)
       for (const choice of choices) {
         const option = document.createElement("option")
@@ -481,6 +621,11 @@ function renderQuestion(question, memberId) {
       control.inputMode = "numeric"
       control.step = "1"
       const onEdit = final => {
+        // "1985." or "19e": the browser gives "" for a value it cannot read; nothing is saved.
+        if (control.validity && control.validity.badInput) {
+          showFieldError(wrap, control, "Chỉ nhập số.")
+          return
+        }
         const raw = control.value.trim()
         const error = validateInteger(question, raw, final)
         showFieldError(wrap, control, error)
@@ -551,15 +696,24 @@ function saveField(question, memberId, value) {
     refreshHousehold()
     return
   }
+  if (personal && !hamletChosen(doc)) {
+    showBanner(CHOOSE_HAMLET, "info")
+    refreshHousehold()
+    return
+  }
   const freeText = question.kind === "text"
+  const deviceId = state.enrollment.device.id
+  let saved = true
   change(d => {
     if (memberId) {
       if (!d.members || !d.members[memberId]) return
-      setPath(d.members[memberId], question.key, value, freeText)
+      saved = setPath(d.members[memberId], question.key, value, freeText)
     } else {
-      setPath(d, question.key, value, freeText)
+      saved = setPath(d, question.key, value, freeText)
     }
+    if (saved && personal && value !== undefined) recordVisit(d, deviceId)
   })
+  if (!saved) showBanner("Chưa lưu được câu trả lời này. Hãy quay lại danh sách rồi mở lại hộ.")
 }
 
 function setConsent(given) {
@@ -574,17 +728,12 @@ function setConsent(given) {
     refreshHousehold()
     return
   }
-  const deviceId = state.enrollment.device.id
+  // The visit is recorded with the first personal data (member, note, photo), not here: consent
+  // ticked then unticked leaves no visit behind.
   change(d => {
     if (!d.consent || typeof d.consent !== "object") d.consent = {}
     d.consent.given = given
-    if (given) {
-      d.consent.at = new Date().toISOString()
-      if (!Array.isArray(d.visits)) d.visits = []
-      const today = new Date().toISOString().slice(0, 10)
-      const visited = d.visits.some(v => v && text(v.by) === deviceId && String(v.at || "").slice(0, 10) === today)
-      if (!visited) d.visits.push({ at: new Date().toISOString(), by: deviceId })
-    }
+    if (given) d.consent.at = new Date().toISOString()
   })
 }
 
@@ -600,12 +749,18 @@ function newUuid() {
 function addMember() {
   const doc = state.current.doc()
   if (!consentGiven(doc)) return
+  if (!hamletChosen(doc)) {
+    showBanner(CHOOSE_HAMLET, "info")
+    return
+  }
   const id = newUuid()
   const hasHead = Object.values(doc.members || {}).some(m => m && text(m.relation) === "head")
+  const deviceId = state.enrollment.device.id
   state.memberOrder.push(id)
   change(d => {
     if (!d.members || typeof d.members !== "object") d.members = {}
-    d.members[id] = { fullName: "", relation: hasHead ? "other" : "head" }
+    d.members[id] = { fullName: "", relation: hasHead ? "other" : "head", skills: {} }
+    recordVisit(d, deviceId)
   })
   refreshHousehold()
   const input = document.getElementById(fieldId(id, "fullName"))
@@ -706,18 +861,20 @@ function refreshHousehold() {
   review.textContent = reviewText(doc)
   review.hidden = !review.textContent
   if (doc.review) review.dataset.decision = text(doc.review.decision) || ""
-  syncLabel($("household-sync"), onServer(handle.url, handle))
+  syncLabel($("household-sync"), syncState(handle.url, handle))
 
   for (const wrap of $("household-fields").querySelectorAll(".question")) {
     const key = wrap.dataset.question
     const control = wrap.querySelector("[data-key]")
     setControl(control, null, getPath(doc, key))
     conflictNote(wrap, doc, key)
-    if (PERSONAL.has(key)) control.disabled = !consent
+    if (PERSONAL.has(key)) control.disabled = !consent || !hamletChosen(doc)
   }
+  const hamlet = hamletChosen(doc)
   $("consent-needed").hidden = consent
-  $("add-member").disabled = !consent
-  $("photo-input").disabled = !consent
+  $("hamlet-needed").hidden = hamlet
+  $("add-member").disabled = !consent || !hamlet
+  $("photo-input").disabled = !consent || !hamlet
   $("photos-section").classList.toggle("locked", !consent)
   $("members-section").classList.toggle("locked", !consent)
 
@@ -800,6 +957,7 @@ async function openHousehold(url) {
     return
   }
   store.addHouseholdUrl(url)
+  ensureMaps(handle)
   state.current = handle
   state.memberOrder = []
   state.armedRemove = null
@@ -813,15 +971,19 @@ async function openHousehold(url) {
 
 function newHousehold() {
   const device = state.enrollment.device
-  const handle = state.repo.create({
+  // One hamlet: it is the household's. Several: the volunteer chooses (no default), before any
+  // personal data. Never an empty hamlet.
+  const hamlets = device.hamlets || []
+  const initial = {
     schema: SCHEMA,
     communeCode: device.communeCode,
-    hamletId: device.hamlets[0] || "",
     consent: { given: false },
     members: {},
     photos: {},
     visits: [],
-  })
+  }
+  if (hamlets.length === 1) initial.hamletId = hamlets[0]
+  const handle = state.repo.create(initial)
   try {
     store.addHouseholdUrl(handle.url)
   } catch (e) {
@@ -870,8 +1032,24 @@ async function renderPhotos(doc) {
         label.dataset.status = status
         label.textContent = PHOTO_STATUS[status] + (status === "error" && record.error ? `: ${record.error}` : "")
         const img = li.querySelector("img")
-        if (record && record.blob && !img.src) img.src = URL.createObjectURL(record.blob)
+        const picture = record && (record.blob || record.thumb)
+        if (picture && !img.src) img.src = URL.createObjectURL(picture)
         img.alt = `Ảnh minh chứng ${sha.slice(0, 8)}`
+        let retry = li.querySelector(".photo-retry")
+        if (status === "error" && !retry) {
+          retry = document.createElement("button")
+          retry.type = "button"
+          retry.className = "photo-retry"
+          retry.textContent = "Thử lại"
+          retry.addEventListener("click", () => {
+            retry.disabled = true
+            retryPhoto(sha)
+          })
+          li.querySelector(".photo-meta").append(retry)
+        } else if (status !== "error" && retry) {
+          retry.remove()
+        }
+        if (retry) retry.disabled = false
       })
       .catch(() => {})
   }
@@ -906,7 +1084,14 @@ async function shrink(file) {
     ctx.drawImage(img, 0, 0, canvas.width, canvas.height)
     const blob = await new Promise(resolve => canvas.toBlob(resolve, "image/jpeg", 0.85))
     if (!blob) throw new Error("encode")
-    return blob
+    // A small copy the phone keeps after the photo itself is on the server.
+    const t = Math.min(1, THUMB_EDGE / Math.max(w, h))
+    const small = document.createElement("canvas")
+    small.width = Math.max(1, Math.round(w * t))
+    small.height = Math.max(1, Math.round(h * t))
+    small.getContext("2d").drawImage(canvas, 0, 0, small.width, small.height)
+    const thumb = await new Promise(resolve => small.toBlob(resolve, "image/jpeg", 0.7))
+    return { blob, thumb: thumb || undefined }
   } finally {
     URL.revokeObjectURL(url)
   }
@@ -925,44 +1110,139 @@ async function addPhoto(file) {
     error.textContent = text
     error.hidden = false
   }
+  // The household and the member as they are now: the volunteer may go back to the list or open
+  // another household while the photo is being shrunk and saved.
   const handle = state.current
   if (!handle || !consentGiven(handle.doc())) return fail("Cần hộ đồng ý trước khi chụp ảnh.")
+  if (!hamletChosen(handle.doc())) return fail(CHOOSE_HAMLET)
+  const memberSelect = $("photo-member")
+  const memberId = memberSelect && memberSelect.value ? memberSelect.value : undefined
   if (file.size > MAX_PHOTO_BYTES) return fail("Ảnh quá lớn (trên 30 MB). Hãy chụp lại với độ phân giải thấp hơn.")
   if (file.type && !file.type.startsWith("image/")) return fail("Tệp này không phải ảnh.")
   if (!window.crypto || !crypto.subtle) return fail("Trình duyệt không hỗ trợ mã hoá (cần HTTPS); không lưu được ảnh.")
-  let blob
-  try {
-    blob = await shrink(file)
-  } catch {
-    return fail("Không đọc được ảnh này (định dạng không hỗ trợ hoặc ảnh hỏng). Hãy chụp lại.")
+  const failHere = text => {
+    if (state.current === handle) fail(text)
+    else showBanner(text)
   }
+  let shrunk
+  try {
+    shrunk = await shrink(file)
+  } catch {
+    return failHere("Không đọc được ảnh này (định dạng không hỗ trợ hoặc ảnh hỏng). Hãy chụp lại.")
+  }
+  const { blob, thumb } = shrunk
   const sha = await sha256Hex(blob)
   const takenAt = new Date().toISOString()
+  const existing = await store.getPhoto(sha).catch(() => null)
   try {
-    await store.putPhoto({ sha, docUrl: handle.url, blob, status: "pending", takenAt })
+    if (!existing) {
+      await store.putPhoto({ sha, docUrl: handle.url, blob, thumb, status: "pending", takenAt })
+    }
   } catch (e) {
-    return fail(isQuotaError(e) ? STORAGE_FULL : "Không lưu được ảnh trên máy.")
+    return failHere(isQuotaError(e) ? STORAGE_FULL : "Không lưu được ảnh trên máy.")
   }
-  const memberSelect = $("photo-member")
-  const memberId = memberSelect && memberSelect.value ? memberSelect.value : undefined
-  change(d => {
-    if (!d.photos || typeof d.photos !== "object") d.photos = {}
-    const ref = { kind: "evidence", takenAt }
-    if (memberId) ref.memberId = memberId
-    d.photos[sha] = ref
-  })
-  refreshHousehold()
-  uploadPending()
+  const doc = handle.doc()
+  if (!doc || !consentGiven(doc)) {
+    if (!existing) await store.deletePhoto(sha).catch(() => {})
+    return failHere("Hộ chưa đồng ý (hoặc đã bỏ đồng ý): ảnh không được lưu.")
+  }
+  const deviceId = state.enrollment.device.id
+  try {
+    handle.change(d => {
+      if (!d.photos || typeof d.photos !== "object") d.photos = {}
+      const ref = { kind: "evidence", takenAt }
+      if (memberId && d.members && d.members[memberId]) ref.memberId = memberId
+      d.photos[sha] = ref
+      recordVisit(d, deviceId)
+    })
+  } catch (e) {
+    if (isQuotaError(e)) showBanner(STORAGE_FULL)
+    else throw e
+  }
+  state.photoDocs.set(handle.url, "pending")
+  if (state.current === handle) refreshHousehold()
+  renderList()
+  uploadPending(true)
 }
 
-async function uploadPending() {
-  if (state.uploading || state.revoked || !state.enrollment) return
+/** Codes the server gives for a photo it will never take, whatever the phone does. */
+const PHOTO_FINAL_ERRORS = {
+  "unsupported-format": "định dạng không hỗ trợ",
+  "photo-corrupt": "ảnh hỏng",
+  "photo-dimensions-too-large": "ảnh quá lớn",
+  "photo-too-large": "ảnh quá lớn",
+  "photo-hash-mismatch": "ảnh bị hỏng khi gửi",
+  "photo-hash-malformed": "ảnh bị hỏng khi gửi",
+  "photo-empty": "ảnh rỗng",
+  forbidden: "máy không có quyền",
+}
+const RETRY_FIRST = 30 * 1000
+const RETRY_MAX = 60 * 60 * 1000
+
+/** Which households still have photos not on the server ("pending", or "error" when one was
+ * refused for good), and how many photos wait: the "on server" labels and the top bar. */
+async function refreshPhotoDocs() {
+  let records
+  try {
+    records = await store.allPhotos()
+  } catch {
+    return
+  }
+  const docs = new Map()
+  let waiting = 0
+  let failed = 0
+  for (const record of records) {
+    if (record.status === "uploaded") continue
+    const final = record.status === "error" && record.permanent
+    if (final) failed++
+    else waiting++
+    if (!final || !docs.has(record.docUrl)) docs.set(record.docUrl, final ? "error" : "pending")
+    else if (!final) docs.set(record.docUrl, "pending")
+  }
+  state.photoDocs = docs
+  state.photosWaiting = waiting
+  state.photosFailed = failed
+  renderList()
+  if (state.current) syncLabel($("household-sync"), syncState(state.current.url, state.current))
+}
+
+async function retryPhoto(sha) {
+  try {
+    const record = await store.getPhoto(sha)
+    if (!record || record.status === "uploaded") return
+    record.status = "pending"
+    delete record.permanent
+    delete record.error
+    delete record.retryAt
+    record.attempts = 0
+    await store.putPhoto(record)
+  } catch (e) {
+    if (isQuotaError(e)) showBanner(STORAGE_FULL)
+    return
+  }
+  if (state.current) renderPhotos(state.current.doc())
+  await refreshPhotoDocs()
+  uploadPending(true)
+}
+
+async function uploadPending(force = false) {
+  if (state.revoked || !state.enrollment) return
+  // After a busy or failing server (429, 5xx) the periodic attempt waits longer each time; being
+  // back online, reconnecting, a new photo or "Thử lại" tries at once.
+  if (!force && state.uploadPauseUntil > Date.now()) return
+  if (state.uploading) {
+    state.uploadAgain = true
+    return
+  }
   state.uploading = true
+  state.uploadAgain = false
   try {
     const records = await store.allPhotos()
     for (const record of records) {
       if (record.status === "uploaded" || state.revoked) continue
       if (record.status === "error" && record.permanent) continue
+      if (record.retryAt && record.retryAt > Date.now()) continue
+      if (!record.blob) continue
       let response
       try {
         response = await fetch(`/api/v1/photos/${record.sha}`, {
@@ -973,13 +1253,24 @@ async function uploadPending() {
       } catch {
         break // offline: try again later
       }
+      if (response.status < 500 && response.status !== 429) {
+        state.uploadBackoff = 0
+        state.uploadPauseUntil = 0
+      }
       if (response.ok) {
+        // On the server: the phone keeps the state and the small copy, not the photo.
         record.status = "uploaded"
         delete record.error
+        delete record.permanent
+        delete record.retryAt
+        delete record.attempts
+        delete record.blob
       } else if (response.status === 401) {
         markRevoked()
         break
       } else if (response.status >= 500 || response.status === 429) {
+        state.uploadBackoff = Math.min(RETRY_MAX, state.uploadBackoff ? state.uploadBackoff * 2 : RETRY_FIRST)
+        state.uploadPauseUntil = Date.now() + state.uploadBackoff
         break
       } else {
         let code = null
@@ -989,16 +1280,16 @@ async function uploadPending() {
           code = null
         }
         record.status = "error"
-        record.permanent = true
-        record.error =
-          {
-            "photo-too-large": "ảnh quá lớn",
-            "unsupported-format": "định dạng không hỗ trợ",
-            "photo-corrupt": "ảnh hỏng",
-            "photo-dimensions-too-large": "ảnh quá lớn",
-            "photo-hash-mismatch": "ảnh bị hỏng khi gửi",
-            forbidden: "máy không có quyền",
-          }[code] || `máy chủ từ chối (${response.status})`
+        if (code && PHOTO_FINAL_ERRORS[code]) {
+          record.permanent = true
+          record.error = PHOTO_FINAL_ERRORS[code]
+        } else {
+          // Not a refusal the server gives for good: tried again later, waiting longer each time.
+          record.permanent = false
+          record.attempts = (record.attempts || 0) + 1
+          record.retryAt = Date.now() + Math.min(RETRY_MAX, RETRY_FIRST * 2 ** (record.attempts - 1))
+          record.error = `máy chủ từ chối (${response.status}${code ? `, ${code}` : ""}), sẽ thử lại`
+        }
       }
       try {
         await store.putPhoto(record)
@@ -1011,8 +1302,13 @@ async function uploadPending() {
   } finally {
     state.uploading = false
   }
+  await refreshPhotoDocs()
   if (state.current) renderPhotos(state.current.doc())
   updateConnection()
+  if (state.uploadAgain) {
+    state.uploadAgain = false
+    uploadPending(true)
+  }
 }
 
 // ---------------------------------------------------------------- open by id
@@ -1112,12 +1408,12 @@ async function startEnrolled() {
   if (navigator.storage && navigator.storage.persist) navigator.storage.persist().catch(() => {})
   setInterval(() => {
     if (!$("view-list").hidden) drawList()
-    else if (state.current) syncLabel($("household-sync"), onServer(state.current.url, state.current))
+    else if (state.current) syncLabel($("household-sync"), syncState(state.current.url, state.current))
     updateConnection()
   }, 1000)
-  setInterval(uploadPending, 15000)
+  setInterval(() => uploadPending(), 15000)
   window.addEventListener("online", () => {
-    uploadPending()
+    uploadPending(true)
     checkRevoked()
   })
   window.addEventListener("offline", updateConnection)
@@ -1125,7 +1421,8 @@ async function startEnrolled() {
   document.addEventListener("visibilitychange", () => {
     if (document.visibilityState === "hidden" && state.repo) state.repo.flush().catch(() => {})
   })
-  uploadPending()
+  refreshPhotoDocs()
+  uploadPending(true)
   checkRevoked()
 }
 

@@ -34,6 +34,24 @@ export function loadHouseholdUrls() {
   return Array.isArray(list) ? list : []
 }
 
+export function removeHouseholdUrl(url, replacement) {
+  const list = loadHouseholdUrls()
+  const index = list.indexOf(url)
+  if (index < 0 && !replacement) return
+  if (index >= 0) {
+    if (replacement && !list.includes(replacement)) list.splice(index, 1, replacement)
+    else list.splice(index, 1)
+  } else if (!list.includes(replacement)) {
+    list.push(replacement)
+  }
+  writeJson(KEY_HOUSEHOLDS, list)
+  const all = readJson(KEY_CONFIRMED, {})
+  if (url in all) {
+    delete all[url]
+    writeJson(KEY_CONFIRMED, all)
+  }
+}
+
 export function addHouseholdUrl(url) {
   const list = loadHouseholdUrls()
   if (!list.includes(url)) {
@@ -59,16 +77,33 @@ export function setConfirmedHeads(url, heads) {
 
 let dbPromise = null
 
+// A connection that failed, was closed by the browser or must give way to a newer version is
+// forgotten, so that the next call opens a fresh one.
 function openDb() {
   if (!dbPromise) {
-    dbPromise = new Promise((resolve, reject) => {
+    const opening = new Promise((resolve, reject) => {
       const request = indexedDB.open("sansang-photos", 1)
       request.onupgradeneeded = () => {
         request.result.createObjectStore("photos", { keyPath: "sha" })
       }
-      request.onsuccess = () => resolve(request.result)
+      request.onsuccess = () => {
+        const db = request.result
+        const forget = () => {
+          if (dbPromise === opening) dbPromise = null
+        }
+        db.onclose = forget
+        db.onversionchange = () => {
+          db.close()
+          forget()
+        }
+        resolve(db)
+      }
       request.onerror = () => reject(request.error)
     })
+    opening.catch(() => {
+      if (dbPromise === opening) dbPromise = null
+    })
+    dbPromise = opening
   }
   return dbPromise
 }
@@ -77,7 +112,15 @@ function run(mode, fn) {
   return openDb().then(
     db =>
       new Promise((resolve, reject) => {
-        const tx = db.transaction("photos", mode)
+        let tx
+        try {
+          tx = db.transaction("photos", mode)
+        } catch (e) {
+          // A connection the browser closed under us: the next call opens another.
+          if (dbPromise) dbPromise.then(open => open === db && (dbPromise = null), () => {})
+          reject(e)
+          return
+        }
         const store = tx.objectStore("photos")
         let result
         const request = fn(store)
@@ -89,7 +132,8 @@ function run(mode, fn) {
   )
 }
 
-/** `{sha, docUrl, blob, status: "pending"|"uploaded"|"error", error?, takenAt}` */
+/** `{sha, docUrl, blob?, thumb?, status: "pending"|"uploaded"|"error", error?, permanent?,
+ * attempts?, retryAt?, takenAt}`; the blob goes once the server has the photo. */
 export function putPhoto(record) {
   return run("readwrite", store => store.put(record))
 }
@@ -100,4 +144,8 @@ export function getPhoto(sha) {
 
 export function allPhotos() {
   return run("readonly", store => store.getAll())
+}
+
+export function deletePhoto(sha) {
+  return run("readwrite", store => store.delete(sha))
 }

@@ -234,6 +234,16 @@ test("a volunteer surveys a household offline; it reaches the server; two phones
     await head.locator('[data-key="birthYear"]').fill("1970")
     await head.locator('[data-key="birthYear"]').blur()
     assert.ok(await head.locator('.question[data-question="birthYear"] .field-error').isHidden())
+    // "1985." is no number: the browser reads it as empty; the app says so and deletes nothing
+    // (the year typed so far stays, so the age-dependent questions stay).
+    await head.locator('[data-key="birthYear"]').selectText()
+    await page.keyboard.type("1985.")
+    await head.locator('[data-key="birthYear"]').blur()
+    await head.locator('.question[data-question="birthYear"] .field-error').filter({ hasText: "Chỉ nhập số." }).waitFor()
+    assert.ok(await head.locator('.question[data-question="smartphone"]').isVisible(), "the birth year is kept")
+    await head.locator('[data-key="birthYear"]').fill("1970")
+    await head.locator('[data-key="birthYear"]').blur()
+    assert.ok(await head.locator('.question[data-question="birthYear"] .field-error').isHidden())
 
     await page.click("#add-member")
     await fillMember(page, 1, { fullName: "Trần Thị Vợ", birthYear: 1974, relation: "spouse", sex: "female", extra: { vneid: "registered" } })
@@ -244,6 +254,12 @@ test("a volunteer surveys a household offline; it reaches the server; two phones
     assert.ok(await head.locator('.question[data-question="smartphone"]').isVisible())
 
     step("a photo")
+    // A 50 MB photo and a broken one are refused with a message, and nothing is attached.
+    await page.setInputFiles("#photo-input", { name: "qua-lon.jpg", mimeType: "image/jpeg", buffer: Buffer.alloc(50 * 1024 * 1024, 0xff) })
+    await page.locator("#photo-error").filter({ hasText: "Ảnh quá lớn" }).waitFor()
+    await page.setInputFiles("#photo-input", { name: "hong.jpg", mimeType: "image/jpeg", buffer: Buffer.from("not a jpeg at all") })
+    await page.locator("#photo-error").filter({ hasText: "Không đọc được ảnh" }).waitFor()
+    assert.equal(await page.locator("#photos li").count(), 0, "no photo attached")
     await page.selectOption("#photo-member", { label: "Nguyễn Văn Chủ" })
     await page.setInputFiles("#photo-input", { name: "bang-chung.png", mimeType: "image/png", buffer: png(320, 240) })
     const photo = page.locator("#photos li").first()
@@ -413,6 +429,114 @@ test("a volunteer surveys a household offline; it reaches the server; two phones
     await b.page.screenshot({ path: `${shots}/field-7-revoked.png`, fullPage: true })
 
     assert.deepEqual([...a.errors, ...b.errors], [], "no script error")
+  } finally {
+    await browser.close()
+  }
+})
+
+test("a photo stays with its household; the household is on the server only with its photos", { timeout: 120_000 }, async () => {
+  const admin = await signInApi("admin")
+  const browser = await chromium.launch({ executablePath, args: ["--no-sandbox"] })
+  try {
+    const c = await newPhone(browser, "C")
+    const page = c.page
+    // Two hamlets: a new household has none until the volunteer chooses one.
+    const issued = await api("/api/v1/enrollments", admin, {
+      method: "POST",
+      body: JSON.stringify({ volunteer: "Tình nguyện viên Thử D", hamlets: [HAMLET, "T02"], communeCode: credentials.commune.code }),
+    })
+    const link = new URL(issued.enrollUrl)
+    await page.goto(`${url}${link.pathname}${link.hash}`)
+    await page.locator('#conn[data-state="online"]').waitFor()
+
+    // Uploads go through the test: the first is refused with a code the server does not give
+    // for good, the next waits until the test lets it through.
+    let refuse = true
+    let release
+    const released = new Promise(resolve => (release = resolve))
+    let held
+    const holding = new Promise(resolve => (held = resolve))
+    await page.route("**/api/v1/photos/*", async route => {
+      if (route.request().method() !== "PUT") return route.continue()
+      if (refuse) {
+        refuse = false
+        return route.fulfill({ status: 409, contentType: "application/json", body: JSON.stringify({ code: "try-later" }) })
+      }
+      held()
+      await released
+      return route.continue()
+    })
+
+    step("C: a household, a hamlet to choose")
+    await page.click("#new-household")
+    await page.locator("#view-household").waitFor()
+    const first = (await page.locator("#doc-id").innerText()).trim()
+    assert.equal(await page.locator("#f-hamletId").inputValue(), "", "no hamlet by default")
+    await page.check("#f-consent-given")
+    assert.ok(await page.locator("#hamlet-needed").isVisible(), "the app asks for the hamlet")
+    assert.ok(await page.locator("#add-member").isDisabled(), "no member before the hamlet")
+    await page.selectOption("#f-hamletId", HAMLET)
+    await page.locator("#add-member:enabled").waitFor()
+    await page.click("#add-member")
+    await page.locator("#members fieldset.member [data-key=fullName]").fill("Phạm Văn Ảnh")
+
+    step("C: a photo, and away at once")
+    // The volunteer leaves while the photo is still being shrunk: it stays with its household.
+    await page.setInputFiles("#photo-input", { name: "lon.png", mimeType: "image/png", buffer: png(2400, 1800) })
+    await page.click("#back")
+    await page.click("#new-household")
+    await page.locator("#view-household").waitFor()
+    const second = (await page.locator("#doc-id").innerText()).trim()
+    assert.notEqual(second, first)
+    await page.click("#back")
+    const firstItem = page.locator(`#households li[data-doc-id="${first}"]`)
+    await firstItem.locator('.sync[data-photos="pending"]').waitFor()
+    assert.match(await firstItem.locator(".sync").innerText(), /còn ảnh chờ tải lên/)
+    await page.locator(`#households li[data-doc-id="${second}"] .sync`).waitFor()
+    assert.equal(await page.locator(`#households li[data-doc-id="${second}"] .sync`).getAttribute("data-photos"), null)
+    await page.click(`#households li[data-doc-id="${second}"] button`)
+    await page.locator("#view-household").waitFor()
+    assert.equal(await page.locator("#photos li").count(), 0, "no photo on the other household")
+    await page.click("#back")
+    await page.click(`#households li[data-doc-id="${first}"] button`)
+    const photo = page.locator("#photos li")
+    await photo.locator('.photo-state[data-status="error"]').waitFor()
+    assert.equal(await photo.count(), 1)
+    const sha = await photo.getAttribute("data-sha")
+
+    step("C: the refused upload, tried again")
+    // Refused with a code that is not final: a "try again" button; the household is not "on
+    // server" while its photo waits, even once the server has every change.
+    await waitFor("the household on the server", async () => {
+      const body = await api(`/api/v1/households/${first}`, admin)
+      return body.projection.household.photos && body.projection.household.photos[sha]
+    })
+    await photo.locator(".photo-retry").click()
+    await holding
+    assert.equal(await page.locator("#household-sync").getAttribute("data-sync"), "local")
+    assert.match(await page.locator("#household-sync").innerText(), /còn ảnh chờ tải lên/)
+    assert.match(await page.locator("#conn").innerText(), /1 ảnh chờ tải lên/)
+    release()
+    await photo.locator('.photo-state[data-status="uploaded"]').waitFor()
+    await page.locator('#household-sync[data-sync="server"]').waitFor({ timeout: 30_000 })
+    assert.equal(await photo.locator(".photo-retry").count(), 0)
+    // The phone keeps the state and a small copy, not the photo itself.
+    const kept = await page.evaluate(
+      sha =>
+        new Promise((resolve, reject) => {
+          const request = indexedDB.open("sansang-photos", 1)
+          request.onerror = () => reject(request.error)
+          request.onsuccess = () => {
+            const get = request.result.transaction("photos").objectStore("photos").get(sha)
+            get.onsuccess = () => resolve({ status: get.result.status, blob: !!get.result.blob, thumb: !!get.result.thumb })
+            get.onerror = () => reject(get.error)
+          }
+        }),
+      sha,
+    )
+    assert.deepEqual(kept, { status: "uploaded", blob: false, thumb: true })
+    await page.locator('#conn[data-state="online"]').waitFor()
+    assert.deepEqual(c.errors, [], "no script error")
   } finally {
     await browser.close()
   }

@@ -88,10 +88,10 @@ async fn serve(state: &AppState, path: &str, request: &HeaderMap) -> Response {
         return not_found();
     }
     let found = async {
-        if accepts_gzip(request) {
-            if let Some(bytes) = read(state, &format!("{path}.gz")).await? {
-                return Ok(Some((bytes, true)));
-            }
+        if accepts_gzip(request)
+            && let Some(bytes) = read(state, &format!("{path}.gz")).await?
+        {
+            return Ok(Some((bytes, true)));
         }
         Ok::<_, std::io::Error>(read(state, path).await?.map(|bytes| (bytes, false)))
     };
