@@ -289,10 +289,10 @@ async function docReplaced(message) {
   const documentId = typeof message.documentId === "string" ? message.documentId : ""
   if (!isValidDocumentId(documentId)) return
   const oldUrl = `automerge:${documentId}`
-  const replacement =
-    typeof message.replacedBy === "string" && isValidAutomergeUrl(message.replacedBy) && message.replacedBy !== oldUrl
-      ? message.replacedBy
-      : null
+  // An `automerge:` URL (docs/sync-protocol.md §5); a bare document id is taken too.
+  let replacement = typeof message.replacedBy === "string" ? message.replacedBy : null
+  if (replacement && !replacement.startsWith("automerge:")) replacement = `automerge:${replacement}`
+  if (replacement && (!isValidAutomergeUrl(replacement) || replacement === oldUrl)) replacement = null
   if (!store.loadHouseholdUrls().includes(oldUrl) && !state.handles.has(oldUrl)) return
   try {
     store.removeHouseholdUrl(oldUrl, replacement)

@@ -120,8 +120,9 @@ function png(width, height) {
 /** A phone: its own browser context (storage, service worker), its sync socket under the test's control. */
 async function newPhone(browser, name) {
   const context = await browser.newContext({ viewport: { width: 360, height: 740 }, locale: "vi-VN" })
-  const phone = { name, context, offline: false, sockets: new Set(), errors: [] }
+  const phone = { name, context, offline: false, sockets: new Set(), errors: [], attempts: 0 }
   await context.routeWebSocket(/\/api\/v1\/sync/, ws => {
+    phone.attempts++
     if (phone.offline) {
       ws.close({ code: 4000, reason: "offline" })
       return
@@ -234,10 +235,11 @@ test("a volunteer surveys a household offline; it reaches the server; two phones
     await head.locator('[data-key="birthYear"]').fill("1970")
     await head.locator('[data-key="birthYear"]').blur()
     assert.ok(await head.locator('.question[data-question="birthYear"] .field-error').isHidden())
-    // "1985." is no number: the browser reads it as empty; the app says so and deletes nothing
-    // (the year typed so far stays, so the age-dependent questions stay).
+    // "1985e" is no number: the browser reads it as empty (validity.badInput); the app says so
+    // and deletes nothing (the year typed so far stays, so the age-dependent questions stay).
+    // (Chromium reads "1985." as 1985.)
     await head.locator('[data-key="birthYear"]').selectText()
-    await page.keyboard.type("1985.")
+    await page.keyboard.type("1985e")
     await head.locator('[data-key="birthYear"]').blur()
     await head.locator('.question[data-question="birthYear"] .field-error').filter({ hasText: "Chỉ nhập số." }).waitFor()
     assert.ok(await head.locator('.question[data-question="smartphone"]').isVisible(), "the birth year is kept")
@@ -254,8 +256,9 @@ test("a volunteer surveys a household offline; it reaches the server; two phones
     assert.ok(await head.locator('.question[data-question="smartphone"]').isVisible())
 
     step("a photo")
-    // A 50 MB photo and a broken one are refused with a message, and nothing is attached.
-    await page.setInputFiles("#photo-input", { name: "qua-lon.jpg", mimeType: "image/jpeg", buffer: Buffer.alloc(50 * 1024 * 1024, 0xff) })
+    // A photo over 30 MB and a broken one are refused with a message, and nothing is attached.
+    // (31 MB: playwright refuses buffers over 50 MB.)
+    await page.setInputFiles("#photo-input", { name: "qua-lon.jpg", mimeType: "image/jpeg", buffer: Buffer.alloc(31 * 1024 * 1024, 0xff) })
     await page.locator("#photo-error").filter({ hasText: "Ảnh quá lớn" }).waitFor()
     await page.setInputFiles("#photo-input", { name: "hong.jpg", mimeType: "image/jpeg", buffer: Buffer.from("not a jpeg at all") })
     await page.locator("#photo-error").filter({ hasText: "Không đọc được ảnh" }).waitFor()
@@ -427,6 +430,14 @@ test("a volunteer surveys a household offline; it reaches the server; two phones
     assert.equal(await b.page.locator("#conn").getAttribute("data-state"), "revoked")
     assert.equal(await b.page.locator("#members fieldset.member").count(), 3, "phone B keeps the household")
     await b.page.screenshot({ path: `${shots}/field-7-revoked.png`, fullPage: true })
+    // Reloaded, the revoked phone says so at once, shows its data and opens no sync connection.
+    const attempts = b.attempts
+    await b.page.reload()
+    await b.page.locator("#banner").filter({ hasText: "Máy đã bị thu hồi, liên hệ trưởng thôn" }).waitFor()
+    assert.equal(await b.page.locator("#conn").getAttribute("data-state"), "revoked")
+    await b.page.click(`#households li[data-doc-id="${documentId}"] button`)
+    await waitFor("phone B's household after the reload", async () => (await b.page.locator("#members fieldset.member").count()) === 3)
+    assert.equal(b.attempts, attempts, "no sync connection after the revocation")
 
     assert.deepEqual([...a.errors, ...b.errors], [], "no script error")
   } finally {
@@ -536,6 +547,29 @@ test("a photo stays with its household; the household is on the server only with
     )
     assert.deepEqual(kept, { status: "uploaded", blob: false, thumb: true })
     await page.locator('#conn[data-state="online"]').waitFor()
+
+    step("C: a member erased on request")
+    // The admin erases the member: the household lives on as a new document. Back online, the
+    // phone hears `doc-replaced`, drops the old copy and lists the new document instead.
+    const memberId = await page.locator("#members fieldset.member").first().getAttribute("data-member")
+    const erased = await api(`/api/v1/households/${first}/erase`, admin, {
+      method: "POST",
+      body: JSON.stringify({ member: memberId, reason: "YC-XOA-THU-01" }),
+    })
+    assert.ok(erased.replacedBy, "a new document holds what remains")
+    const replacedBy = erased.replacedBy.replace(/^automerge:/, "")
+    await goOffline(c)
+    await goOnline(c)
+    await page.locator("#banner").filter({ hasText: "Hộ này đã được thay bằng bản mới theo yêu cầu xoá dữ liệu" }).waitFor()
+    await page.locator("#view-list").waitFor()
+    await page.locator(`#households li[data-doc-id="${replacedBy}"]`).waitFor()
+    assert.equal(await page.locator(`#households li[data-doc-id="${first}"]`).count(), 0, "the old household is gone")
+    const list = await page.evaluate(() => JSON.parse(localStorage.getItem("sansang.households")))
+    assert.ok(!list.includes(`automerge:${first}`) && list.includes(`automerge:${replacedBy}`))
+    await page.click(`#households li[data-doc-id="${replacedBy}"] button`)
+    await page.locator("#view-household").waitFor()
+    assert.equal((await page.locator("#doc-id").innerText()).trim(), replacedBy)
+    assert.equal(await page.locator("#members fieldset.member").count(), 0, "the member is erased")
     assert.deepEqual(c.errors, [], "no script error")
   } finally {
     await browser.close()
