@@ -1,12 +1,12 @@
 // Service worker of the field app: precaches every file of the build so that the app opens with
 // no connection after the first visit. Generated at build time (vite.config.js); the list and
 // the version come from the build.
-const VERSION = "94e6e26b39a09b28"
+const VERSION = "5bf66809e39b623b"
 const FILES = [
   "./",
   "assets/automerge-LjMxZKTS.wasm",
+  "assets/index-BP6p3zyq.js",
   "assets/index-CYbD1V4o.css",
-  "assets/index-ZevZx1GC.js",
   "icon.svg",
   "index.html",
   "manifest.webmanifest"

@@ -638,6 +638,8 @@ function renderQuestion(question, memberId) {
     } else {
       control = document.createElement(question.key === "notes" ? "textarea" : "input")
       if (control.tagName === "INPUT") control.type = "text"
+      control.addEventListener("compositionstart", () => (control.dataset.composing = "true"))
+      control.addEventListener("compositionend", () => delete control.dataset.composing)
       control.addEventListener("input", () => {
         const value = control.value
         if (question.required) showFieldError(wrap, control, value.trim() ? null : "Bắt buộc nhập.")
@@ -830,9 +832,15 @@ function conflictNote(wrap, parent, key) {
 }
 
 function setControl(control, question, value) {
-  // Never overwrite what the volunteer is typing; choices follow the document at once.
+  // Choices follow the document at once. A text field being typed in is saved at every
+  // keystroke, so it shows the document as of the last one: what another phone changed meanwhile
+  // is put in place with the cursor kept, or the next keystroke would save the old text over it.
+  // Not during an IME composition (Vietnamese keyboards compose), nor in a number field.
   const typing = control.tagName === "TEXTAREA" || (control.tagName === "INPUT" && control.type !== "checkbox")
-  if (typing && control === document.activeElement) return
+  if (typing && control === document.activeElement) {
+    if (control.type === "text" || control.tagName === "TEXTAREA") followRemoteText(control, value)
+    return
+  }
   if (control.type === "checkbox") {
     control.checked = value === true
   } else if (control.tagName === "SELECT") {
@@ -848,6 +856,26 @@ function setControl(control, question, value) {
     const v = value === undefined || value === null ? "" : String(value)
     if (control.value !== v) control.value = v
   }
+}
+
+/** Puts the document's text into the focused field, keeping the cursor on the same text. */
+function followRemoteText(control, value) {
+  if (control.dataset.composing === "true" || control.getAttribute("aria-invalid") === "true") return
+  const next = value === undefined || value === null ? "" : String(value)
+  const old = control.value
+  if (old === next) return
+  let start = 0
+  while (start < old.length && start < next.length && old[start] === next[start]) start++
+  let endOld = old.length
+  let endNew = next.length
+  while (endOld > start && endNew > start && old[endOld - 1] === next[endNew - 1]) {
+    endOld--
+    endNew--
+  }
+  const shift = pos => (pos <= start ? pos : pos >= endOld ? pos + endNew - endOld : endNew)
+  const [from, to] = [control.selectionStart, control.selectionEnd]
+  control.value = next
+  if (from !== null && to !== null) control.setSelectionRange(shift(from), shift(to))
 }
 
 function refreshHousehold() {

@@ -397,6 +397,30 @@ test("a volunteer surveys a household offline; it reaches the server; two phones
       await context.close()
     }
 
+    step("typing while the other phone edits the same text")
+    // Phone A is in the address field, cursor at the start; phone B adds to the end. A sees B's
+    // words appear in the field it is typing in, and its next keystrokes keep them.
+    await page.focus("#f-address")
+    await page.keyboard.press("Home")
+    const withB = `${address}, xóm 2`
+    await b.page.fill("#f-address", withB)
+    await b.page.locator("#f-address").blur()
+    await waitFor("phone A's focused field to show phone B's words", async () =>
+      (await page.locator("#f-address").inputValue()) === withB,
+    )
+    assert.equal(await page.evaluate(() => document.activeElement.id), "f-address", "still typing")
+    await page.keyboard.type("Nhà ")
+    await page.locator("#f-address").blur()
+    const merged = `Nhà ${withB}`
+    await waitFor("both phones and the server to hold both edits", async () => {
+      const body = await api(`/api/v1/households/${documentId}`, admin)
+      return (
+        (await page.locator("#f-address").inputValue()) === merged &&
+        (await b.page.locator("#f-address").inputValue()) === merged &&
+        body.projection.household.address === merged
+      )
+    })
+
     step("review")
     // The hamlet head asks for a correction: the phones show it with the household.
     const headSession = (
