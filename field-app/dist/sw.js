@@ -1,12 +1,12 @@
 // Service worker of the field app: precaches every file of the build so that the app opens with
 // no connection after the first visit. Generated at build time (vite.config.js); the list and
 // the version come from the build.
-const VERSION = "5bf66809e39b623b"
+const VERSION = "5a6dcdc9b8660fc4"
 const FILES = [
   "./",
   "assets/automerge-LjMxZKTS.wasm",
-  "assets/index-BP6p3zyq.js",
-  "assets/index-CYbD1V4o.css",
+  "assets/index-BoQn7shE.css",
+  "assets/index-CBiFmVeD.js",
   "icon.svg",
   "index.html",
   "manifest.webmanifest"

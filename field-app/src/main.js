@@ -1474,15 +1474,28 @@ function wire() {
     if (file) addPhoto(file)
   })
   $("banner").addEventListener("click", () => {
+    if ($("banner").dataset.kind === "update") return location.reload()
     if ($("banner").dataset.kind !== "error" || !state.revoked) hideBanner()
   })
 }
 
+/** Registers the service worker; an app left open for days asks for a new build every hour, and
+ * when one takes over says so (the page keeps working: everything it needs is loaded). */
+function registerServiceWorker() {
+  if (!("serviceWorker" in navigator)) return
+  const hadController = !!navigator.serviceWorker.controller
+  navigator.serviceWorker.addEventListener("controllerchange", () => {
+    if (hadController) showBanner("Đã có bản mới của ứng dụng. Chạm vào đây để tải lại.", "update")
+  })
+  navigator.serviceWorker
+    .register("sw.js", { scope: "./" })
+    .then(registration => setInterval(() => registration.update().catch(() => {}), 60 * 60 * 1000))
+    .catch(() => {})
+}
+
 async function main() {
   wire()
-  if ("serviceWorker" in navigator) {
-    navigator.serviceWorker.register("sw.js", { scope: "./" }).catch(() => {})
-  }
+  registerServiceWorker()
   try {
     if (typeof WebAssembly === "undefined") throw new Error("no WebAssembly")
     await initializeWasm(fetch(wasmUrl))
