@@ -6,8 +6,10 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use sansang_server::app::{App, AppState, shutdown_signal};
+use sansang_server::auth::enrollment;
 use sansang_server::cli::{self, AdminCommand};
 use sansang_server::config::Config;
+use sansang_server::storage::Actor;
 use sansang_server::{demo, telemetry};
 
 #[derive(Parser)]
@@ -321,11 +323,28 @@ async fn run_demo(state: AppState, households: usize, no_serve: bool) -> anyhow:
         devices: seeded.devices,
     };
     let path = demo::write_credentials(&state.config.data_dir, &credentials)?;
+    // A fresh one-time code at each start, so the field app can be tried from a phone at once.
+    let field = enrollment::issue(
+        storage.as_ref(),
+        Actor::System,
+        enrollment::CodeRequest {
+            commune_code: demo::COMMUNE_CODE,
+            volunteer: "Tình nguyện viên thử",
+            hamlets: &["T01".to_owned()],
+            validity: std::time::Duration::from_secs(24 * 3600),
+        },
+        &credentials.url,
+    )
+    .await
+    .context("issuing the demo's enrollment code")?;
     {
         // One write, and a closed stdout is not an error: a supervisor that stops reading once
         // it has the URL must not take the server down with a broken pipe.
         let mut out = std::io::stdout().lock();
-        let text = format!("{}\n", demo::describe(&credentials, &path));
+        let text = format!(
+            "{}\n",
+            demo::describe(&credentials, &path, &field.enroll_url)
+        );
         let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
     }
     if no_serve {

@@ -44,7 +44,16 @@ fn demo_twice_then_serve() {
     assert_eq!(first["users"].as_array().unwrap().len(), 15);
     assert_eq!(first["commune"]["code"], "10846");
 
-    let (_, stderr) = run(&["demo", "--no-serve", "--households", "30"]);
+    let enroll_code = |stdout: &str| {
+        let line = stdout.lines().find(|l| l.contains("field app")).unwrap();
+        assert!(line.contains("/field/#enroll="), "{line}");
+        line.split("#enroll=").nth(1).unwrap().trim().to_owned()
+    };
+    let first_code = enroll_code(&stdout);
+    let (stdout, stderr) = run(&["demo", "--no-serve", "--households", "30"]);
+    // Each start prints a fresh one-time link for the field app.
+    let code = enroll_code(&stdout);
+    assert_ne!(code, first_code);
     assert!(!stderr.contains("creating demo households"), "{stderr}");
     assert!(
         stderr.contains("users_created: 0, devices_enrolled: 0, households_written: 0"),
@@ -79,6 +88,19 @@ fn demo_twice_then_serve() {
     stream.read_to_string(&mut response).unwrap();
     assert!(response.starts_with("HTTP/1.1 200"), "{response}");
     assert!(response.contains("\"status\":\"ok\""), "{response}");
+    // The printed link's code enrolls a phone.
+    let body = format!("{{\"code\":\"{code}\"}}");
+    let mut stream = TcpStream::connect(&addr).unwrap();
+    write!(
+        stream,
+        "POST /api/v1/devices/enroll HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    assert!(response.starts_with("HTTP/1.1 201"), "{response}");
+    assert!(response.contains("\"token\":\"sd_"), "{response}");
 
     let killed = Command::new("kill")
         .args(["-TERM", &server.id().to_string()])

@@ -352,14 +352,15 @@ pub fn write_credentials(data_dir: &Path, credentials: &Credentials) -> anyhow::
 }
 
 /// The lines printed for people once the demo is serving.
-pub fn describe(credentials: &Credentials, path: &Path) -> String {
+pub fn describe(credentials: &Credentials, path: &Path, field_enroll_url: &str) -> String {
     let mut out = format!(
-        "\nsansang demo: {} ({}), {}\n  open {}\n  review pages (hamlet heads) {}/review\n\n  logins (username / password):\n",
+        "\nsansang demo: {} ({}), {}\n  open {}\n  review pages (hamlet heads) {}/review\n  field app (a volunteer's phone, hamlet T01; one-time link, 24 h) {}\n\n  logins (username / password):\n",
         credentials.commune.name,
         credentials.commune.code,
         credentials.commune.province,
         credentials.url,
-        credentials.url
+        credentials.url,
+        field_enroll_url
     );
     for u in &credentials.users {
         let role = match u.role {
