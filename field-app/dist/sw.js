@@ -1,12 +1,12 @@
 // Service worker of the field app: precaches every file of the build so that the app opens with
 // no connection after the first visit. Generated at build time (vite.config.js); the list and
 // the version come from the build.
-const VERSION = "5a6dcdc9b8660fc4"
+const VERSION = "989a8fd20562e271"
 const FILES = [
   "./",
   "assets/automerge-LjMxZKTS.wasm",
+  "assets/index-5iEQFbT-.js",
   "assets/index-BoQn7shE.css",
-  "assets/index-CBiFmVeD.js",
   "icon.svg",
   "index.html",
   "manifest.webmanifest"

@@ -59,6 +59,46 @@ function isQuotaError(e) {
 
 const STORAGE_FULL = "Bộ nhớ máy đã đầy: không lưu thêm được. Hãy xoá bớt ảnh/video khác trên máy rồi thử lại."
 
+/** The IndexedDB adapter of automerge-repo 2.5.6 settles a write on `complete` or `error`
+ * only; a full storage aborts the transaction (QuotaExceededError on `abort`), and the save
+ * would wait for ever. Here writes also fail on `abort`. */
+class SettlingIndexedDBStorageAdapter extends IndexedDBStorageAdapter {
+  save(keyArray, binary) {
+    return this.write(store => store.put({ key: keyArray, binary }, keyArray))
+  }
+
+  remove(keyArray) {
+    return this.write(store => store.delete(keyArray))
+  }
+
+  async write(operation) {
+    const db = await this.dbPromise
+    const transaction = db.transaction(this.store, "readwrite")
+    operation(transaction.objectStore(this.store))
+    return new Promise((resolve, reject) => {
+      transaction.oncomplete = () => resolve()
+      transaction.onerror = () => reject(transaction.error)
+      transaction.onabort = () => reject(transaction.error || new DOMException("write aborted", "AbortError"))
+    })
+  }
+}
+
+/** automerge-repo saves documents without waiting for the result, and drops a failed save's
+ * error: this storage passes every call on and tells the volunteer when a write fails. */
+function reportingStorage(inner) {
+  const report = e => {
+    showBanner(isQuotaError(e) ? STORAGE_FULL : "Không lưu được trên máy. Đừng đóng ứng dụng; hãy thử lại sau.")
+    throw e
+  }
+  return {
+    load: key => inner.load(key),
+    save: (key, data) => inner.save(key, data).catch(report),
+    remove: key => inner.remove(key).catch(report),
+    loadRange: prefix => inner.loadRange(prefix),
+    removeRange: prefix => inner.removeRange(prefix).catch(report),
+  }
+}
+
 window.addEventListener("unhandledrejection", event => {
   if (isQuotaError(event.reason)) showBanner(STORAGE_FULL)
 })
@@ -168,7 +208,7 @@ function startRepo() {
   state.revoked = !!state.enrollment.revoked
   state.adapter = state.revoked ? null : new WebSocketClientAdapter(syncUrl(state.enrollment.token), 3000)
   state.repo = new Repo({
-    storage: new IndexedDBStorageAdapter("sansang-field"),
+    storage: reportingStorage(new SettlingIndexedDBStorageAdapter("sansang-field")),
     network: state.adapter ? [state.adapter] : [],
     sharePolicy: async () => true,
   })
