@@ -17,37 +17,14 @@
 // (Chromium's offline mode does not close open sockets).
 import { test } from "node:test"
 import assert from "node:assert/strict"
-import { readFileSync, mkdirSync } from "node:fs"
 import { deflateSync } from "node:zlib"
-import { createRequire } from "node:module"
 import { chromium } from "playwright-core"
+import { accessible, api, credentials, executablePath, shots, url } from "./helpers.mjs"
 
-const url = process.env.SANSANG_URL
-const credentials = JSON.parse(readFileSync(process.env.SANSANG_CREDENTIALS, "utf8"))
-const executablePath = process.env.SANSANG_CHROMIUM || "/usr/bin/chromium"
-const shots = process.env.SANSANG_SCREENSHOTS || new URL("./screenshots/", import.meta.url).pathname
-mkdirSync(shots, { recursive: true })
 const HAMLET = "T01"
-// The app forbids inline scripts (CSP); only the accessibility test's context bypasses it.
-const axeSource = readFileSync(createRequire(import.meta.url).resolve("axe-core/axe.min.js"), "utf8")
 const started = Date.now()
 /** Progress on stderr, with the time since the start: where a slow run spends it. */
 const step = name => process.stderr.write(`field: ${((Date.now() - started) / 1000).toFixed(1)} s ${name}\n`)
-
-async function api(path, token, init = {}) {
-  const response = await fetch(url + path, {
-    ...init,
-    headers: {
-      "content-type": "application/json",
-      ...(token ? { authorization: `Bearer ${token}` } : {}),
-      ...(init.headers || {}),
-    },
-  })
-  const text = await response.text()
-  const body = text ? JSON.parse(text) : undefined
-  assert.ok(response.ok, `${path}: ${response.status} ${text}`)
-  return body
-}
 
 async function signInApi(role) {
   const user = credentials.users.find(u => u.role === role)
@@ -599,21 +576,6 @@ test("a photo stays with its household; the household is on the server only with
     await browser.close()
   }
 })
-
-/** axe-core on the page: no serious or critical violation. */
-async function accessible(page, name) {
-  await page.addScriptTag({ content: axeSource })
-  const result = await page.evaluate(async () =>
-    // eslint-disable-next-line no-undef
-    axe.run(document, { runOnly: { type: "tag", values: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"] } }),
-  )
-  const bad = result.violations.filter(v => v.impact === "serious" || v.impact === "critical")
-  assert.deepEqual(
-    bad.map(v => `${v.id}: ${v.help} (${v.nodes.map(n => n.target.join(" ")).join("; ")})`),
-    [],
-    `${name}: accessibility violations`,
-  )
-}
 
 test("the field app's screens have no serious accessibility fault", { timeout: 120_000 }, async () => {
   const admin = await signInApi("admin")

@@ -4,27 +4,8 @@
 // with axe-core (no serious or critical violation) and saves screenshots.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { readFileSync, mkdirSync } from "node:fs";
-import { createRequire } from "node:module";
 import { chromium } from "playwright-core";
-
-const url = process.env.SANSANG_URL;
-const credentials = JSON.parse(readFileSync(process.env.SANSANG_CREDENTIALS, "utf8"));
-const executablePath = process.env.SANSANG_CHROMIUM || "/usr/bin/chromium";
-const shots = process.env.SANSANG_SCREENSHOTS || new URL("./screenshots/", import.meta.url).pathname;
-mkdirSync(shots, { recursive: true });
-// The pages forbid inline scripts (CSP); the context lets the test inject axe-core anyway.
-const axeSource = readFileSync(createRequire(import.meta.url).resolve("axe-core/axe.min.js"), "utf8");
-
-async function api(path, token, init = {}) {
-  const response = await fetch(url + path, {
-    ...init,
-    headers: { "content-type": "application/json", ...(token ? { authorization: `Bearer ${token}` } : {}), ...(init.headers || {}) },
-  });
-  const body = await response.json();
-  assert.ok(response.ok, `${path}: ${response.status} ${JSON.stringify(body)}`);
-  return body;
-}
+import { accessible, api, credentials, executablePath, shots, url } from "./helpers.mjs";
 
 async function signInApi(username) {
   const user = credentials.users.find((u) => u.username === username);
@@ -33,21 +14,6 @@ async function signInApi(username) {
     body: JSON.stringify({ username, password: user.password }),
   });
   return body.token;
-}
-
-/** axe-core on the page: no serious or critical violation. */
-async function accessible(page, name) {
-  await page.addScriptTag({ content: axeSource });
-  const result = await page.evaluate(async () =>
-    // eslint-disable-next-line no-undef
-    axe.run(document, { runOnly: { type: "tag", values: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"] } }),
-  );
-  const bad = result.violations.filter((v) => v.impact === "serious" || v.impact === "critical");
-  assert.deepEqual(
-    bad.map((v) => `${v.id}: ${v.help} (${v.nodes.map((n) => n.target.join(" ")).join("; ")})`),
-    [],
-    `${name}: accessibility violations`,
-  );
 }
 
 async function count(page, state) {
