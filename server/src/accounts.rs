@@ -18,6 +18,9 @@ pub struct NewAccount<'a> {
     pub password: Option<&'a str>,
 }
 
+/// Longest username, in characters.
+pub const MAX_USERNAME_CHARS: usize = 64;
+
 /// The canonical form of a username: trimmed, NFC, lower case.
 pub fn normalise_username(name: &str) -> String {
     name.trim().nfc().collect::<String>().to_lowercase()
@@ -30,7 +33,7 @@ pub async fn create(
 ) -> Result<(User, String), ApiError> {
     let username = normalise_username(new.username);
     if username.is_empty()
-        || username.chars().count() > 64
+        || username.chars().count() > MAX_USERNAME_CHARS
         || username
             .chars()
             .any(|c| c.is_whitespace() || c.is_control())

@@ -14,6 +14,7 @@ use axum::middleware::{self, Next};
 use axum::response::Response;
 use tokio::net::TcpListener;
 
+use crate::auth::hashing::HashPool;
 use crate::auth::throttle::Throttles;
 use crate::config::Config;
 use crate::documents::DocumentService;
@@ -31,6 +32,8 @@ pub struct AppState {
     pub documents: Arc<DocumentService>,
     pub metrics: Arc<Metrics>,
     pub throttles: Arc<Throttles>,
+    /// Password checks and hashes, a few at a time (argon2id holds 19 MiB each).
+    pub hashing: Arc<HashPool>,
     pub sync: Arc<SyncHub>,
     /// Photos decoded at once (see `http::photos::decode_slots`).
     pub decode_slots: Arc<tokio::sync::Semaphore>,
@@ -41,9 +44,9 @@ pub struct AppState {
 impl AppState {
     /// Opens the database (applying migrations) and the photo store named by `config`.
     pub async fn open(config: Config) -> anyhow::Result<AppState> {
-        tokio::fs::create_dir_all(&config.data_dir)
-            .await
+        crate::private::create_dir_all(&config.data_dir)
             .with_context(|| format!("creating data folder {}", config.data_dir.display()))?;
+        private_sqlite_file(config.database_url().expose())?;
         let storage = SqlStorage::connect(config.database_url().expose())
             .await
             .with_context(|| format!("opening database {}", config.database_display()))?;
@@ -68,6 +71,10 @@ impl AppState {
             config.sync_messages_per_second,
             config.sync_message_burst,
         ));
+        let hashing = Arc::new(HashPool::new(
+            config.password_hash_workers,
+            config.password_hash_queue,
+        ));
         Ok(AppState {
             config: Arc::new(config),
             storage,
@@ -75,6 +82,7 @@ impl AppState {
             documents,
             metrics,
             throttles: Arc::new(Throttles::default()),
+            hashing,
             sync,
             decode_slots: crate::http::photos::decode_slots(),
             bound: Arc::new(OnceLock::new()),
@@ -91,6 +99,35 @@ impl AppState {
             .or_else(|| self.bound.get().map(|a| format!("http://{a}")))
             .unwrap_or_else(|| format!("http://{}", self.config.listen))
     }
+}
+
+/// A SQLite database is created readable by the server's user only before SQLite opens it (its
+/// journal and WAL files take the database file's mode); one made by an older server is made so.
+fn private_sqlite_file(url: &str) -> anyhow::Result<()> {
+    let Some(path) = crate::backup::sqlite_path(url) else {
+        return Ok(());
+    };
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty())
+        && !parent.exists()
+    {
+        crate::private::create_dir_all(parent)
+            .with_context(|| format!("creating {}", parent.display()))?;
+    }
+    if !path.exists() {
+        crate::private::options()
+            .write(true)
+            .create_new(true)
+            .open(&path)
+            .with_context(|| format!("creating {}", path.display()))?;
+    }
+    for suffix in ["", "-wal", "-shm"] {
+        let file = std::path::PathBuf::from(format!("{}{suffix}", path.display()));
+        if file.exists() {
+            crate::private::restrict(&file)
+                .with_context(|| format!("making {} private", file.display()))?;
+        }
+    }
+    Ok(())
 }
 
 /// The rules that turn a document into its projection; raised when they change, so projections
@@ -150,6 +187,7 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::http::auth::router())
         .merge(crate::http::devices::router())
         .merge(crate::http::households::router())
+        .merge(crate::http::moves::router())
         .merge(crate::http::erasure::router())
         .merge(crate::http::users::router())
         .merge(crate::http::audit::router())

@@ -17,6 +17,7 @@ pub async fn record(
     record_as(
         state,
         caller.actor(),
+        caller.principal.commune(),
         caller.address.clone(),
         action,
         document_id,
@@ -25,10 +26,12 @@ pub async fn record(
     .await
 }
 
-/// Records an action of someone not signed in (a failed sign-in, an enrollment).
+/// Records an action of someone not signed in (a failed sign-in, an enrollment) or of the
+/// system, in `commune`'s trail (`None`: the installation's, read by installation admins only).
 pub async fn record_as(
     state: &AppState,
     actor: Actor,
+    commune: Option<&str>,
     address: Option<String>,
     action: &str,
     document_id: Option<&str>,
@@ -42,6 +45,7 @@ pub async fn record_as(
         document_id: document_id.map(str::to_owned),
         address,
         detail,
+        commune_code: commune.map(str::to_owned),
     };
     state.storage.append_audit(&entry).await?;
     Ok(())

@@ -121,7 +121,8 @@ impl Staging {
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
         let dir = parent.join(format!(".{name}.{label}-{}", uuid::Uuid::new_v4().simple()));
-        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        crate::private::create_dir_all(&dir)
+            .with_context(|| format!("creating {}", dir.display()))?;
         Ok(Staging(dir))
     }
 }
@@ -235,7 +236,7 @@ pub async fn backup(config: &Config, out: &Path) -> anyhow::Result<Manifest> {
 /// Packs the staging folder into a tar file, synced to disk.
 fn write_tar(dir: &Path, path: &Path) -> anyhow::Result<()> {
     let file =
-        std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
+        crate::private::create(path).with_context(|| format!("creating {}", path.display()))?;
     let mut builder = tar::Builder::new(BufWriter::new(file));
     builder.mode(tar::HeaderMode::Deterministic);
     // The manifest first, so `tar -xOf backup.tar sansang-backup.json` finds it at once.
@@ -309,7 +310,7 @@ async fn copy_sqlite(storage: &SqlStorage, to: &Path) -> anyhow::Result<Snapshot
 
 /// PostgreSQL: every table as JSON lines, all read in one repeatable-read transaction.
 async fn dump_postgres(storage: &SqlStorage, dir: &Path) -> anyhow::Result<Snapshot> {
-    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    crate::private::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let mut tx = storage
         .pool()
         .begin()
@@ -324,7 +325,8 @@ async fn dump_postgres(storage: &SqlStorage, dir: &Path) -> anyhow::Result<Snaps
     for table in TABLES {
         let path = dir.join(format!("{table}.jsonl"));
         let mut file = BufWriter::new(
-            std::fs::File::create(&path).with_context(|| format!("creating {}", path.display()))?,
+            crate::private::create(&path)
+                .with_context(|| format!("creating {}", path.display()))?,
         );
         let mut n = 0u64;
         let mut rows = sqlx::query(sqlx::AssertSqlSafe(format!(
@@ -375,7 +377,7 @@ pub struct Restored {
 /// Restores the archive at `from` into the configured database and photo store, which must be
 /// empty. Fails before writing anything when the archive is damaged or of the other backend.
 pub async fn restore(config: &Config, from: &Path) -> anyhow::Result<Restored> {
-    std::fs::create_dir_all(&config.data_dir)
+    crate::private::create_dir_all(&config.data_dir)
         .with_context(|| format!("creating {}", config.data_dir.display()))?;
     let staging = Staging::new(&config.data_dir.join("restore"), "restore")?;
     eprintln!("restore: unpacking {}…", from.display());
@@ -448,7 +450,8 @@ pub async fn restore(config: &Config, from: &Path) -> anyhow::Result<Restored> {
         let partial = path.with_extension("restoring");
         std::fs::copy(staging.0.join(SQLITE_FILE), &partial)
             .with_context(|| format!("copying the database to {}", partial.display()))?;
-        std::fs::File::open(&partial)
+        crate::private::restrict(&partial)
+            .and_then(|()| std::fs::File::open(&partial))
             .and_then(|f| f.sync_all())
             .with_context(|| format!("syncing {}", partial.display()))?;
         std::fs::rename(&partial, &path)

@@ -100,6 +100,7 @@ pub async fn touched(
 ) -> anyhow::Result<Report> {
     let entries = storage
         .list_audit(&AuditFilter {
+            commune_code: None,
             actor: Some(actor),
             document_id: None,
             since: Some(since),

@@ -73,6 +73,10 @@ pub struct Config {
     /// Serve the field app from this folder (a build of `field-app/`) instead of the copy built
     /// into the binary: for working on the app.
     pub field_app_dir: Option<PathBuf>,
+    /// Passwords checked (argon2id, 19 MiB and tens of milliseconds each) at once.
+    pub password_hash_workers: usize,
+    /// Sign-ins waiting for a check beyond those; more are answered `429` with `Retry-After`.
+    pub password_hash_queue: usize,
 }
 
 impl Default for Config {
@@ -94,6 +98,8 @@ impl Default for Config {
             evidence_retention_days: None,
             quarantine_retention_days: None,
             field_app_dir: None,
+            password_hash_workers: 2,
+            password_hash_queue: 32,
         }
     }
 }

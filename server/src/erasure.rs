@@ -85,6 +85,78 @@ async fn current(
     Ok((projection.household, document, projection.heads))
 }
 
+/// What the replacement says where the erased member was the one who gave consent.
+pub const CONSENT_BY_ERASED: &str =
+    "người đồng ý đã được xoá / the person who consented was erased";
+/// What stands in free text where the erased member's name was.
+pub const NAME_ERASED: &str = "[đã xoá / erased]";
+
+/// Takes every mention of the erased member (`id`, named `name`) out of what remains: who gave
+/// consent (kept as given, with [`CONSENT_BY_ERASED`] for who), their name in the notes and in
+/// the review comment, other members' mentor pointing at them.
+fn forget_person(rest: &mut Household, id: &str, name: &str) {
+    let name = name.trim();
+    let names = |text: &str| !name.is_empty() && contains_name(text, name);
+    if let Some(consent) = rest.consent.as_mut()
+        && consent
+            .by
+            .as_deref()
+            .is_some_and(|by| names(by) || by.trim() == id)
+    {
+        consent.by = Some(CONSENT_BY_ERASED.to_owned());
+    }
+    if let Some(notes) = rest.notes.as_mut()
+        && names(notes)
+    {
+        *notes = replace_name(notes, name);
+    }
+    if let Some(review) = rest.review.as_mut()
+        && let Some(comment) = review.comment.as_mut()
+        && names(comment)
+    {
+        *comment = replace_name(comment, name);
+    }
+    for member in rest.members.values_mut() {
+        if member.mentor_id.as_deref() == Some(id) {
+            member.mentor_id = None;
+        }
+    }
+}
+
+/// The text in one comparable form: NFC and lower case (names are typed in either case, with
+/// composed or decomposed accents).
+fn comparable(text: &str) -> String {
+    use unicode_normalization::UnicodeNormalization;
+    text.nfc().collect::<String>().to_lowercase()
+}
+
+fn contains_name(text: &str, name: &str) -> bool {
+    comparable(text).contains(&comparable(name))
+}
+
+/// `text` with every occurrence of `name` (compared as [`comparable`]) replaced by
+/// [`NAME_ERASED`]; the rest of the text as it was, in NFC.
+fn replace_name(text: &str, name: &str) -> String {
+    use unicode_normalization::UnicodeNormalization;
+    let text: String = text.nfc().collect();
+    let needle = comparable(name);
+    let chars: Vec<char> = text.chars().collect();
+    let needle_len = needle.chars().count();
+    let mut out = String::new();
+    let mut i = 0;
+    while i < chars.len() {
+        let window: String = chars[i..(i + needle_len).min(chars.len())].iter().collect();
+        if needle_len > 0 && window.to_lowercase() == needle {
+            out.push_str(NAME_ERASED);
+            i += needle_len;
+        } else {
+            out.push(chars[i]);
+            i += 1;
+        }
+    }
+    out
+}
+
 /// Photos of `household` that belong to `subject` (all of them for the household).
 fn photos_of(household: &Household, subject: &Subject) -> BTreeSet<String> {
     household
@@ -218,8 +290,10 @@ pub async fn erase(
                 return Err(ErasureError::NoSuchMember(m.clone()));
             }
             let mut rest = household.clone();
-            rest.members.remove(m);
+            let erased = rest.members.remove(m);
             rest.photos.retain(|sha, _| !erased_photos.contains(sha));
+            let name = erased.and_then(|e| e.full_name).unwrap_or_default();
+            forget_person(&mut rest, m, &name);
             Some(rest)
         }
     };
@@ -287,6 +361,7 @@ pub async fn erase(
     crate::audit::record_as(
         state,
         actor,
+        household.commune_code.as_deref(),
         address,
         "person.erase",
         Some(id.as_str()),
@@ -310,4 +385,22 @@ pub async fn erase(
 /// the admin's peace of mind).
 pub async fn remains(storage: &dyn Storage, id: &str) -> anyhow::Result<bool> {
     Ok(storage.document_scope(id).await?.is_some() || storage.load_document(id).await?.is_some())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_replaced_in_any_case() {
+        assert_eq!(
+            replace_name(
+                "Đã hỏi anh NGUYỄN văn an, ông Nguyễn Văn An đồng ý",
+                "Nguyễn Văn An"
+            ),
+            format!("Đã hỏi anh {NAME_ERASED}, ông {NAME_ERASED} đồng ý")
+        );
+        assert!(contains_name("bà ĐINH THỊ QUẾ", "Đinh Thị Quế"));
+        assert!(!contains_name("bà Lan", "Đinh Thị Quế"));
+    }
 }

@@ -230,6 +230,7 @@ async fn main() -> anyhow::Result<()> {
             &state,
             sansang_server::storage::Actor::System,
             None,
+            None,
             "admin.restore",
             None,
             Some(detail.clone()),

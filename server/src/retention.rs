@@ -95,6 +95,7 @@ pub async fn apply(state: &AppState, now: Millis) -> anyhow::Result<Applied> {
             state,
             Actor::System,
             None,
+            None,
             "retention.apply",
             None,
             Some(format!(

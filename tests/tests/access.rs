@@ -7,18 +7,28 @@
 #[allow(dead_code)] // the fixture's helpers serve several suites
 #[path = "access/fixture.rs"]
 mod fixture;
+#[path = "access/isolation.rs"]
+mod isolation;
 #[path = "access/matrix.rs"]
 mod matrix;
 #[path = "access/sessions.rs"]
 mod sessions;
 
+use isolation::{
+    another_communes_admin_sees_nothing_of_10846,
+    duplicates_name_only_households_the_reader_may_read,
+};
 use matrix::role_by_resource_matrix;
 use sessions::{
-    devices_enrol_once_and_are_cut_off_when_revoked, sign_in_is_throttled_and_sessions_end,
+    devices_enrol_once_and_are_cut_off_when_revoked, parallel_guesses_are_held_back,
+    sign_in_is_throttled_and_sessions_end,
 };
 
 sansang_tests::backend_tests!(
     role_by_resource_matrix,
+    another_communes_admin_sees_nothing_of_10846,
+    duplicates_name_only_households_the_reader_may_read,
     sign_in_is_throttled_and_sessions_end,
+    parallel_guesses_are_held_back,
     devices_enrol_once_and_are_cut_off_when_revoked,
 );

@@ -7,9 +7,15 @@
 #[allow(dead_code)] // the HTTP helpers of the fixture are for the access suite
 #[path = "access/fixture.rs"]
 mod fixture;
+#[path = "sync/moves.rs"]
+mod moves;
 #[path = "sync/stories.rs"]
 mod stories;
 
+use moves::{
+    a_peer_id_stays_with_its_token, households_move_only_through_the_hamlet_head,
+    new_households_from_outside_wait_for_the_admin,
+};
 use stories::{
     bad_input_is_refused_and_harms_nobody, concurrent_edits_merge_and_show_the_conflict,
     documents_stay_inside_the_callers_hamlets, phones_store_and_fetch_documents,
@@ -23,4 +29,7 @@ sansang_tests::backend_tests!(
     bad_input_is_refused_and_harms_nobody,
     revoked_and_unknown_tokens_are_cut_off,
     the_http_fallback_syncs_like_the_socket,
+    households_move_only_through_the_hamlet_head,
+    new_households_from_outside_wait_for_the_admin,
+    a_peer_id_stays_with_its_token,
 );

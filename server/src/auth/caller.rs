@@ -107,22 +107,13 @@ pub fn presented_token(headers: &HeaderMap) -> Result<(String, bool), ApiError> 
 /// Cookie-authenticated writes must come from our own pages: SameSite=Strict already keeps
 /// other sites' forms out, and a foreign `Origin` is refused as a second line.
 fn check_origin(parts: &Parts) -> Result<(), ApiError> {
-    if matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS) {
-        return Ok(());
-    }
-    let Some(origin) = parts
-        .headers
-        .get(header::ORIGIN)
-        .and_then(|o| o.to_str().ok())
-    else {
-        return Ok(());
-    };
-    let host = parts
-        .headers
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok());
-    let origin_host = origin.split_once("://").map(|(_, rest)| rest);
-    if origin_host.is_some() && origin_host == host {
+    same_origin(&parts.method, &parts.headers)
+}
+
+/// Ok for reads, for requests without `Origin` (not sent by a browser from another site), and
+/// for an `Origin` naming this server's host; `403 cross-origin` otherwise.
+pub fn same_origin(method: &Method, headers: &HeaderMap) -> Result<(), ApiError> {
+    if matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS) || origin_is_ours(headers) {
         Ok(())
     } else {
         Err(ApiError::new(
@@ -131,6 +122,20 @@ fn check_origin(parts: &Parts) -> Result<(), ApiError> {
             "request from another site refused",
         ))
     }
+}
+
+/// Whether the request carries no `Origin` (not a browser on another site) or one naming this
+/// server's host. A WebSocket upgrade is a GET, so the sync socket asks this whatever the method.
+pub fn origin_is_ours(headers: &HeaderMap) -> bool {
+    let Some(origin) = headers.get(header::ORIGIN) else {
+        return true;
+    };
+    let Ok(origin) = origin.to_str() else {
+        return false;
+    };
+    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
+    let origin_host = origin.split_once("://").map(|(_, rest)| rest);
+    origin_host.is_some() && origin_host == host
 }
 
 impl FromRequestParts<AppState> for Caller {

@@ -3,6 +3,7 @@
 
 pub mod caller;
 pub mod enrollment;
+pub mod hashing;
 pub mod password;
 pub mod policy;
 pub mod throttle;

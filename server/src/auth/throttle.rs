@@ -1,7 +1,10 @@
-//! Back-off after repeated failures (sign-in, enrollment codes), per account and per address.
+//! Back-off after repeated failures (sign-in, enrollment codes), per account, per account and
+//! address, and (for codes, which name no account) per address.
 //!
-//! Kept in memory: one server process answers a commune, and a restart forgetting the counts
-//! costs an attacker a restart's worth of guesses at most.
+//! An attempt is counted when it starts, before the password is hashed or the code looked up,
+//! so attempts sent in parallel cannot all pass the check together; a right one takes its count
+//! back. Kept in memory: a restart forgetting the counts costs an attacker a restart's worth of
+//! guesses at most.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -16,22 +19,29 @@ pub struct Throttle {
     keys: Mutex<HashMap<String, Entry>>,
 }
 
-/// The throttles of the server: accounts are strict; addresses allow more, since a whole commune
-/// office may share one address and one person's typos must not lock out the others.
+/// The throttles of the server. Sign-in waits per account (guesses from anywhere) and per
+/// account and address (one place's typos), never per address alone: a commune office, or every
+/// phone behind a carrier's shared address, must not lock out the hamlet heads whose own
+/// accounts are fine. Enrollment codes name no account, so their guesses wait per address.
 pub struct Throttles {
     pub accounts: Throttle,
-    pub addresses: Throttle,
+    pub account_addresses: Throttle,
     pub enrollment_codes: Throttle,
 }
 
 impl Default for Throttles {
     fn default() -> Self {
         Throttles {
-            accounts: Throttle::new(5),
-            addresses: Throttle::new(30),
-            enrollment_codes: Throttle::new(5),
+            accounts: Throttle::new(10),
+            account_addresses: Throttle::new(5),
+            enrollment_codes: Throttle::new(10),
         }
     }
+}
+
+/// The key of an account at an address.
+pub fn account_at(username: &str, address: &str) -> String {
+    format!("{username}@{address}")
 }
 
 #[derive(Clone, Copy)]
@@ -70,9 +80,43 @@ impl Throttle {
             .unwrap_or(Duration::ZERO)
     }
 
+    /// Counts an attempt on `keys` before it is checked: `Err(wait)` (nothing counted) when any
+    /// of them must still wait, else the attempt counts as a failure until [`Throttle::forgive`]
+    /// or [`Throttle::succeed`] takes it back.
+    pub fn attempt(&self, keys: &[&str]) -> Result<(), Duration> {
+        let now = Instant::now();
+        let mut map = self.keys.lock().unwrap_or_else(|e| e.into_inner());
+        let wait = keys
+            .iter()
+            .filter_map(|k| map.get(*k))
+            .filter(|e| now.duration_since(e.last) < MAX_WAIT)
+            .map(|e| (e.last + e.wait(self.free)).saturating_duration_since(now))
+            .max()
+            .unwrap_or(Duration::ZERO);
+        if !wait.is_zero() {
+            return Err(wait);
+        }
+        Self::count(&mut map, keys, now);
+        Ok(())
+    }
+
+    /// Takes back the count of one attempt that turned out right.
+    pub fn forgive(&self, keys: &[&str]) {
+        let mut map = self.keys.lock().unwrap_or_else(|e| e.into_inner());
+        for key in keys {
+            if let Some(entry) = map.get_mut(*key) {
+                entry.failures = entry.failures.saturating_sub(1);
+            }
+        }
+    }
+
     pub fn fail(&self, keys: &[&str]) {
         let now = Instant::now();
         let mut map = self.keys.lock().unwrap_or_else(|e| e.into_inner());
+        Self::count(&mut map, keys, now);
+    }
+
+    fn count(map: &mut HashMap<String, Entry>, keys: &[&str], now: Instant) {
         if map.len() > 100_000 {
             map.retain(|_, e| now.duration_since(e.last) < MAX_WAIT);
         }
@@ -84,7 +128,7 @@ impl Throttle {
             if now.duration_since(entry.last) >= MAX_WAIT {
                 entry.failures = 0;
             }
-            entry.failures += 1;
+            entry.failures = entry.failures.saturating_add(1);
             entry.last = now;
         }
     }
@@ -122,5 +166,20 @@ mod tests {
         assert_eq!(t.retry_after(&["user:binh"]), Duration::ZERO);
         t.succeed(&["user:an"]);
         assert_eq!(t.retry_after(&["user:an"]), Duration::ZERO);
+    }
+
+    #[test]
+    fn attempts_count_before_they_are_checked() {
+        let t = Throttle::new(3);
+        // Three attempts in flight at once pass; the fourth is held back before any is checked.
+        for _ in 0..3 {
+            assert_eq!(t.attempt(&["an", "an@1.2.3.4"]), Ok(()));
+        }
+        assert!(t.attempt(&["an", "an@1.2.3.4"]).is_err());
+        // A key not involved is not held back by the others.
+        assert_eq!(t.attempt(&["binh", "binh@1.2.3.4"]), Ok(()));
+        // Right attempts take their count back.
+        t.forgive(&["an", "an@1.2.3.4"]);
+        assert_eq!(t.attempt(&["an", "an@1.2.3.4"]), Ok(()));
     }
 }

@@ -11,7 +11,7 @@ use unicode_normalization::UnicodeNormalization;
 use super::devices::{enroll, list_devices, revoke_device};
 use super::hamlets_csv::{self, HamletRow};
 use super::{AdminCommand, CommuneCommand, DevicesCommand, HamletsCommand};
-use super::{PasswordCommand, PhotosCommand, UserCommand};
+use super::{PasswordCommand, PhotosCommand, QuarantineCommand, UserCommand};
 use crate::accounts::{self, NewAccount};
 use crate::app::AppState;
 use crate::error::ApiError;
@@ -101,6 +101,7 @@ async fn dispatch(state: &AppState, command: AdminCommand) -> anyhow::Result<()>
         AdminCommand::Devices(DevicesCommand::Revoke { device_id }) => {
             revoke_device(state, &device_id).await
         }
+        AdminCommand::Quarantine(command) => quarantine(state, command).await,
         AdminCommand::Photos(PhotosCommand::Sweep { grace_hours }) => {
             super::photos::sweep(state, grace_hours).await
         }
@@ -383,9 +384,104 @@ async fn touched(
     .await
 }
 
+/// `sansang admin quarantine …`.
+async fn quarantine(state: &AppState, command: QuarantineCommand) -> anyhow::Result<()> {
+    let parse = |id: &str| {
+        crate::documents::DocumentId::parse(id)
+            .map_err(|e| anyhow!("{id} is not a document id: {e}"))
+    };
+    match command {
+        QuarantineCommand::List { commune } => {
+            let list = state.storage.list_quarantined(commune.as_deref()).await?;
+            if list.is_empty() {
+                println!("no quarantined documents");
+            }
+            for q in &list {
+                println!(
+                    "{}\tcommune {}\thamlet {}\tsent by {}\tchanged {}",
+                    q.document_id,
+                    q.commune_code.as_deref().unwrap_or("-"),
+                    q.hamlet_id.as_deref().unwrap_or("-"),
+                    q.quarantined_by.as_deref().unwrap_or("(not recorded)"),
+                    crate::exports::date_vn(q.updated_at)
+                );
+            }
+            audit(
+                state,
+                "admin.quarantine.list",
+                format!("{} documents", list.len()),
+            )
+            .await
+        }
+        QuarantineCommand::Release {
+            document_id,
+            hamlet,
+        } => {
+            let id = parse(&document_id)?;
+            let released = crate::moves::release(
+                state,
+                &id,
+                hamlet.trim(),
+                crate::moves::installation_actor(),
+                |_| true,
+            )
+            .await
+            .map_err(|e| anyhow!("releasing {document_id}: {e}"))?;
+            println!(
+                "released {} into hamlet {} of commune {}",
+                released.document_id, released.to, released.commune_code
+            );
+            crate::audit::record_as(
+                state,
+                Actor::System,
+                Some(&released.commune_code),
+                None,
+                "quarantine.release",
+                Some(id.as_str()),
+                Some(format!("to {}", released.to)),
+            )
+            .await
+            .map_err(api)
+        }
+        QuarantineCommand::Erase {
+            document_id,
+            reason,
+        } => {
+            let id = parse(&document_id)?;
+            let reason = reason.trim();
+            if reason.is_empty() {
+                bail!("--reason: say why (a request number, \"sent by mistake\"…)");
+            }
+            let scope = state
+                .storage
+                .document_scope(id.as_str())
+                .await?
+                .ok_or_else(|| anyhow!("no document {document_id}"))?;
+            if !scope.quarantined {
+                bail!("{document_id} is not quarantined; erase households through the API");
+            }
+            let erased = crate::erasure::erase(
+                state,
+                Actor::System,
+                None,
+                &id,
+                &crate::erasure::Subject::Household,
+                reason,
+            )
+            .await
+            .map_err(|e| anyhow!("erasing {document_id}: {e}"))?;
+            println!(
+                "erased {}: {} changes and {} photos removed",
+                erased.erased, erased.changes_removed, erased.photos_removed
+            );
+            Ok(())
+        }
+    }
+}
+
 /// An admin command's audit entry: done by the system, from this machine; never a secret.
 pub(super) async fn audit(state: &AppState, action: &str, detail: String) -> anyhow::Result<()> {
-    crate::audit::record_as(state, Actor::System, None, action, None, Some(detail))
+    crate::audit::record_as(state, Actor::System, None, None, action, None, Some(detail))
         .await
         .map_err(api)
 }

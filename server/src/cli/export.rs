@@ -75,6 +75,7 @@ pub async fn summary(state: &AppState, args: SummaryArgs<'_>) -> anyhow::Result<
     crate::audit::record_as(
         state,
         Actor::System,
+        Some(&commune.code),
         None,
         "export.summary",
         None,
@@ -119,6 +120,7 @@ pub async fn households(
     crate::audit::record_as(
         state,
         Actor::System,
+        Some(&commune.code),
         None,
         "export.households",
         None,

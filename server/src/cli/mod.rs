@@ -42,6 +42,10 @@ pub enum AdminCommand {
     /// The audit log: whose data one phone or person touched (breach notification).
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Documents phones sent for a hamlet outside their own: list them, release one into a
+    /// hamlet, or erase it. Run with the server stopped (or use the API while it runs).
+    #[command(subcommand)]
+    Quarantine(QuarantineCommand),
     /// Write a consistent backup of the database and its photos to one archive (a tar file);
     /// the server may keep running.
     Backup {
@@ -55,6 +59,31 @@ pub enum AdminCommand {
         /// An archive written by `sansang admin backup`.
         #[arg(long, value_name = "FILE.tar")]
         from: std::path::PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum QuarantineCommand {
+    /// Every quarantined document (one commune's with --commune), oldest change first.
+    List {
+        #[arg(long)]
+        commune: Option<String>,
+    },
+    /// Put a quarantined document into a hamlet of its commune: the hamlet is written into it
+    /// and it joins that hamlet's list and phones.
+    Release {
+        /// The document id (`sansang admin quarantine list`).
+        document_id: String,
+        /// The hamlet it belongs to.
+        #[arg(long)]
+        hamlet: String,
+    },
+    /// Erase a quarantined document whole (changes, projection, photos nobody else uses).
+    Erase {
+        document_id: String,
+        /// Why, kept in the audit log (never a person's name).
+        #[arg(long)]
+        reason: String,
     },
 }
 

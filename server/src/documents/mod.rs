@@ -33,8 +33,25 @@ pub enum DocumentError {
     /// A stored document that no longer loads: a server fault, not the client's.
     #[error("stored document {id} does not load: {detail}")]
     StoredCorrupt { id: String, detail: String },
+    /// A change the sender may not make (it moves the household out of the sender's hamlets);
+    /// nothing of it was stored. The text names the field.
+    #[error("{0}")]
+    Refused(String),
     #[error(transparent)]
     Storage(#[from] StorageError),
+}
+
+/// What becomes of a change, decided from the projection it would give before anything is
+/// stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Gate {
+    Store,
+    /// Stored, quarantined in the same write, as sent by this principal (`device:<id>`).
+    Quarantine {
+        by: String,
+    },
+    /// Not stored at all; the reason names the field.
+    Refuse(String),
 }
 
 impl DocumentError {
@@ -42,6 +59,7 @@ impl DocumentError {
         match self {
             DocumentError::Corrupt(_) => "automerge-corrupt",
             DocumentError::StoredCorrupt { .. } => "stored-document-corrupt",
+            DocumentError::Refused(_) => "change-refused",
             DocumentError::Storage(_) => "storage-error",
         }
     }
@@ -225,7 +243,7 @@ impl DocGuard<'_> {
         let before = candidate.get_heads();
         guarded("changes", || candidate.apply_changes(changes))?
             .map_err(|e| DocumentError::Corrupt(format!("applying changes: {e}")))?;
-        self.commit(candidate, &before).await
+        self.commit(candidate, &before, &|_| Gate::Store).await
     }
 
     /// Makes one change as `actor` (a reviewer resolving a conflict or noting a decision), stored
@@ -249,7 +267,7 @@ impl DocGuard<'_> {
                 .with_message(message.to_owned())
                 .with_time(time),
         );
-        self.commit(candidate, &before).await
+        self.commit(candidate, &before, &|_| Gate::Store).await
     }
 
     /// Receives a sync message from a peer whose sync state is `state`; the state is updated
@@ -259,6 +277,19 @@ impl DocGuard<'_> {
         state: &mut sync::State,
         message: sync::Message,
     ) -> Result<Applied, DocumentError> {
+        self.receive_sync_message_gated(state, message, &|_| Gate::Store)
+            .await
+    }
+
+    /// As [`DocGuard::receive_sync_message`], with `gate` deciding from the projection the
+    /// message would give whether it is stored, stored in quarantine, or refused whole (the
+    /// document and the sync state then stay as they were).
+    pub async fn receive_sync_message_gated(
+        &mut self,
+        state: &mut sync::State,
+        message: sync::Message,
+        gate: &(dyn Fn(&Projection) -> Gate + Sync),
+    ) -> Result<Applied, DocumentError> {
         let mut candidate = self.doc().clone();
         let mut candidate_state = state.clone();
         let before = candidate.get_heads();
@@ -266,7 +297,7 @@ impl DocGuard<'_> {
             candidate.receive_sync_message(&mut candidate_state, message)
         })?
         .map_err(|e| DocumentError::Corrupt(format!("sync message: {e}")))?;
-        let applied = self.commit(candidate, &before).await?;
+        let applied = self.commit(candidate, &before, gate).await?;
         *state = candidate_state;
         Ok(applied)
     }
@@ -302,6 +333,7 @@ impl DocGuard<'_> {
         &mut self,
         candidate: Automerge,
         before: &[ChangeHash],
+        gate: &(dyn Fn(&Projection) -> Gate + Sync),
     ) -> Result<Applied, DocumentError> {
         let new: Vec<Change> = candidate.get_changes(before);
         if new.is_empty() {
@@ -321,7 +353,16 @@ impl DocGuard<'_> {
                 projection: None,
             });
         }
-        let (projection, update) = update_for(&self.id, &candidate, new);
+        let (projection, mut update) = update_for(&self.id, &candidate, new);
+        match gate(&projection) {
+            Gate::Store => {}
+            Gate::Quarantine { by } => {
+                update.scope.quarantined = true;
+                update.scope.quarantined_by = Some(by);
+            }
+            // The candidate is dropped: the document in memory stays as it was.
+            Gate::Refuse(reason) => return Err(DocumentError::Refused(reason)),
+        }
         let service = self.service;
         let new_changes = service.storage.apply_document_update(&update).await?;
         service.metrics.changes_stored(new_changes);
@@ -409,6 +450,7 @@ fn update_for(
             commune_code: projection.household.commune_code.clone(),
             hamlet_id: projection.household.hamlet_id.clone(),
             quarantined: false,
+            quarantined_by: None,
         },
         changes: changes
             .iter()

@@ -33,7 +33,8 @@ pub struct AuditQuery {
     pub limit: Option<i64>,
 }
 
-/// The audit log, newest first, filtered by person or phone, household and time.
+/// The audit log, newest first, filtered by person or phone, household and time: the caller's
+/// commune's entries only, every commune's for an installation admin.
 #[utoipa::path(
     get,
     path = "/api/v1/audit",
@@ -69,7 +70,10 @@ async fn read_audit(
             ));
         }
     };
+    // A commune's admin reads its own commune's trail; only an installation admin (no commune)
+    // reads every commune's and the installation's own entries.
     let filter = AuditFilter {
+        commune_code: caller.principal.commune().map(str::to_owned),
         actor,
         document_id: query.household,
         since: query.since,

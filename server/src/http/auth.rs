@@ -17,7 +17,8 @@ use super::openapi::{ErrorBody, LoginResponse, MeResponse};
 use crate::app::AppState;
 use crate::audit;
 use crate::auth::caller::SESSION_COOKIE;
-use crate::auth::{Caller, Principal, password, token};
+use crate::auth::hashing::HashError;
+use crate::auth::{Caller, Principal, password, throttle, token};
 use crate::error::ApiError;
 use crate::storage::{Actor, Session};
 
@@ -58,6 +59,20 @@ pub fn too_many(wait: Duration) -> Response {
     response
 }
 
+/// The server is checking as many passwords as it may at once: come back in a second.
+pub fn busy() -> Response {
+    let mut response = ApiError::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        "server-busy",
+        "Máy chủ đang bận, hãy thử lại sau 1 giây / server busy, retry in 1 s",
+    )
+    .into_response();
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    response
+}
+
 /// The session cookie; `Secure` when the server is reached over TLS.
 pub fn session_cookie(state: &AppState, token: &str, max_age: Duration) -> HeaderValue {
     let secure = state
@@ -83,15 +98,17 @@ pub fn session_cookie(state: &AppState, token: &str, max_age: Duration) -> Heade
         (status = 200, description = "Signed in for a week", body = LoginResponse,
             headers(("Set-Cookie" = String, description = "`sansang_session=<token>; Path=/; \
                 HttpOnly; SameSite=Strict; Max-Age=604800` (`; Secure` behind HTTPS)"))),
-        (status = 400, description = "Malformed body (`invalid-json`, `invalid-field`) or \
-            password too long (`password-too-long`)", body = ErrorBody),
+        (status = 400, description = "Malformed body (`invalid-json`, `invalid-field`), \
+            password too long (`password-too-long`) or username too long \
+            (`username-too-long`)", body = ErrorBody),
         (status = 401, description = "Wrong username or password, or a disabled account \
             (`wrong-credentials`)", body = ErrorBody),
         (status = 413, description = "Body too large (`body-unreadable`)", body = ErrorBody),
         (status = 415, description = "Body not sent as application/json \
             (`json-expected`)", body = ErrorBody),
-        (status = 429, description = "Too many failures for this username or address \
-            (`too-many-attempts`)", body = ErrorBody,
+        (status = 429, description = "Too many failures for this account, or for it from \
+            this address (`too-many-attempts`), or too many sign-ins being checked at once \
+            (`server-busy`)", body = ErrorBody,
             headers(("Retry-After" = u64, description = "Seconds to wait"))),
         (status = 500, description = "Server fault", body = ErrorBody),
     )
@@ -104,6 +121,13 @@ async fn sign_in(
     let signed_in = match sign_in_person(&state, &body, remote.ip().to_string()).await? {
         Ok(signed_in) => signed_in,
         Err(SignInRefused::TooMany(wait)) => return Ok(too_many(wait)),
+        Err(SignInRefused::Busy) => return Ok(busy()),
+        Err(SignInRefused::UsernameTooLong) => {
+            return Err(ApiError::bad_request(
+                "username-too-long",
+                "tên đăng nhập quá dài / username too long",
+            ));
+        }
         Err(SignInRefused::PasswordTooLong) => {
             return Err(ApiError::bad_request(
                 "password-too-long",
@@ -141,58 +165,91 @@ pub struct SignedIn {
 /// Why a sign-in was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SignInRefused {
-    /// Too many failures for the name or the address: wait this long.
+    /// Too many failures for the account (or the account at this address): wait this long.
     TooMany(Duration),
+    /// Too many password checks at once on the server: come back after a second.
+    Busy,
     PasswordTooLong,
+    UsernameTooLong,
     WrongCredentials,
 }
 
+/// Longest username a sign-in reads (in bytes, before it is normalised): accounts have at most
+/// 64 characters, and nothing longer is looked up, counted, audited or hashed.
+pub const MAX_USERNAME_BYTES: usize = 256;
+
 /// Checks a person's name and password with back-off, and opens a session; shared by the API and
 /// the sign-in page. Failures and successes are audited.
+///
+/// Lengths are checked first; then the attempt is counted against the account and the account at
+/// this address before the password is hashed, so parallel guesses cannot all pass; the hash
+/// runs in the bounded pool ([`crate::auth::hashing`]).
 pub async fn sign_in_person(
     state: &AppState,
     body: &SignIn,
     address: String,
 ) -> Result<Result<SignedIn, SignInRefused>, ApiError> {
+    if body.username.len() > MAX_USERNAME_BYTES {
+        return Ok(Err(SignInRefused::UsernameTooLong));
+    }
+    if body.password.len() > password::MAX_PASSWORD_BYTES {
+        return Ok(Err(SignInRefused::PasswordTooLong));
+    }
     let username: String = body
         .username
         .trim()
         .nfc()
         .collect::<String>()
         .to_lowercase();
+    if username.chars().count() > crate::accounts::MAX_USERNAME_CHARS {
+        return Ok(Err(SignInRefused::UsernameTooLong));
+    }
     let throttles = &state.throttles;
-    let wait = throttles
-        .accounts
-        .retry_after(&[&username])
-        .max(throttles.addresses.retry_after(&[&address]));
-    if !wait.is_zero() {
+    let at_address = throttle::account_at(&username, &address);
+    if let Err(wait) = throttles.accounts.attempt(&[&username]) {
         return Ok(Err(SignInRefused::TooMany(wait)));
     }
-    if body.password.len() > password::MAX_PASSWORD_BYTES {
-        return Ok(Err(SignInRefused::PasswordTooLong));
+    if let Err(wait) = throttles.account_addresses.attempt(&[&at_address]) {
+        throttles.accounts.forgive(&[&username]);
+        return Ok(Err(SignInRefused::TooMany(wait)));
     }
-    let user = state.storage.get_user_by_username(&username).await?;
-    let hash = user.as_ref().map(|u| u.password_hash.clone());
-    let given = body.password.clone();
-    // An unknown name costs the same hashing time as a wrong password.
-    let matches = tokio::task::spawn_blocking(move || match hash {
-        Some(hash) => password::verify(&given, &hash),
-        None => {
-            let _ = password::hash(&given);
-            false
+    let forgive = || {
+        throttles.accounts.forgive(&[&username]);
+        throttles.account_addresses.forgive(&[&at_address]);
+    };
+    let user = match state.storage.get_user_by_username(&username).await {
+        Ok(user) => user,
+        Err(e) => {
+            forgive();
+            return Err(e.into());
         }
-    })
-    .await
-    .map_err(|e| ApiError::internal("password-check-failed", e))?;
+    };
+    let hash = user.as_ref().map(|u| u.password_hash.clone());
+    // An unknown name costs the same hashing time as a wrong password.
+    let matches = match state.hashing.verify(body.password.clone(), hash).await {
+        Ok(matches) => matches,
+        Err(HashError::Busy(_)) => {
+            // Not the caller's guess that failed: the server was busy.
+            forgive();
+            return Ok(Err(SignInRefused::Busy));
+        }
+        Err(HashError::Failed(e)) => {
+            forgive();
+            return Err(ApiError::internal("password-check-failed", e));
+        }
+    };
     let user = match user {
         Some(user) if matches && !user.disabled => user,
         other => {
-            throttles.accounts.fail(&[&username]);
-            throttles.addresses.fail(&[&address]);
-            let actor = other.map_or(Actor::System, |u| Actor::User(u.id));
+            // The attempt stays counted. A failure on a known account is its commune's to see;
+            // a name nobody has is the installation's.
+            let (actor, commune) = other.map_or((Actor::System, None), |u| {
+                (Actor::User(u.id), u.commune_code)
+            });
             audit::record_as(
                 state,
                 actor,
+                commune.as_deref(),
                 Some(address),
                 "auth.login-failed",
                 None,
@@ -203,6 +260,7 @@ pub async fn sign_in_person(
         }
     };
     throttles.accounts.succeed(&[&username]);
+    throttles.account_addresses.succeed(&[&at_address]);
     let token = token::new_token(token::SESSION_PREFIX);
     let now = crate::now_millis();
     let session = Session {
@@ -216,6 +274,7 @@ pub async fn sign_in_person(
     audit::record_as(
         state,
         Actor::User(user.id.clone()),
+        user.commune_code.as_deref(),
         Some(address),
         "auth.login",
         None,
@@ -305,7 +364,9 @@ pub fn check_new_password(new: &str) -> Result<(), ApiError> {
         (status = 415, description = "Body not sent as application/json \
             (`json-expected`)", body = ErrorBody),
         (status = 429, description = "Too many wrong current passwords \
-            (`too-many-attempts`)", body = ErrorBody),
+            (`too-many-attempts`), or too many passwords being checked at once \
+            (`server-busy`)", body = ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds to wait"))),
         (status = 500, description = "Server fault", body = ErrorBody),
     )
 )]
@@ -313,7 +374,7 @@ async fn change_password(
     State(state): State<AppState>,
     caller: Caller,
     ApiJson(body): ApiJson<PasswordChange>,
-) -> Result<StatusCode, ApiError> {
+) -> Result<Response, ApiError> {
     let Principal::User(user) = &caller.principal else {
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
@@ -322,28 +383,34 @@ async fn change_password(
         ));
     };
     check_new_password(&body.new_password)?;
-    let accounts = &state.throttles.accounts;
-    if !accounts.retry_after(&[&user.username]).is_zero() {
-        return Err(ApiError::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "too-many-attempts",
-            "too many failures, retry later",
+    if body.current_password.len() > password::MAX_PASSWORD_BYTES {
+        return Err(ApiError::bad_request(
+            "password-too-long",
+            "mật khẩu quá dài / password too long",
         ));
     }
+    // Counted before the hash, as for signing in.
+    let accounts = &state.throttles.accounts;
+    if let Err(wait) = accounts.attempt(&[&user.username]) {
+        return Ok(too_many(wait));
+    }
     let hash = user.password_hash.clone();
-    let new = body.new_password;
-    let current = body.current_password;
-    let new_hash = tokio::task::spawn_blocking(move || {
-        if !password::verify(&current, &hash) {
-            return Ok(None);
+    let checked = state
+        .hashing
+        .verify_and_rehash(body.current_password, hash, body.new_password)
+        .await;
+    let new_hash = match checked {
+        Ok(new_hash) => new_hash,
+        Err(HashError::Busy(_)) => {
+            accounts.forgive(&[&user.username]);
+            return Ok(busy());
         }
-        password::hash(&new).map(Some)
-    })
-    .await
-    .map_err(|e| ApiError::internal("password-hash-failed", e))?
-    .map_err(|e| ApiError::internal("password-hash-failed", e))?;
+        Err(HashError::Failed(e)) => {
+            accounts.forgive(&[&user.username]);
+            return Err(ApiError::internal("password-hash-failed", e));
+        }
+    };
     let Some(new_hash) = new_hash else {
-        accounts.fail(&[&user.username]);
         return Err(ApiError::new(
             StatusCode::UNAUTHORIZED,
             "wrong-credentials",
@@ -353,7 +420,7 @@ async fn change_password(
     state.storage.set_password_hash(&user.id, &new_hash).await?;
     state.storage.delete_user_sessions(&user.id).await?;
     audit::record(&state, &caller, "user.password-change", None, None).await?;
-    Ok(StatusCode::NO_CONTENT)
+    Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 /// Who the caller is: the signed-in person or the enrolled phone.

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use axum::extract::{ConnectInfo, State};
 use axum::http::StatusCode;
-use axum::response::IntoResponse;
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
@@ -140,6 +140,9 @@ pub struct Enroll {
     pub code: String,
 }
 
+/// Typed enrollment codes longer than this are refused unread.
+const MAX_TYPED_CODE_BYTES: usize = 128;
+
 /// Anyone holding a valid code may enrol; guessing is throttled per address.
 #[utoipa::path(
     post,
@@ -150,13 +153,15 @@ pub struct Enroll {
         (status = 201, description = "The phone is enrolled; its token is shown this \
             once", body = EnrolledDeviceResponse),
         (status = 400, description = "Malformed body (`invalid-json`, `invalid-field`), or a code \
-            that is unknown, used or expired (`enrollment-code-unknown`, `enrollment-code-used`, \
-            `enrollment-code-expired`)", body = ErrorBody),
+            that is unknown, used, expired or too long (`enrollment-code-unknown`, \
+            `enrollment-code-used`, `enrollment-code-expired`, \
+            `enrollment-code-too-long`)", body = ErrorBody),
         (status = 413, description = "Body too large (`body-unreadable`)", body = ErrorBody),
         (status = 415, description = "Body not sent as application/json \
             (`json-expected`)", body = ErrorBody),
         (status = 429, description = "Too many wrong codes from this address \
-            (`too-many-attempts`)", body = ErrorBody),
+            (`too-many-attempts`)", body = ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds to wait"))),
         (status = 500, description = "Server fault", body = ErrorBody),
     )
 )]
@@ -164,25 +169,34 @@ async fn enroll_device(
     State(state): State<AppState>,
     ConnectInfo(remote): ConnectInfo<std::net::SocketAddr>,
     ApiJson(body): ApiJson<Enroll>,
-) -> Result<impl IntoResponse, ApiError> {
+) -> Result<Response, ApiError> {
     let address = remote.ip().to_string();
-    let throttle = &state.throttles.enrollment_codes;
-    let wait = throttle.retry_after(&[&address]);
-    if !wait.is_zero() {
-        return Err(ApiError::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "too-many-attempts",
-            format!("retry in {} s", wait.as_secs().max(1)),
+    // A code is a few dozen characters however it is typed; a longer one is refused before it is
+    // counted, looked up or written anywhere.
+    if body.code.len() > MAX_TYPED_CODE_BYTES {
+        return Err(ApiError::bad_request(
+            "enrollment-code-too-long",
+            format!("code: longer than {MAX_TYPED_CODE_BYTES} bytes"),
         ));
     }
+    // Counted before the code is looked up, so guesses sent at once cannot all pass the check.
+    let throttle = &state.throttles.enrollment_codes;
+    if let Err(wait) = throttle.attempt(&[&address]) {
+        return Ok(crate::http::auth::too_many(wait));
+    }
     let (token, device) = match enrollment::redeem(state.storage.as_ref(), &body.code).await {
-        Ok(ok) => ok,
+        Ok(ok) => {
+            throttle.forgive(&[&address]);
+            ok
+        }
         Err(e) => {
-            if !matches!(e, EnrollmentError::Storage(_)) {
-                throttle.fail(&[&address]);
+            if matches!(e, EnrollmentError::Storage(_)) {
+                throttle.forgive(&[&address]);
+            } else {
                 audit::record_as(
                     &state,
                     Actor::System,
+                    None,
                     Some(address),
                     "device.enroll-failed",
                     None,
@@ -196,6 +210,7 @@ async fn enroll_device(
     audit::record_as(
         &state,
         Actor::Device(device.id.clone()),
+        Some(&device.commune_code),
         Some(address),
         "device.enroll",
         None,
@@ -215,7 +230,8 @@ async fn enroll_device(
             "device": device,
             "syncUrl": sync_url,
         })),
-    ))
+    )
+        .into_response())
 }
 
 /// Whether the caller may manage this phone: some hamlet of it is theirs to manage.

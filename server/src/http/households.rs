@@ -11,7 +11,8 @@ use serde_json::{Value, json};
 use super::openapi::{ErrorBody, HouseholdResponse};
 use crate::app::AppState;
 use crate::audit;
-use crate::auth::{Action, Caller};
+use crate::auth::policy::allows;
+use crate::auth::{Action, Caller, Scope};
 use crate::documents::DocumentId;
 use crate::error::ApiError;
 use crate::photos::ingest;
@@ -110,7 +111,7 @@ async fn read_household(
         .get_projection(id.as_str())
         .await?
         .ok_or_else(ApiError::not_found)?;
-    let photos = photo_states(&state, &id, &projection, commune).await?;
+    let photos = photo_states(&state, &caller, &id, &projection, commune).await?;
     for photo in &photos {
         for other in &photo.duplicate_of {
             projection.findings.push(Finding::warning(
@@ -154,8 +155,11 @@ pub struct PhotoState {
     pub duplicate_of: Vec<String>,
 }
 
+/// The photos of household `id` as `caller` may see them: `duplicateOf` names only households
+/// the caller may read that gave consent.
 pub async fn photo_states(
     state: &AppState,
+    caller: &Caller,
     id: &DocumentId,
     projection: &sansang_shared::Projection,
     commune: &str,
@@ -180,6 +184,16 @@ pub async fn photo_states(
         let mut duplicate_of: Vec<String> = uses
             .iter()
             .filter(|u| u.document_id != id.as_str())
+            .filter(|u| {
+                u.consent_given
+                    && u.hamlet_id.as_deref().is_some_and(|hamlet| {
+                        allows(
+                            &caller.principal,
+                            Action::Read,
+                            Scope::hamlet(commune, hamlet),
+                        )
+                    })
+            })
             .filter(|u| {
                 ingest::hamming(u.phash as u64, mine.phash as u64)
                     <= ingest::NEAR_DUPLICATE_DISTANCE

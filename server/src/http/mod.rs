@@ -8,6 +8,7 @@ pub mod health;
 pub mod households;
 pub mod indices;
 pub mod json;
+pub mod moves;
 pub mod openapi;
 pub mod photos;
 pub mod reviews;
@@ -69,6 +70,21 @@ pub async fn household_scope(
         .ok_or_else(ApiError::not_found)?;
     // A document that does not say its commune is only for an installation admin.
     let commune = scope.commune_code.as_deref().unwrap_or_default();
+    // Quarantined (sent from outside its hamlet): the commune's admins, and for reading the
+    // phone or person that sent it; not the hamlet it claims.
+    if scope.quarantined {
+        let admin = crate::auth::policy::allows(
+            &caller.principal,
+            Action::Administer,
+            Scope::commune(commune),
+        );
+        let sender =
+            action == Action::Read && crate::sync::receive::may_see_quarantined(caller, &scope);
+        if !(admin || sender) {
+            return Err(ApiError::not_found());
+        }
+        return Ok((id, scope));
+    }
     let resource = match &scope.hamlet_id {
         Some(h) => Scope::hamlet(commune, h),
         None => Scope::commune(commune),

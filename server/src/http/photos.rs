@@ -255,6 +255,10 @@ pub async fn read_photo(
         .await?
         .into_iter()
         .filter(|(_, scope)| {
+            // A quarantined household's photos are its sender's and the admins' only.
+            if scope.quarantined {
+                return crate::sync::receive::may_see_quarantined(&caller, scope);
+            }
             let commune = scope.commune_code.as_deref().unwrap_or_default();
             let resource = match scope.hamlet_id.as_deref() {
                 Some(h) => Scope::hamlet(commune, h),

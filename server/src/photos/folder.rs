@@ -5,7 +5,7 @@
 //! the folder is fsynced, so a reader sees the old object or the new one, never a partial one, and
 //! an acknowledged write survives a power cut. All file work runs on tokio's blocking pool.
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::io::{self, ErrorKind, Write};
 use std::path::{Path, PathBuf};
 
@@ -27,7 +27,8 @@ impl FolderStore {
     /// Opens the store at `root`, creating the folder if needed. Blocking: call it before the
     /// runtime starts or from a blocking task (as [`super::open`] does).
     pub fn new(root: PathBuf) -> Result<Self> {
-        fs::create_dir_all(&root).map_err(|e| io_error("create", "store root", &root, e))?;
+        crate::private::create_dir_all(&root)
+            .map_err(|e| io_error("create", "store root", &root, e))?;
         Ok(FolderStore { root })
     }
 
@@ -128,7 +129,7 @@ fn write_atomically(root: &Path, key: &PhotoKey, path: &Path, bytes: &[u8]) -> R
     ensure_dir(&dir).map_err(|e| io_error("create folder for", &object, &dir, e))?;
 
     let temp = TempFile(dir.join(format!("{TEMP_PREFIX}{}", uuid::Uuid::new_v4())));
-    let mut file = OpenOptions::new()
+    let mut file = crate::private::options()
         .write(true)
         .create_new(true)
         .open(&temp.0)
@@ -144,7 +145,7 @@ fn write_atomically(root: &Path, key: &PhotoKey, path: &Path, bytes: &[u8]) -> R
 
 /// Creates `dir` unless it exists, and makes a new entry durable by syncing its parent.
 fn ensure_dir(dir: &Path) -> io::Result<()> {
-    match fs::create_dir(dir) {
+    match crate::private::create_dir(dir) {
         Ok(()) => sync_parent(dir),
         Err(e) if e.kind() == ErrorKind::AlreadyExists => {
             if fs::metadata(dir)?.is_dir() {

@@ -232,6 +232,23 @@ pub struct DocumentScope {
     /// Set aside for an admin: a phone sent it for a hamlet outside its own. Stored and synced
     /// back to that phone, but in no household list.
     pub quarantined: bool,
+    /// Who sent a quarantined document (`device:<id>` or `user:<id>`): with the commune's
+    /// admins, the only one who may sync it.
+    pub quarantined_by: Option<String>,
+}
+
+/// A document set aside because a phone sent it for a hamlet outside its own.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Quarantined {
+    pub document_id: String,
+    /// Where the document says it belongs.
+    pub commune_code: Option<String>,
+    pub hamlet_id: Option<String>,
+    /// Who sent it: `device:<id>` or `user:<id>` (none for documents quarantined before this was
+    /// recorded).
+    pub quarantined_by: Option<String>,
+    pub updated_at: Millis,
 }
 
 /// New changes of a document and, when the document could be read, its new projection: written
@@ -288,6 +305,10 @@ pub struct PhotoUse {
     pub sha256: String,
     pub phash: i64,
     pub document_id: String,
+    /// The using household's hamlet and whether it gave consent: a duplicate is named only to
+    /// someone who may read that household, and only when its photos may be shown.
+    pub hamlet_id: Option<String>,
+    pub consent_given: bool,
 }
 
 /// A household's projection as stored, with where it belongs and when it last changed.
@@ -391,10 +412,15 @@ pub struct AuditEntry {
     pub address: Option<String>,
     /// Free text for what the other fields do not say (never a secret).
     pub detail: Option<String>,
+    /// The commune the entry belongs to (the actor's, or the household's); `None` for the
+    /// installation's own entries, which only an installation admin reads.
+    pub commune_code: Option<String>,
 }
 
 #[derive(Debug, Clone, Default)]
 pub struct AuditFilter {
+    /// Only entries of this commune; `None` reads every commune (installation admins only).
+    pub commune_code: Option<String>,
     pub actor: Option<Actor>,
     pub document_id: Option<String>,
     /// Inclusive.
@@ -485,9 +511,12 @@ pub trait Storage: Send + Sync + 'static {
         merged: &[String],
     ) -> Result<()>;
     async fn document_scope(&self, document_id: &str) -> Result<Option<DocumentScope>>;
-    /// Sets or clears the quarantine flag; `NotFound` when the document was never stored.
-    /// `apply_document_update` never changes the flag.
+    /// Sets or clears the quarantine flag (clearing forgets who sent it); `NotFound` when the
+    /// document was never stored. `apply_document_update` only ever sets the flag.
     async fn set_quarantined(&self, document_id: &str, quarantined: bool) -> Result<()>;
+    /// The quarantined documents of a commune (every commune's with `None`), oldest change
+    /// first.
+    async fn list_quarantined(&self, commune_code: Option<&str>) -> Result<Vec<Quarantined>>;
     /// Every stored document id of a commune, sorted.
     async fn list_document_ids(&self, commune_code: &str) -> Result<Vec<String>>;
     async fn count_documents(&self) -> Result<i64>;

@@ -11,7 +11,7 @@ use tokio::sync::broadcast::error::RecvError;
 use tokio::time::{Instant, MissedTickBehavior, interval, timeout};
 
 use super::hub::Relay;
-use super::receive::{Receipt, SyncError, may_change, receive};
+use super::receive::{Receipt, SyncError, may_change, may_see_quarantined, receive};
 use super::wire::{self, Message, PROTOCOL_VERSION, PeerMetadata};
 use crate::app::AppState;
 use crate::audit;
@@ -78,7 +78,17 @@ pub async fn run(mut socket: WebSocket, app: AppState, caller: Option<Caller>) {
     };
     let hub = app.sync.clone();
     let id = hub.connection_id();
-    let replaced = hub.claim(&peer_id, id);
+    let owner = principal_key(&caller.principal);
+    let Some(replaced) = hub.claim(&peer_id, &owner, id) else {
+        tracing::warn!(peer = %peer_id, "sync join refused: the peer id is another token's");
+        let _ = refuse(
+            &mut socket,
+            &app,
+            "peer id in use by another phone or person; pick a new one",
+        )
+        .await;
+        return;
+    };
     let peer = Message::Peer {
         sender_id: hub.peer_id.clone(),
         target_id: peer_id.clone(),
@@ -126,6 +136,14 @@ pub async fn run(mut socket: WebSocket, app: AppState, caller: Option<Caller>) {
             tracing::info!(peer = %peer_id, reason = ?other, "sync connection ended");
             let _ = socket.send(Frame::Close(None)).await;
         }
+    }
+}
+
+/// Who holds a connection's token: `device:<id>` or `user:<id>`.
+pub fn principal_key(principal: &crate::auth::Principal) -> String {
+    match principal {
+        crate::auth::Principal::Device(d) => format!("device:{}", d.id),
+        crate::auth::Principal::User(u) => format!("user:{}", u.id),
     }
 }
 
@@ -252,10 +270,7 @@ impl Connection {
 
     /// The rate budget is per token: all connections of a phone or a person share it.
     fn budget_key(&self) -> String {
-        match &self.caller.principal {
-            crate::auth::Principal::Device(d) => format!("device:{}", d.id),
-            crate::auth::Principal::User(u) => format!("user:{}", u.id),
-        }
+        principal_key(&self.caller.principal)
     }
 
     fn unavailable(&self, document_id: &str) -> Message {
@@ -402,33 +417,44 @@ impl Connection {
                 },
             ]),
             Err(SyncError::Refused(reason)) => Err(End::Refused(reason)),
+            Err(SyncError::Forbidden(reason)) => {
+                Err(End::Refused(format!("document {id}: {reason}")))
+            }
             Err(SyncError::Revoked) => Err(End::Revoked),
             Err(SyncError::Failed(reason)) => Err(End::Failed(reason)),
         }
     }
 
-    /// Another peer changed a document: send this peer what it lacks.
+    /// Another peer changed a document: send this peer what it lacks, if the document is still
+    /// (or now) the caller's: its scope is read again before every push, so a household moved
+    /// to another hamlet stops flowing to the old hamlet's phones at once.
     async fn document_changed(&mut self, id: &DocumentId) -> Result<Vec<Message>, End> {
-        if self.pending.contains(id) {
-            let scope = self
-                .app
-                .storage
-                .document_scope(id.as_str())
-                .await
-                .ok()
-                .flatten();
-            let allowed = scope.is_some_and(|s| {
-                !s.quarantined
-                    && may_change(
-                        &self.caller,
-                        s.commune_code.as_deref(),
-                        s.hamlet_id.as_deref(),
-                    )
-            });
-            if !allowed {
-                return Ok(Vec::new());
+        if !self.pending.contains(id) && !self.docs.contains_key(id) {
+            return Ok(Vec::new());
+        }
+        let scope = self
+            .app
+            .storage
+            .document_scope(id.as_str())
+            .await
+            .map_err(|e| End::Failed(format!("reading the scope of {id}: {e}")))?;
+        let allowed = scope.is_some_and(|s| {
+            if s.quarantined {
+                may_see_quarantined(&self.caller, &s)
+            } else {
+                may_change(
+                    &self.caller,
+                    s.commune_code.as_deref(),
+                    s.hamlet_id.as_deref(),
+                )
             }
-            self.pending.remove(id);
+        });
+        if !allowed {
+            // Out of the caller's reach now: forgotten, nothing more is sent.
+            self.docs.remove(id);
+            return Ok(Vec::new());
+        }
+        if self.pending.remove(id) {
             self.docs.insert(id.clone(), sync::State::new());
         }
         let Some(mut state) = self.docs.remove(id) else {

@@ -53,6 +53,7 @@ fn unavailable() -> ApiError {
         (status = 204, description = "Nothing to send: the server has what the client has"),
         (status = 400, description = "`sync-message-corrupt`: the body is not a sync message", body = crate::http::openapi::ErrorBody),
         (status = 401, description = "`unauthenticated`, `invalid-token`", body = crate::http::openapi::ErrorBody),
+        (status = 403, description = "`change-refused`: the change moves a stored household out of the caller's hamlets (`hamletId`, `communeCode`); nothing was stored", body = crate::http::openapi::ErrorBody),
         (status = 404, description = "`doc-unavailable`: unknown, or outside the caller's hamlets", body = crate::http::openapi::ErrorBody),
         (status = 410, description = "`document-replaced`: erased at a person's request; the message names what remains", body = crate::http::openapi::ErrorBody),
         (status = 413, description = "`body-unreadable`: larger than 4 MiB", body = crate::http::openapi::ErrorBody),
@@ -99,6 +100,11 @@ pub async fn sync_over_http(
         Err(SyncError::Refused(reason)) => {
             Err(ApiError::bad_request("sync-message-corrupt", reason))
         }
+        Err(SyncError::Forbidden(reason)) => Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "change-refused",
+            reason,
+        )),
         Err(SyncError::Revoked) => Err(ApiError::new(
             StatusCode::UNAUTHORIZED,
             "invalid-token",

@@ -26,14 +26,22 @@ pub struct SyncHub {
     /// This server's peer id.
     pub peer_id: String,
     next_connection: AtomicU64,
-    /// Peer id → (connection, signal that tells it to close).
-    peers: Mutex<HashMap<String, (u64, Arc<Notify>)>>,
+    /// Peer id → the connection speaking for it.
+    peers: Mutex<HashMap<String, Claim>>,
     relay: broadcast::Sender<Arc<Relay>>,
     /// Message budget per token (person or phone), shared by all its connections.
     budgets: Mutex<HashMap<String, Budget>>,
     /// Sustained messages a second one token may send, and the burst above that.
     rate: f64,
     burst: f64,
+}
+
+/// Which connection of which token's principal speaks for a peer id, and the signal that tells
+/// it to close.
+struct Claim {
+    connection: u64,
+    owner: String,
+    signal: Arc<Notify>,
 }
 
 /// A token bucket: `rate` messages a second on average, bursts of `burst`.
@@ -62,21 +70,37 @@ impl SyncHub {
         self.next_connection.fetch_add(1, Ordering::Relaxed)
     }
 
-    /// Makes `connection` the one speaking for `peer_id`; an older connection of the same peer
-    /// is told to close. Returns the signal this connection must watch.
-    pub fn claim(&self, peer_id: &str, connection: u64) -> Arc<Notify> {
-        let signal = Arc::new(Notify::new());
+    /// Makes `connection` of `owner` (the token's principal, e.g. `device:<id>`) the one
+    /// speaking for `peer_id`; an older connection of the same peer and owner is told to close.
+    /// Returns the signal this connection must watch, or `None` when another owner's connection
+    /// holds the peer id: a phone of another hamlet cannot take over (or cut off) a peer id it
+    /// learnt.
+    pub fn claim(&self, peer_id: &str, owner: &str, connection: u64) -> Option<Arc<Notify>> {
         let mut peers = self.peers.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some((_, older)) = peers.insert(peer_id.to_owned(), (connection, signal.clone())) {
-            older.notify_one();
+        if let Some(held) = peers.get(peer_id)
+            && held.owner != owner
+        {
+            return None;
         }
-        signal
+        let signal = Arc::new(Notify::new());
+        let claimed = Claim {
+            connection,
+            owner: owner.to_owned(),
+            signal: signal.clone(),
+        };
+        if let Some(older) = peers.insert(peer_id.to_owned(), claimed) {
+            older.signal.notify_one();
+        }
+        Some(signal)
     }
 
     /// Forgets `peer_id` if `connection` still speaks for it.
     pub fn release(&self, peer_id: &str, connection: u64) {
         let mut peers = self.peers.lock().unwrap_or_else(|e| e.into_inner());
-        if peers.get(peer_id).is_some_and(|(c, _)| *c == connection) {
+        if peers
+            .get(peer_id)
+            .is_some_and(|c| c.connection == connection)
+        {
             peers.remove(peer_id);
         }
     }
@@ -120,6 +144,29 @@ impl SyncHub {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_peer_id_belongs_to_the_token_that_holds_it() {
+        let hub = SyncHub::new("s".into(), 200.0, 2000.0);
+        assert!(hub.claim("phone-1", "device:a", 1).is_some());
+        // Another token's connection is refused and the holder keeps it.
+        assert!(hub.claim("phone-1", "device:b", 2).is_none());
+        hub.release("phone-1", 2);
+        assert_eq!(hub.connected(), 1);
+        // The same token reconnecting replaces its older connection.
+        assert!(hub.claim("phone-1", "device:a", 3).is_some());
+        hub.release("phone-1", 1);
+        assert_eq!(
+            hub.connected(),
+            1,
+            "the older connection no longer holds it"
+        );
+        hub.release("phone-1", 3);
+        assert!(
+            hub.claim("phone-1", "device:b", 4).is_some(),
+            "free once released"
+        );
+    }
 
     #[test]
     fn a_burst_is_free_then_messages_wait() {

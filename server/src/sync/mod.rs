@@ -19,7 +19,7 @@ use axum::routing::{get, post};
 use serde::Deserialize;
 
 use crate::app::AppState;
-use crate::auth::caller::{authenticate, presented_token};
+use crate::auth::caller::{authenticate, origin_is_ours, presented_token};
 
 pub use hub::SyncHub;
 
@@ -73,6 +73,12 @@ pub async fn open_socket(
     };
     let address = Some(remote.ip().to_string());
     let caller = match presented {
+        // A cookie is sent by the browser whichever site opened the socket: only our own pages'
+        // sockets are taken on it (`Origin` names this server).
+        Some((_, true)) if !origin_is_ours(&headers) => {
+            tracing::warn!("sync socket refused: a cookie sent from another site");
+            None
+        }
         Some((token, from_cookie)) => authenticate(&app, &token, from_cookie, address).await.ok(),
         None => None,
     };

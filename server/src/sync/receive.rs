@@ -8,7 +8,9 @@ use crate::app::AppState;
 use crate::audit;
 use crate::auth::Caller;
 use crate::auth::policy::{Action, Scope, allows};
-use crate::documents::{DocumentError, DocumentId};
+use crate::documents::{DocumentError, DocumentId, Gate};
+use crate::storage::DocumentScope;
+use sansang_shared::Projection;
 
 /// What became of a sync message.
 #[derive(Debug)]
@@ -29,6 +31,9 @@ pub enum Receipt {
 pub enum SyncError {
     /// The caller's fault (a corrupt message); the text says what is wrong.
     Refused(String),
+    /// A change the caller may not make: it moves a stored household out of the caller's
+    /// hamlets. Nothing of the message was stored; the text names the field.
+    Forbidden(String),
     /// The token was revoked or the session ended since the connection opened.
     Revoked,
     /// A fault of the server; logged, not shown.
@@ -43,6 +48,57 @@ pub fn may_change(caller: &Caller, commune: Option<&str>, hamlet: Option<&str>) 
         None => Scope::commune(commune),
     };
     allows(&caller.principal, Action::Change, scope)
+}
+
+/// Whether the caller may see and sync a quarantined document: the commune's admins, and the
+/// phone or person that sent it.
+pub fn may_see_quarantined(caller: &Caller, scope: &DocumentScope) -> bool {
+    let commune = scope.commune_code.as_deref().unwrap_or_default();
+    allows(
+        &caller.principal,
+        Action::Administer,
+        Scope::commune(commune),
+    ) || scope.quarantined_by.as_deref()
+        == Some(super::connection::principal_key(&caller.principal).as_str())
+}
+
+/// What a change whose projection is `projection` may do, sent by `caller` for a document
+/// stored with `stored` (none for a new one): a stored household stays in the caller's hamlets
+/// or the change is refused whole; a new household from outside them is quarantined.
+fn gate(caller: &Caller, stored: Option<&DocumentScope>, projection: &Projection) -> Gate {
+    let h = &projection.household;
+    // A field the document does not hold keeps what is stored (see `apply_document_update`).
+    let commune = h
+        .commune_code
+        .as_deref()
+        .or(stored.and_then(|s| s.commune_code.as_deref()));
+    let hamlet = h
+        .hamlet_id
+        .as_deref()
+        .or(stored.and_then(|s| s.hamlet_id.as_deref()));
+    if may_change(caller, commune, hamlet) {
+        return Gate::Store;
+    }
+    match stored {
+        // Its sender goes on syncing a quarantined document wherever it points.
+        Some(s) if s.quarantined => Gate::Store,
+        Some(s) => {
+            let (field, value) = if commune != s.commune_code.as_deref() {
+                ("communeCode", commune)
+            } else {
+                ("hamletId", hamlet)
+            };
+            Gate::Refuse(format!(
+                "{field}: {} is outside your hamlets; the change moves this household away and \
+                 was not stored (a hamlet head or the commune's admin moves households) / \
+                 {field} nằm ngoài thôn của bạn, thay đổi không được lưu",
+                value.unwrap_or("(none)")
+            ))
+        }
+        None => Gate::Quarantine {
+            by: super::connection::principal_key(&caller.principal),
+        },
+    }
 }
 
 /// Receives `message` for document `id` from `caller`, whose sync state is `state`.
@@ -70,9 +126,9 @@ pub async fn receive(
         {
             return Ok(Receipt::Unavailable { unknown: false });
         }
-        // Quarantined documents stay reachable for callers of their commune, so the phone that
-        // made one can go on syncing it; they are in no hamlet's list.
-        Some(s) if s.quarantined && caller.principal.commune() != s.commune_code.as_deref() => {
+        // Quarantined documents stay reachable for the phone that made one, so it can go on
+        // syncing it, and for the commune's admins; for nobody else.
+        Some(s) if s.quarantined && !may_see_quarantined(caller, s) => {
             return Ok(Receipt::Unavailable { unknown: false });
         }
         // Not stored: maybe erased. Its id is not used again, and the phone is told so.
@@ -100,16 +156,20 @@ pub async fn receive(
         .lock(id)
         .await
         .map_err(|e| SyncError::Failed(e.to_string()))?;
-    let applied = match guard.receive_sync_message(state, message).await {
+    let stored = scope.as_ref();
+    let decide = |projection: &Projection| gate(caller, stored, projection);
+    let applied = match guard
+        .receive_sync_message_gated(state, message, &decide)
+        .await
+    {
         Ok(applied) => applied,
         Err(DocumentError::Corrupt(reason)) => return Err(SyncError::Refused(reason)),
+        Err(DocumentError::Refused(reason)) => return Err(SyncError::Forbidden(reason)),
         Err(e) => return Err(SyncError::Failed(e.to_string())),
     };
     let reply = guard.generate_sync_message(state);
     drop(guard);
     if let Some(projection) = &applied.projection {
-        let h = &projection.household;
-        let inside = may_change(caller, h.commune_code.as_deref(), h.hamlet_id.as_deref());
         let detail = format!("{} new changes", applied.new_changes);
         audit::record(
             app,
@@ -120,11 +180,9 @@ pub async fn receive(
         )
         .await
         .map_err(|e| SyncError::Failed(e.message))?;
-        if !inside && scope.as_ref().is_none_or(|s| !s.quarantined) {
-            app.storage
-                .set_quarantined(id.as_str(), true)
-                .await
-                .map_err(|e| SyncError::Failed(e.to_string()))?;
+        let quarantined_now =
+            scope.is_none() && matches!(gate(caller, None, projection), Gate::Quarantine { .. });
+        if quarantined_now {
             audit::record(app, caller, "document.quarantine", Some(id.as_str()), None)
                 .await
                 .map_err(|e| SyncError::Failed(e.message))?;

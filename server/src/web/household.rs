@@ -432,7 +432,7 @@ async fn render(
         Err(e) => return message_page(lang, StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
     };
     let commune = scope.commune_code.clone().unwrap_or_default();
-    let photo_list = photo_states(state, &doc_id, &projection, &commune)
+    let photo_list = photo_states(state, &reviewer.caller, &doc_id, &projection, &commune)
         .await
         .unwrap_or_default();
     let doc = state.documents.load(&doc_id).await.ok().flatten();

@@ -65,19 +65,22 @@ pub async fn submit(
     State(state): State<AppState>,
     lang: Lang,
     ConnectInfo(remote): ConnectInfo<std::net::SocketAddr>,
+    headers: axum::http::HeaderMap,
     Form(form): Form<SignInForm>,
 ) -> Response {
     let next = local_next(form.next.as_deref());
+    // Another site's form must not sign a person in (login CSRF): a foreign `Origin` is refused.
+    if let Err(e) = crate::auth::caller::same_origin(&axum::http::Method::POST, &headers) {
+        return super::layout::message_page(lang, e.status, &e.message);
+    }
+    // What is shown back is never longer than a username can be.
+    let shown: String = form.username.chars().take(64).collect();
     let body = SignIn {
         username: form.username.clone(),
         password: form.password,
     };
-    let refused = |status, message: &str| {
-        respond(
-            status,
-            form_page(lang, &next, &form.username, Some(message)),
-        )
-    };
+    let refused =
+        |status, message: &str| respond(status, form_page(lang, &next, &shown, Some(message)));
     match sign_in_person(&state, &body, remote.ip().to_string()).await {
         Ok(Ok(signed_in)) => {
             let mut response = Redirect::to(&next).into_response();
@@ -94,6 +97,23 @@ pub async fn submit(
                 "Wrong username or password.",
             ),
         ),
+        Ok(Err(SignInRefused::UsernameTooLong)) => refused(
+            StatusCode::BAD_REQUEST,
+            lang.t("Tên đăng nhập quá dài.", "The username is too long."),
+        ),
+        Ok(Err(SignInRefused::Busy)) => {
+            let mut response = refused(
+                StatusCode::TOO_MANY_REQUESTS,
+                lang.t(
+                    "Máy chủ đang bận. Hãy thử lại sau 1 giây.",
+                    "The server is busy. Try again in a second.",
+                ),
+            );
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            response
+        }
         Ok(Err(SignInRefused::PasswordTooLong)) => refused(
             StatusCode::BAD_REQUEST,
             lang.t("Mật khẩu quá dài.", "The password is too long."),
@@ -109,7 +129,11 @@ pub async fn submit(
                     wait.as_secs().max(1)
                 ),
             };
-            refused(StatusCode::TOO_MANY_REQUESTS, &message)
+            let mut response = refused(StatusCode::TOO_MANY_REQUESTS, &message);
+            if let Ok(value) = HeaderValue::from_str(&wait.as_secs().max(1).to_string()) {
+                response.headers_mut().insert(header::RETRY_AFTER, value);
+            }
+            response
         }
         Err(e) => refused(e.status, &e.message),
     }

@@ -268,11 +268,132 @@ pub async fn devices_enrol_once_and_are_cut_off_when_revoked(db: &TestDb) {
     assert_eq!(status, StatusCode::OK);
     assert!(revoked["revokedAt"].is_number(), "{revoked}");
     assert_eq!(read(token).await, 401);
-    // Guessing codes is throttled per address.
+    // Guessing codes is throttled per address (10 free failures).
     let mut last = StatusCode::OK;
-    for i in 0..8 {
+    for i in 0..12 {
         last = enrol(format!("ZZZZ-ZZZZ-ZZ{i:02}")).await.0;
     }
     assert_eq!(last, StatusCode::TOO_MANY_REQUESTS);
+    w.app.stop().await;
+}
+
+/// Sends `n` sign-ins at once for `username` with passwords from `password(i)`; their statuses
+/// and error codes.
+async fn sign_ins_at_once(
+    w: &crate::fixture::World,
+    n: usize,
+    username: impl Fn(usize) -> String,
+    password: impl Fn(usize) -> String,
+) -> Vec<(u16, String, bool)> {
+    let mut set = tokio::task::JoinSet::new();
+    for i in 0..n {
+        let http = w.app.http.clone();
+        let url = format!("{}/api/v1/auth/login", w.app.url);
+        let body = json!({ "username": username(i), "password": password(i) });
+        set.spawn(async move {
+            let response = http.post(url).json(&body).send().await.unwrap();
+            let status = response.status().as_u16();
+            let retry_after = response.headers().contains_key("retry-after");
+            let body: Value = response.json().await.unwrap_or(Value::Null);
+            (
+                status,
+                body["code"].as_str().unwrap_or("").to_owned(),
+                retry_after,
+            )
+        });
+    }
+    let mut out = Vec::new();
+    while let Some(result) = set.join_next().await {
+        out.push(result.unwrap());
+    }
+    out
+}
+
+/// Guesses sent in parallel are counted before any password is hashed, so no more of them are
+/// checked than the back-off allows; hashing runs a few at a time and the rest are told to come
+/// back; an address full of failures does not keep out an account that is not itself locked.
+pub async fn parallel_guesses_are_held_back(db: &TestDb) {
+    let w = world(db).await;
+    let statuses = sign_ins_at_once(&w, 60, |_| "head2".into(), |i| format!("đoán-{i}")).await;
+    let checked = statuses.iter().filter(|(s, _, _)| *s == 401).count();
+    assert!(
+        (1..=5).contains(&checked),
+        "at most the 5 free failures are checked: {statuses:?}"
+    );
+    assert!(
+        statuses
+            .iter()
+            .all(|(s, code, retry)| *s == 401 || (*s == 429 && *retry && !code.is_empty())),
+        "the rest are told to wait: {statuses:?}"
+    );
+    let failures = w
+        .app
+        .state
+        .storage
+        .list_audit(&sansang_server::storage::AuditFilter {
+            limit: 1000,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.action == "auth.login-failed")
+        .count();
+    assert_eq!(failures, checked, "only checked attempts are audited");
+
+    // Names nobody has, many at once from the same address: answered 401 or "busy, come back",
+    // never queued without bound.
+    let statuses = sign_ins_at_once(&w, 120, |i| format!("không-ai-{i}"), |_| "x".into()).await;
+    let busy = statuses
+        .iter()
+        .filter(|(s, code, retry)| *s == 429 && code == "server-busy" && *retry)
+        .count();
+    assert!(
+        statuses.iter().all(|(s, _, _)| *s == 401 || *s == 429),
+        "{statuses:?}"
+    );
+    assert!(busy > 0, "the hashing queue is bounded: {statuses:?}");
+
+    // The address is full of failures; head1's account is fine and signs in from it.
+    assert_eq!(sign_in(&w.app, "head1", PASSWORD).await.status(), 200);
+
+    // Enrollment codes guessed at once: counted before they are looked up.
+    let mut set = tokio::task::JoinSet::new();
+    for i in 0..40 {
+        let http = w.app.http.clone();
+        let url = format!("{}/api/v1/devices/enroll", w.app.url);
+        set.spawn(async move {
+            http.post(url)
+                .json(&json!({ "code": format!("SAIMA{i:04}") }))
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        });
+    }
+    let mut codes = Vec::new();
+    while let Some(status) = set.join_next().await {
+        codes.push(status.unwrap());
+    }
+    let looked_up = codes.iter().filter(|s| **s == 400).count();
+    assert!((1..=10).contains(&looked_up), "{codes:?}");
+    assert_eq!(looked_up + codes.iter().filter(|s| **s == 429).count(), 40);
+    // Overlong input is refused before anything: names, passwords and codes.
+    let long_name = sign_in(&w.app, &"a".repeat(300), PASSWORD).await;
+    assert_eq!(long_name.status(), 400);
+    assert_eq!(
+        long_name.json::<Value>().await.unwrap()["code"],
+        "username-too-long"
+    );
+    let long_code = w
+        .app
+        .http
+        .post(format!("{}/api/v1/devices/enroll", w.app.url))
+        .json(&json!({ "code": "A".repeat(10_000) }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(long_code.status(), 400);
     w.app.stop().await;
 }

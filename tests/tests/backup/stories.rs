@@ -102,6 +102,23 @@ pub async fn a_backup_taken_while_phones_sync_restores_whole(db: &TestDb) {
     );
     let manifest = manifest.unwrap();
     assert!(archive.exists());
+    // Personal data is readable by the server's user only: the archive, the data folder, the
+    // SQLite database and the photo folder with everything in it.
+    let mut private = vec![archive.clone(), w.app.data_dir.path().to_owned()];
+    if let Some(file) = backup::sqlite_path(&db.url) {
+        private.push(file);
+    }
+    private.extend(everything_under(&w.app.data_dir.path().join("photos")));
+    assert!(
+        private.len() > 6,
+        "photos are there to look at: {private:?}"
+    );
+    for path in &private {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+        let want = if path.is_dir() { 0o700 } else { 0o600 };
+        assert_eq!(mode, want, "{} is {mode:o}", path.display());
+    }
     assert!(!archive.with_extension("partial").exists());
     assert_eq!(manifest.backend, db.backend.name());
     let documents = manifest.tables["documents"] as usize;
@@ -249,4 +266,18 @@ pub async fn a_restore_writes_nothing_it_cannot_finish(db: &TestDb) {
         "{error:#}"
     );
     w.app.stop().await;
+}
+
+/// `dir` and every folder and file under it.
+fn everything_under(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = vec![dir.to_owned()];
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            out.extend(everything_under(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
 }

@@ -30,6 +30,17 @@ async fn household(w: &World, photo_kept: &str, photo_erased: &str) -> (Document
     let members = doc.get(ROOT, "members").unwrap().unwrap().1;
     let m2 = doc.get(&members, "m2").unwrap().unwrap().1;
     doc.put(&m2, "fullName", NAME).unwrap();
+    // The erased member gave the consent, is named in the notes and mentors the other member.
+    let consent = doc.get(ROOT, "consent").unwrap().unwrap().1;
+    doc.put(&consent, "by", NAME).unwrap();
+    doc.put(
+        ROOT,
+        "notes",
+        format!("Đã hỏi bà {}, hẹn quay lại", NAME.to_uppercase()),
+    )
+    .unwrap();
+    let m1 = doc.get(&members, "m1").unwrap().unwrap().1;
+    doc.put(&m1, "mentorId", "m2").unwrap();
     doc.commit();
     let id = DocumentId::random();
     let mut phone = SyncClient::connect(&w.sync_url(), w.token("phone"), "phone-erasure")
@@ -126,6 +137,30 @@ pub async fn a_member_is_erased_and_nothing_of_them_remains(db: &TestDb) {
         )
         .await;
     assert_eq!(status, 200);
+    // The hamlet head asks for a correction, naming the member in the comment.
+    let (status, read) = w
+        .call(
+            "head1",
+            Method::GET,
+            &format!("/api/v1/households/{id}"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (status, review) = w
+        .call(
+            "head1",
+            Method::POST,
+            &format!("/api/v1/households/{id}/reviews"),
+            Some(json!({
+                "decision": "correction-requested",
+                "comment": format!("Chụp lại ảnh của {NAME}"),
+                "heads": read["projection"]["heads"],
+                "version": 0,
+            })),
+        )
+        .await;
+    assert!(status.is_success(), "{status} {review}");
 
     // Only the commune's admin may export or erase.
     for who in ["head1", "staff", "other", "phone"] {
@@ -221,8 +256,56 @@ pub async fn a_member_is_erased_and_nothing_of_them_remains(db: &TestDb) {
     assert_eq!(status, 200);
     let text = body.to_string();
     assert!(
-        text.contains(KEPT) && !text.contains(NAME) && !text.contains(OLD_NAME),
+        text.contains(KEPT)
+            && !text.to_lowercase().contains(&NAME.to_lowercase())
+            && !text.contains(OLD_NAME),
         "{text}"
+    );
+    // In its place: who consented is said to be erased, the consent itself stands; the other
+    // member's mentor is gone; the notes and the review comment say a name was erased.
+    let household = &body["projection"]["household"];
+    assert_eq!(
+        household["consent"]["by"],
+        sansang_server::erasure::CONSENT_BY_ERASED,
+        "{body}"
+    );
+    assert_eq!(household["consent"]["given"], true, "{body}");
+    assert!(
+        household["members"]["m1"].get("mentorId").is_none(),
+        "{body}"
+    );
+    assert!(
+        household["notes"]
+            .as_str()
+            .unwrap()
+            .contains(sansang_server::erasure::NAME_ERASED),
+        "{body}"
+    );
+    // The replacement's whole saved document, every value of it.
+    let saved = w.app.state.documents.lock(&new_id).await.unwrap();
+    let saved_json = sansang_shared::read::document_json(saved.doc());
+    drop(saved);
+    let saved_text = serde_json::to_string(&saved_json.root).unwrap()
+        + &serde_json::to_string(&saved_json.conflicts).unwrap();
+    assert!(
+        !saved_text.to_lowercase().contains(&NAME.to_lowercase()) && saved_text.contains(KEPT),
+        "{saved_text}"
+    );
+    // And the commune's export of its households.
+    let export = w
+        .app
+        .http
+        .get(format!("{}/api/v1/exports/households.csv", w.app.url))
+        .bearer_auth(w.token("admin"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(export.status(), 200);
+    let export = export.text().await.unwrap();
+    assert!(export.contains(KEPT), "{export}");
+    assert!(
+        !export.to_lowercase().contains(&NAME.to_lowercase()),
+        "{export}"
     );
     let (status, _) = w
         .call(

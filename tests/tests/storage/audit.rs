@@ -4,6 +4,8 @@ use sansang_server::storage::{Actor, AuditEntry, AuditFilter, Storage};
 use sansang_tests::db::TestDb;
 
 fn entry(at: i64, actor: Actor, action: &str, document_id: Option<&str>) -> AuditEntry {
+    // The system's own entries belong to no commune.
+    let commune_code = (actor != Actor::System).then(|| "10846".to_owned());
     AuditEntry {
         id: 0,
         at,
@@ -12,6 +14,7 @@ fn entry(at: i64, actor: Actor, action: &str, document_id: Option<&str>) -> Audi
         document_id: document_id.map(str::to_owned),
         address: Some("203.0.113.7".to_owned()),
         detail: Some("xem hộ gia đình".to_owned()),
+        commune_code,
     }
 }
 
@@ -111,6 +114,7 @@ pub async fn audit_filters(db: &TestDb) {
             since: Some(1_000),
             until: Some(9_000),
             limit: 10,
+            commune_code: Some("10846".to_owned()),
         })
         .await
         .expect("list");
@@ -127,6 +131,33 @@ pub async fn audit_filters(db: &TestDb) {
     assert_eq!(
         two.iter().map(|e| e.id).collect::<Vec<_>>(),
         vec![ids[4], ids[3]]
+    );
+
+    // A commune's entries only: another commune's and the installation's own are left out.
+    let mut elsewhere = entry(5_000, head.clone(), "household.read", Some("doc-z"));
+    elsewhere.commune_code = Some("20000".to_owned());
+    let elsewhere_id = storage.append_audit(&elsewhere).await.expect("append");
+    let of_10846 = storage
+        .list_audit(&AuditFilter {
+            commune_code: Some("10846".to_owned()),
+            ..AuditFilter::default()
+        })
+        .await
+        .expect("list");
+    assert_eq!(
+        of_10846.iter().map(|e| e.id).collect::<Vec<_>>(),
+        vec![ids[4], ids[3], ids[1], ids[0]]
+    );
+    let of_20000 = storage
+        .list_audit(&AuditFilter {
+            commune_code: Some("20000".to_owned()),
+            ..AuditFilter::default()
+        })
+        .await
+        .expect("list");
+    assert_eq!(
+        of_20000.iter().map(|e| e.id).collect::<Vec<_>>(),
+        vec![elsewhere_id]
     );
     storage.close().await;
 }

@@ -130,6 +130,7 @@ pub fn scope(commune_code: Option<&str>, hamlet_id: Option<&str>) -> DocumentSco
         commune_code: commune_code.map(str::to_owned),
         hamlet_id: hamlet_id.map(str::to_owned),
         quarantined: false,
+        quarantined_by: None,
     }
 }
 

@@ -29,6 +29,7 @@ async fn listed(storage: &SqlStorage, hamlet_id: Option<&str>) -> Vec<String> {
 fn quarantined_scope(hamlet_id: &str) -> DocumentScope {
     DocumentScope {
         quarantined: true,
+        quarantined_by: None,
         ..scope(Some(COMMUNE), Some(hamlet_id))
     }
 }
@@ -131,29 +132,20 @@ pub async fn quarantine_hides_from_lists_only(db: &TestDb) {
         Some(p)
     );
 
-    // ...and an update whose scope says "quarantined" does not set it on a new document.
+    // ...and an update whose scope says "quarantined" quarantines the document in the same
+    // write, naming who sent it: never listed, not even for a moment.
     let fresh = "8mTpYz5oAu2WcS6qBf9PeM3vJgKd";
+    let mut by_phone = quarantined_scope("02");
+    by_phone.quarantined_by = Some("device:d-7".to_owned());
     storage
-        .apply_document_update(&update(fresh, quarantined_scope("02"), Vec::new(), None))
+        .apply_document_update(&update(fresh, by_phone.clone(), Vec::new(), None))
         .await
         .expect("apply fresh");
     assert_eq!(
         storage.document_scope(fresh).await.expect("scope"),
-        Some(scope(Some(COMMUNE), Some("02")))
+        Some(by_phone)
     );
-    storage
-        .apply_document_update(&update(
-            NEIGHBOUR,
-            quarantined_scope("01"),
-            Vec::new(),
-            None,
-        ))
-        .await
-        .expect("apply neighbour");
-    assert_eq!(
-        storage.document_scope(NEIGHBOUR).await.expect("scope"),
-        Some(scope(Some(COMMUNE), Some("01")))
-    );
+    assert_eq!(listed(&storage, Some("02")).await, vec![ELSEWHERE]);
 
     // Released: listed again, in its place.
     storage.set_quarantined(DOC, false).await.expect("release");

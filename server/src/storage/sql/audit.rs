@@ -15,8 +15,9 @@ pub(super) async fn append_audit(db: &SqlStorage, entry: &AuditEntry) -> Result<
     let (kind, id) = actor_columns(&entry.actor);
     let mut w = db.begin_write(context).await?;
     let row = sqlx::query(
-        "insert into audit_log (at, actor_kind, actor_id, action, document_id, address, detail)
-         values ($1, $2, $3, $4, $5, $6, $7)
+        "insert into audit_log (at, actor_kind, actor_id, action, document_id, address, detail,
+             commune_code)
+         values ($1, $2, $3, $4, $5, $6, $7, $8)
          returning id",
     )
     .bind(entry.at)
@@ -26,6 +27,7 @@ pub(super) async fn append_audit(db: &SqlStorage, entry: &AuditEntry) -> Result<
     .bind(&entry.document_id)
     .bind(&entry.address)
     .bind(&entry.detail)
+    .bind(&entry.commune_code)
     .fetch_one(&mut *w.tx)
     .await
     .map_err(query_err(context))?;
@@ -45,6 +47,10 @@ pub(super) async fn list_audit(db: &SqlStorage, filter: &AuditFilter) -> Result<
     // conditions asked for are in the query, so each can use its index.
     let mut conditions: Vec<String> = Vec::new();
     let mut params: Vec<Param<'_>> = Vec::new();
+    if let Some(commune) = &filter.commune_code {
+        params.push(Param::Text(commune));
+        conditions.push(format!("commune_code = ${}", params.len()));
+    }
     if let Some(actor) = &filter.actor {
         let (kind, id) = actor_columns(actor);
         params.push(Param::Text(kind));
@@ -74,7 +80,8 @@ pub(super) async fn list_audit(db: &SqlStorage, filter: &AuditFilter) -> Result<
     params.push(Param::Int(limit));
 
     let mut sql = String::from(
-        "select id, at, actor_kind, actor_id, action, document_id, address, detail from audit_log",
+        "select id, at, actor_kind, actor_id, action, document_id, address, detail, commune_code
+         from audit_log",
     );
     if !conditions.is_empty() {
         sql.push_str(" where ");
@@ -109,6 +116,7 @@ pub(super) async fn list_audit(db: &SqlStorage, filter: &AuditFilter) -> Result<
                 document_id: col(row, t, "document_id")?,
                 address: col(row, t, "address")?,
                 detail: col(row, t, "detail")?,
+                commune_code: col(row, t, "commune_code")?,
             })
         })
         .collect()

@@ -5,15 +5,17 @@ use sqlx::{AssertSqlSafe, Row};
 
 use super::{SqlStorage, col, from_flag, now_millis, projections, query_err, to_flag};
 use crate::storage::{
-    Backend, DocumentScope, DocumentUpdate, Purged, Result, StorageError, StoredChange,
-    StoredDocument, Tombstone,
+    Backend, DocumentScope, DocumentUpdate, Purged, Quarantined, Result, StorageError,
+    StoredChange, StoredDocument, Tombstone,
 };
 
 /// Writes the new changes and the projection of one document in one transaction.
 ///
 /// A `None` scope field keeps what is stored: a document read without its hamlet (a phone sent
-/// only part of it) does not lose the hamlet known before. The quarantine flag of the scope is
-/// ignored: a new document starts out of quarantine, and only [`set_quarantined`] changes it.
+/// only part of it) does not lose the hamlet known before. A quarantine flag set in the scope
+/// quarantines the document in the same transaction (a new document from outside its sender's
+/// hamlets is never visible out of quarantine, not even for a moment); a clear flag changes
+/// nothing: only [`set_quarantined`] releases.
 #[tracing::instrument(skip_all, fields(document = %update.document_id, changes = update.changes.len()))]
 pub(super) async fn apply_document_update(
     db: &SqlStorage,
@@ -31,7 +33,7 @@ pub(super) async fn apply_document_update(
              commune_code = coalesce(excluded.commune_code, documents.commune_code),
              hamlet_id = coalesce(excluded.hamlet_id, documents.hamlet_id),
              updated_at = excluded.updated_at
-         returning last_seq, commune_code, hamlet_id, quarantined",
+         returning last_seq, commune_code, hamlet_id, quarantined, quarantined_by",
     )
     .bind(&update.document_id)
     .bind(&update.scope.commune_code)
@@ -41,7 +43,7 @@ pub(super) async fn apply_document_update(
     .await
     .map_err(query_err("saving the document row"))?;
     let last_seq: i64 = col(&row, "documents", "last_seq")?;
-    let scope = scope_from_row(&row)?;
+    let mut scope = scope_from_row(&row)?;
     // A document never seen before (or never given a change): its id may be an erased one,
     // which is never used again. The transaction is dropped, so nothing is written.
     if last_seq == 0
@@ -55,6 +57,17 @@ pub(super) async fn apply_document_update(
         return Err(StorageError::Erased {
             id: update.document_id.clone(),
         });
+    }
+
+    if update.scope.quarantined && !scope.quarantined {
+        sqlx::query("update documents set quarantined = 1, quarantined_by = $2 where id = $1")
+            .bind(&update.document_id)
+            .bind(&update.scope.quarantined_by)
+            .execute(&mut *w.tx)
+            .await
+            .map_err(query_err("quarantining the document"))?;
+        scope.quarantined = true;
+        scope.quarantined_by = update.scope.quarantined_by.clone();
     }
 
     let mut seq = last_seq;
@@ -180,13 +193,15 @@ pub(super) async fn document_scope(
     db: &SqlStorage,
     document_id: &str,
 ) -> Result<Option<DocumentScope>> {
-    sqlx::query("select commune_code, hamlet_id, quarantined from documents where id = $1")
-        .bind(document_id)
-        .fetch_optional(&db.pool)
-        .await
-        .map_err(query_err("reading a document's scope"))?
-        .map(|row| scope_from_row(&row))
-        .transpose()
+    sqlx::query(
+        "select commune_code, hamlet_id, quarantined, quarantined_by from documents where id = $1",
+    )
+    .bind(document_id)
+    .fetch_optional(&db.pool)
+    .await
+    .map_err(query_err("reading a document's scope"))?
+    .map(|row| scope_from_row(&row))
+    .transpose()
 }
 
 pub(super) fn scope_from_row(row: &AnyRow) -> Result<DocumentScope> {
@@ -194,6 +209,7 @@ pub(super) fn scope_from_row(row: &AnyRow) -> Result<DocumentScope> {
         commune_code: col(row, "documents", "commune_code")?,
         hamlet_id: col(row, "documents", "hamlet_id")?,
         quarantined: from_flag(col(row, "documents", "quarantined")?),
+        quarantined_by: col(row, "documents", "quarantined_by")?,
     })
 }
 
@@ -206,18 +222,51 @@ pub(super) async fn set_quarantined(
 ) -> Result<()> {
     let context = "setting a document's quarantine";
     let mut w = db.begin_write(context).await?;
-    let done = sqlx::query("update documents set quarantined = $2 where id = $1")
-        .bind(document_id)
-        .bind(to_flag(quarantined))
-        .execute(&mut *w.tx)
-        .await
-        .map_err(query_err(context))?;
+    // Released, it no longer belongs to the phone that sent it.
+    let done = sqlx::query(
+        "update documents set quarantined = $2,
+             quarantined_by = case when $2 = 0 then null else quarantined_by end
+         where id = $1",
+    )
+    .bind(document_id)
+    .bind(to_flag(quarantined))
+    .execute(&mut *w.tx)
+    .await
+    .map_err(query_err(context))?;
     if done.rows_affected() == 0 {
         return Err(StorageError::NotFound {
             what: format!("document {document_id}"),
         });
     }
     w.commit(context).await
+}
+
+#[tracing::instrument(skip_all)]
+pub(super) async fn list_quarantined(
+    db: &SqlStorage,
+    commune_code: Option<&str>,
+) -> Result<Vec<Quarantined>> {
+    let rows = sqlx::query(
+        "select id, commune_code, hamlet_id, quarantined_by, updated_at from documents
+         where quarantined = 1 and (cast($1 as text) is null or commune_code = $1)
+         order by updated_at, id",
+    )
+    .bind(commune_code)
+    .fetch_all(&db.pool)
+    .await
+    .map_err(query_err("listing quarantined documents"))?;
+    let t = "documents";
+    rows.iter()
+        .map(|row| {
+            Ok(Quarantined {
+                document_id: col(row, t, "id")?,
+                commune_code: col(row, t, "commune_code")?,
+                hamlet_id: col(row, t, "hamlet_id")?,
+                quarantined_by: col(row, t, "quarantined_by")?,
+                updated_at: col(row, t, "updated_at")?,
+            })
+        })
+        .collect()
 }
 
 #[tracing::instrument(skip_all, fields(commune = %commune_code))]

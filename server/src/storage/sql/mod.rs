@@ -28,8 +28,8 @@ use tokio::sync::{Mutex, MutexGuard};
 use super::{
     Actor, AuditEntry, AuditFilter, Backend, Commune, DecideOutcome, Device, DocumentScope,
     DocumentUpdate, Enrollment, Hamlet, Holdings, HouseholdSummary, Millis, PhotoRecord, PhotoUse,
-    Purged, Redeemed, Result, Review, ReviewedHousehold, Session, Storage, StorageError,
-    StoredDocument, StoredProjection, Tombstone, User,
+    Purged, Quarantined, Redeemed, Result, Review, ReviewedHousehold, Session, Storage,
+    StorageError, StoredDocument, StoredProjection, Tombstone, User,
 };
 
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("../migrations/sqlite");
@@ -386,6 +386,10 @@ impl Storage for SqlStorage {
 
     async fn set_quarantined(&self, document_id: &str, quarantined: bool) -> Result<()> {
         documents::set_quarantined(self, document_id, quarantined).await
+    }
+
+    async fn list_quarantined(&self, commune_code: Option<&str>) -> Result<Vec<Quarantined>> {
+        documents::list_quarantined(self, commune_code).await
     }
 
     async fn list_document_ids(&self, commune_code: &str) -> Result<Vec<String>> {

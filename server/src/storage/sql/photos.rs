@@ -72,7 +72,7 @@ pub(super) async fn photo_documents(
     sha256: &str,
 ) -> Result<Vec<(String, DocumentScope)>> {
     let rows = sqlx::query(
-        "select d.id, d.commune_code, d.hamlet_id, d.quarantined
+        "select d.id, d.commune_code, d.hamlet_id, d.quarantined, d.quarantined_by
          from photo_refs r join documents d on d.id = r.document_id
          where r.sha256 = $1",
     )
@@ -91,10 +91,12 @@ pub(super) async fn photo_documents(
 #[tracing::instrument(skip_all)]
 pub(super) async fn photo_uses(db: &SqlStorage, commune_code: &str) -> Result<Vec<PhotoUse>> {
     let rows = sqlx::query(
-        "select p.sha256, p.phash, r.document_id
+        "select p.sha256, p.phash, r.document_id, d.hamlet_id,
+             coalesce(h.consent_given, 0) as consent_given
          from photos p
          join photo_refs r on r.sha256 = p.sha256
          join documents d on d.id = r.document_id
+         left join households h on h.document_id = r.document_id
          where d.commune_code = $1 and d.quarantined = 0",
     )
     .bind(commune_code)
@@ -109,6 +111,8 @@ pub(super) async fn photo_uses(db: &SqlStorage, commune_code: &str) -> Result<Ve
                 sha256: col(row, t, "sha256")?,
                 phash: col(row, t, "phash")?,
                 document_id: col(row, t, "document_id")?,
+                hamlet_id: col(row, t, "hamlet_id")?,
+                consent_given: from_flag(col(row, t, "consent_given")?),
             })
         })
         .collect::<Result<Vec<PhotoUse>>>()?;

@@ -1,0 +1,170 @@
+//! Where a household belongs. A phone cannot move a stored household out of its hamlets (the
+//! sync refuses such a change whole); a hamlet head moves households between their own hamlets
+//! and the commune's admin between any hamlets of the commune, here. A document a phone sent for a
+//! hamlet outside its own waits in quarantine until an admin releases it to a hamlet (here) or
+//! erases it ([`crate::erasure`]).
+//!
+//! The hamlet is written into the document itself, as a change of the person who moved it (or of
+//! the installation, from `sansang admin`), so the phones of the new hamlet receive it and the
+//! old hamlet's phones are no longer sent it.
+
+use automerge::ActorId;
+use automerge::transaction::Transactable;
+
+use crate::app::AppState;
+use crate::documents::{DocumentError, DocumentId};
+use crate::storage::{DocumentScope, StorageError};
+
+/// Why a move or a release was not done.
+#[derive(Debug, thiserror::Error)]
+pub enum MoveError {
+    #[error("no such household")]
+    NotFound,
+    #[error("hamletId: no hamlet {hamlet} in commune {commune}")]
+    UnknownHamlet { commune: String, hamlet: String },
+    #[error("the household is quarantined: an admin releases it to a hamlet")]
+    Quarantined,
+    #[error("the household is not quarantined")]
+    NotQuarantined,
+    #[error(transparent)]
+    Document(#[from] DocumentError),
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}
+
+/// What a move did.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Moved {
+    pub document_id: String,
+    pub commune_code: String,
+    /// The hamlet it was in (none when the document did not say).
+    pub from: Option<String>,
+    pub to: String,
+}
+
+/// The actor of changes made by the installation itself (`sansang admin`).
+pub fn installation_actor() -> ActorId {
+    crate::review::reviewer_actor("installation")
+}
+
+/// The stored scope of `id`, with its commune, and whether `hamlet` exists in it.
+async fn scope_and_target(
+    state: &AppState,
+    id: &DocumentId,
+    hamlet: &str,
+) -> Result<(DocumentScope, String), MoveError> {
+    let scope = state
+        .storage
+        .document_scope(id.as_str())
+        .await?
+        .ok_or(MoveError::NotFound)?;
+    let commune = scope.commune_code.clone().ok_or(MoveError::NotFound)?;
+    let exists = state
+        .storage
+        .list_hamlets(&commune)
+        .await?
+        .iter()
+        .any(|h| h.id == hamlet);
+    if !exists {
+        return Err(MoveError::UnknownHamlet {
+            commune,
+            hamlet: hamlet.to_owned(),
+        });
+    }
+    Ok((scope, commune))
+}
+
+/// Writes `hamlet` into the document as `actor`: stored, projected and pushed like any change.
+async fn write_hamlet(
+    state: &AppState,
+    id: &DocumentId,
+    hamlet: &str,
+    actor: ActorId,
+    message: &str,
+) -> Result<(), MoveError> {
+    let mut guard = state.documents.lock(id).await?;
+    if !guard.stored() {
+        return Err(MoveError::NotFound);
+    }
+    guard
+        .change_as(actor, message, |tx| {
+            tx.put(automerge::ROOT, "hamletId", hamlet)
+        })
+        .await?;
+    Ok(())
+}
+
+/// Moves stored household `id` to `hamlet` of its commune. `may_move(commune, from, to)` says
+/// whether the mover may (checked before anything is written; `false` is answered as not found).
+pub async fn move_household(
+    state: &AppState,
+    id: &DocumentId,
+    hamlet: &str,
+    actor: ActorId,
+    may_move: impl FnOnce(&str, Option<&str>, &str) -> bool,
+) -> Result<Moved, MoveError> {
+    let scope = state
+        .storage
+        .document_scope(id.as_str())
+        .await?
+        .ok_or(MoveError::NotFound)?;
+    let commune = scope.commune_code.clone().ok_or(MoveError::NotFound)?;
+    if !may_move(&commune, scope.hamlet_id.as_deref(), hamlet) {
+        return Err(MoveError::NotFound);
+    }
+    if scope.quarantined {
+        return Err(MoveError::Quarantined);
+    }
+    let (scope, commune) = scope_and_target(state, id, hamlet).await?;
+    let from = scope.hamlet_id.clone();
+    if from.as_deref() != Some(hamlet) {
+        let message = format!(
+            "move: {} → {hamlet}",
+            from.as_deref().unwrap_or("(no hamlet)")
+        );
+        write_hamlet(state, id, hamlet, actor, &message).await?;
+    }
+    Ok(Moved {
+        document_id: id.as_str().to_owned(),
+        commune_code: commune,
+        from,
+        to: hamlet.to_owned(),
+    })
+}
+
+/// Releases quarantined document `id` into `hamlet` of its commune: the hamlet is written into
+/// it, then it leaves quarantine and joins that hamlet's list. `may_release(commune)` says
+/// whether the caller administers the commune.
+pub async fn release(
+    state: &AppState,
+    id: &DocumentId,
+    hamlet: &str,
+    actor: ActorId,
+    may_release: impl FnOnce(&str) -> bool,
+) -> Result<Moved, MoveError> {
+    let scope = state
+        .storage
+        .document_scope(id.as_str())
+        .await?
+        .ok_or(MoveError::NotFound)?;
+    let commune = scope.commune_code.clone().ok_or(MoveError::NotFound)?;
+    if !may_release(&commune) {
+        return Err(MoveError::NotFound);
+    }
+    if !scope.quarantined {
+        return Err(MoveError::NotQuarantined);
+    }
+    let (scope, commune) = scope_and_target(state, id, hamlet).await?;
+    let from = scope.hamlet_id.clone();
+    if from.as_deref() != Some(hamlet) {
+        write_hamlet(state, id, hamlet, actor, &format!("release to {hamlet}")).await?;
+    }
+    state.storage.set_quarantined(id.as_str(), false).await?;
+    Ok(Moved {
+        document_id: id.as_str().to_owned(),
+        commune_code: commune,
+        from,
+        to: hamlet.to_owned(),
+    })
+}

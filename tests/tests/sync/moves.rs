@@ -1,0 +1,376 @@
+//! Where a household belongs: a phone cannot move one out of its hamlets, a hamlet head or the
+//! admin moves it through the API and the old hamlet's phones stop receiving it; a new
+//! household from outside a phone's hamlets waits in quarantine for the admin, seen by nobody
+//! else; a peer id stays with the token that holds it.
+
+use automerge::sync::SyncDoc;
+use automerge::transaction::Transactable;
+use automerge::{ActorId, AutoCommit, Automerge, ROOT};
+use reqwest::Method;
+use sansang_server::auth::enrollment::{self, CodeRequest};
+use sansang_server::documents::DocumentId;
+use sansang_server::storage::Actor;
+use sansang_server::sync::client::{ClientError, SyncClient};
+use sansang_shared::write;
+use sansang_tests::db::TestDb;
+use serde_json::json;
+
+use crate::fixture::{World, household_of, world};
+
+/// A phone enrolled for `hamlet` of 10846; its token.
+async fn enrol(w: &World, hamlet: &str) -> String {
+    let storage = w.app.state.storage.as_ref();
+    let issued = enrollment::issue(
+        storage,
+        Actor::System,
+        CodeRequest {
+            commune_code: "10846",
+            volunteer: "Phạm Thị Hai",
+            hamlets: &[hamlet.to_owned()],
+            validity: enrollment::DEFAULT_VALIDITY,
+        },
+        &w.app.url,
+    )
+    .await
+    .unwrap();
+    enrollment::redeem(storage, &issued.code).await.unwrap().0
+}
+
+fn doc_of(hamlet: &str, address: &str) -> Automerge {
+    let h = household_of(hamlet, address, &[("m1", "Vi Văn Tám")]);
+    let mut doc = AutoCommit::new().with_actor(ActorId::random());
+    write::household(&mut doc, &h).unwrap();
+    doc.commit();
+    doc.document().clone()
+}
+
+fn put(doc: &mut Automerge, key: &str, value: &str) {
+    let mut tx = doc.transaction();
+    tx.put(ROOT, key, value).unwrap();
+    tx.commit();
+}
+
+async fn listed(w: &World, who: &str, hamlet: &str) -> Vec<String> {
+    let (status, body) = w
+        .call(
+            who,
+            Method::GET,
+            &format!("/api/v1/households?hamlet={hamlet}"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    body.as_array()
+        .or_else(|| body["households"].as_array())
+        .unwrap()
+        .iter()
+        .map(|h| h["documentId"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+pub async fn households_move_only_through_the_hamlet_head(db: &TestDb) {
+    let w = world(db).await;
+    let url = w.sync_url();
+    let mut t01 = SyncClient::connect(&url, w.token("phone"), "phone-t01")
+        .await
+        .unwrap();
+    let id = DocumentId::random();
+    let mut doc = doc_of("T01", "Số 3, xóm Đông");
+    t01.sync_document(&id, &mut doc).await.unwrap();
+    let stored_heads = w
+        .app
+        .state
+        .documents
+        .lock(&id)
+        .await
+        .unwrap()
+        .doc()
+        .get_heads();
+
+    // The phone points it at a hamlet that does not exist: refused whole, naming the field.
+    let mut moved = doc.clone();
+    put(&mut moved, "hamletId", "T99");
+    match t01.sync_document(&id, &mut moved).await {
+        Err(ClientError::Refused(message)) => {
+            assert!(message.contains("hamletId"), "{message}")
+        }
+        other => panic!("expected a refusal naming hamletId, got {other:?}"),
+    }
+    let heads = w
+        .app
+        .state
+        .documents
+        .lock(&id)
+        .await
+        .unwrap()
+        .doc()
+        .get_heads();
+    assert_eq!(heads, stored_heads, "nothing of the refused change is kept");
+    let projection = w
+        .app
+        .state
+        .storage
+        .get_projection(id.as_str())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(projection.household.hamlet_id.as_deref(), Some("T01"));
+    assert!(listed(&w, "head1", "T01").await.contains(&id.to_string()));
+    // The same over the HTTP fallback, and for the commune.
+    let mut to_other_commune = doc.clone();
+    put(&mut to_other_commune, "communeCode", "20000");
+    for (changed, field) in [(&moved, "hamletId"), (&to_other_commune, "communeCode")] {
+        // Rounds of the fallback as a phone makes them, until the server answers otherwise.
+        let mut changed = changed.clone();
+        let mut state = automerge::sync::State::new();
+        let mut last = None;
+        for _ in 0..5 {
+            let Some(message) = changed.generate_sync_message(&mut state) else {
+                break;
+            };
+            let response = w
+                .app
+                .http
+                .post(format!("{}/api/v1/sync/{id}", w.app.url))
+                .bearer_auth(w.token("phone"))
+                .body(message.encode())
+                .send()
+                .await
+                .unwrap();
+            if response.status() != 200 {
+                last = Some((
+                    response.status(),
+                    response.json::<serde_json::Value>().await,
+                ));
+                break;
+            }
+            let reply = automerge::sync::Message::decode(&response.bytes().await.unwrap()).unwrap();
+            changed.receive_sync_message(&mut state, reply).unwrap();
+        }
+        let (status, body) = last.expect("the server refused at some round");
+        let body = body.unwrap();
+        assert_eq!(status, 403, "{field}: {body}");
+        assert_eq!(body["code"], "change-refused");
+        assert!(
+            body["message"].as_str().unwrap().starts_with(field),
+            "{body}"
+        );
+    }
+    let heads = w
+        .app
+        .state
+        .documents
+        .lock(&id)
+        .await
+        .unwrap()
+        .doc()
+        .get_heads();
+    assert_eq!(heads, stored_heads);
+
+    // A T02 phone sees nothing of it; the T01 head cannot move it to T02 (not theirs).
+    let t02_token = enrol(&w, "T02").await;
+    let mut t02 = SyncClient::connect(&url, &t02_token, "phone-t02")
+        .await
+        .unwrap();
+    assert!(matches!(
+        t02.request_document(&id).await,
+        Err(ClientError::Unavailable(_))
+    ));
+    let path = format!("/api/v1/households/{id}/move");
+    let (status, _) = w
+        .call(
+            "head1",
+            Method::POST,
+            &path,
+            Some(json!({ "hamletId": "T02" })),
+        )
+        .await;
+    assert_eq!(status, 404);
+    let (status, _) = w
+        .call(
+            "phone",
+            Method::POST,
+            &path,
+            Some(json!({ "hamletId": "T02" })),
+        )
+        .await;
+    assert_eq!(status, 403);
+    let (status, body) = w
+        .call(
+            "admin",
+            Method::POST,
+            &path,
+            Some(json!({ "hamletId": "T99" })),
+        )
+        .await;
+    assert_eq!(
+        (status.as_u16(), body["code"].as_str()),
+        (400, Some("unknown-hamlet"))
+    );
+
+    // The admin moves it: T02's head lists it, T02's phone fetches it, T01 no longer does.
+    let (status, body) = w
+        .call(
+            "admin",
+            Method::POST,
+            &path,
+            Some(json!({ "hamletId": "T02" })),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        (body["from"].as_str(), body["to"].as_str()),
+        (Some("T01"), Some("T02"))
+    );
+    assert!(listed(&w, "head2", "T02").await.contains(&id.to_string()));
+    assert!(!listed(&w, "admin", "T01").await.contains(&id.to_string()));
+    let fetched = t02.request_document(&id).await.unwrap();
+    assert_eq!(
+        sansang_shared::read::project(&fetched, &fetched.get_heads(), 2026)
+            .household
+            .hamlet_id
+            .as_deref(),
+        Some("T02")
+    );
+    let mut fresh = SyncClient::connect(&url, w.token("phone"), "phone-t01-again")
+        .await
+        .unwrap();
+    assert!(matches!(
+        fresh.request_document(&id).await,
+        Err(ClientError::Unavailable(_))
+    ));
+    let (_, log) = w
+        .call(
+            "admin",
+            Method::GET,
+            &format!("/api/v1/audit?household={id}"),
+            None,
+        )
+        .await;
+    assert!(log.to_string().contains("household.move"), "{log}");
+    w.app.stop().await;
+}
+
+pub async fn new_households_from_outside_wait_for_the_admin(db: &TestDb) {
+    let w = world(db).await;
+    let url = w.sync_url();
+    let mut t01 = SyncClient::connect(&url, w.token("phone"), "phone-t01")
+        .await
+        .unwrap();
+    // A T01 phone creates a household for T02: stored, quarantined, its sender syncs it.
+    let id = DocumentId::random();
+    let mut stray = doc_of("T02", "Số 8, xóm Tây");
+    t01.sync_document(&id, &mut stray).await.unwrap();
+    put(&mut stray, "notes", "thêm ghi chú");
+    t01.sync_document(&id, &mut stray).await.unwrap();
+
+    // Nobody else: not T02's phone, not T02's head, not the commune's staff.
+    let t02_token = enrol(&w, "T02").await;
+    let mut t02 = SyncClient::connect(&url, &t02_token, "phone-t02")
+        .await
+        .unwrap();
+    assert!(matches!(
+        t02.request_document(&id).await,
+        Err(ClientError::Unavailable(_))
+    ));
+    let read = format!("/api/v1/households/{id}");
+    for who in ["head2", "staff", "other"] {
+        let (status, _) = w.call(who, Method::GET, &read, None).await;
+        assert_eq!(status, 404, "{who}");
+    }
+    assert!(!listed(&w, "head2", "T02").await.contains(&id.to_string()));
+    // The admin sees it in the quarantine, and releases it into T01.
+    let (status, list) = w
+        .call("admin", Method::GET, "/api/v1/quarantine", None)
+        .await;
+    assert_eq!(status, 200, "{list}");
+    let entry = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|q| q["documentId"] == id.to_string())
+        .cloned()
+        .unwrap();
+    assert_eq!(entry["hamletId"], "T02");
+    assert!(
+        entry["quarantinedBy"]
+            .as_str()
+            .unwrap()
+            .starts_with("device:")
+    );
+    for who in ["head1", "staff", "phone"] {
+        let (status, _) = w.call(who, Method::GET, "/api/v1/quarantine", None).await;
+        assert_eq!(status, 403, "{who}");
+    }
+    let (_, other) = w
+        .call("other", Method::GET, "/api/v1/quarantine", None)
+        .await;
+    assert!(!other.to_string().contains(&id.to_string()), "{other}");
+    let release = format!("/api/v1/quarantine/{id}/release");
+    let (status, _) = w
+        .call(
+            "other",
+            Method::POST,
+            &release,
+            Some(json!({ "hamletId": "T01" })),
+        )
+        .await;
+    assert_eq!(status, 404, "another commune's admin");
+    let (status, body) = w
+        .call(
+            "admin",
+            Method::POST,
+            &release,
+            Some(json!({ "hamletId": "T01" })),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert!(listed(&w, "head1", "T01").await.contains(&id.to_string()));
+    let (status, body) = w.call("head1", Method::GET, &read, None).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["projection"]["household"]["notes"], "thêm ghi chú");
+    let (status, _) = w
+        .call(
+            "admin",
+            Method::POST,
+            &release,
+            Some(json!({ "hamletId": "T01" })),
+        )
+        .await;
+    assert_eq!(status, 409, "released once");
+    // The sending phone receives the hamlet it was put in.
+    t01.receive_push(&id, &mut stray).await.unwrap();
+    assert_eq!(
+        sansang_shared::read::project(&stray, &stray.get_heads(), 2026)
+            .household
+            .hamlet_id
+            .as_deref(),
+        Some("T01")
+    );
+    w.app.stop().await;
+}
+
+pub async fn a_peer_id_stays_with_its_token(db: &TestDb) {
+    let w = world(db).await;
+    let url = w.sync_url();
+    let mut t01 = SyncClient::connect(&url, w.token("phone"), "phone-shared-id")
+        .await
+        .unwrap();
+    let t02_token = enrol(&w, "T02").await;
+    // Another phone joining with the same peer id is refused...
+    match SyncClient::connect(&url, &t02_token, "phone-shared-id").await {
+        Err(ClientError::Refused(message)) => assert!(message.contains("peer id"), "{message}"),
+        Err(other) => panic!("expected a refusal, got {other:?}"),
+        Ok(_) => panic!("a second token took over the peer id"),
+    }
+    // ...and the first one keeps working.
+    let id = DocumentId::random();
+    let mut doc = doc_of("T01", "Số 1, xóm Bắc");
+    t01.sync_document(&id, &mut doc).await.unwrap();
+    // The same token reconnecting takes its peer id back (a phone whose socket dropped).
+    let mut again = SyncClient::connect(&url, w.token("phone"), "phone-shared-id")
+        .await
+        .unwrap();
+    again.request_document(&id).await.unwrap();
+    w.app.stop().await;
+}
