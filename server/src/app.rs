@@ -59,18 +59,29 @@ impl AppState {
             .await
             .context("reading the storage id")?;
         let metrics = Arc::new(Metrics::default());
-        let documents = Arc::new(DocumentService::new(
-            storage.clone(),
-            metrics.clone(),
-            config.compact_after_changes,
-            config.max_loaded_documents,
-        ));
+        let documents = Arc::new(
+            DocumentService::new(
+                storage.clone(),
+                metrics.clone(),
+                config.compact_after_changes,
+                config.max_loaded_documents,
+            )
+            .with_max_document_bytes(config.max_document_bytes),
+        );
         reproject_if_rules_changed(storage.as_ref(), &documents).await?;
-        let sync = Arc::new(SyncHub::new(
-            storage_id,
-            config.sync_messages_per_second,
-            config.sync_message_burst,
-        ));
+        let sync = Arc::new(
+            SyncHub::new(
+                storage_id,
+                config.sync_messages_per_second,
+                config.sync_message_burst,
+            )
+            .with_limits(crate::sync::hub::Limits {
+                messages_per_token: config.sync_inflight_messages_per_token,
+                bytes_per_token: config.sync_inflight_bytes_per_token,
+                bytes_total: config.sync_inflight_bytes_total,
+                connections_per_token: config.sync_connections_per_token,
+            }),
+        );
         let hashing = Arc::new(HashPool::new(
             config.password_hash_workers,
             config.password_hash_queue,

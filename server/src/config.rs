@@ -73,6 +73,18 @@ pub struct Config {
     /// Serve the field app from this folder (a build of `field-app/`) instead of the copy built
     /// into the binary: for working on the app.
     pub field_app_dir: Option<PathBuf>,
+    /// Bytes the changes of one sync message may hold once inflated.
+    pub sync_message_max_bytes: u64,
+    /// Bytes a household document may hold once inflated (a household is kilobytes).
+    pub max_document_bytes: u64,
+    /// Sync messages of one token handled at once (sockets and HTTP fallback together).
+    pub sync_inflight_messages_per_token: usize,
+    /// Bytes of one token's sync messages handled at once.
+    pub sync_inflight_bytes_per_token: u64,
+    /// Bytes of all sync messages handled at once.
+    pub sync_inflight_bytes_total: u64,
+    /// Sync sockets one token may hold open.
+    pub sync_connections_per_token: usize,
     /// Passwords checked (argon2id, 19 MiB and tens of milliseconds each) at once.
     pub password_hash_workers: usize,
     /// Sign-ins waiting for a check beyond those; more are answered `429` with `Retry-After`.
@@ -98,6 +110,12 @@ impl Default for Config {
             evidence_retention_days: None,
             quarantine_retention_days: None,
             field_app_dir: None,
+            sync_message_max_bytes: 4 << 20,
+            max_document_bytes: 4 << 20,
+            sync_inflight_messages_per_token: 4,
+            sync_inflight_bytes_per_token: 16 << 20,
+            sync_inflight_bytes_total: 256 << 20,
+            sync_connections_per_token: 8,
             password_hash_workers: 2,
             password_hash_queue: 32,
         }

@@ -7,11 +7,14 @@
 #[allow(dead_code)] // the HTTP helpers of the fixture are for the access suite
 #[path = "access/fixture.rs"]
 mod fixture;
+#[path = "sync/limits.rs"]
+mod limits;
 #[path = "sync/moves.rs"]
 mod moves;
 #[path = "sync/stories.rs"]
 mod stories;
 
+use limits::sync_costs_are_bounded_per_token;
 use moves::{
     a_peer_id_stays_with_its_token, households_move_only_through_the_hamlet_head,
     new_households_from_outside_wait_for_the_admin,
@@ -32,4 +35,5 @@ sansang_tests::backend_tests!(
     households_move_only_through_the_hamlet_head,
     new_households_from_outside_wait_for_the_admin,
     a_peer_id_stays_with_its_token,
+    sync_costs_are_bounded_per_token,
 );

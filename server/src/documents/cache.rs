@@ -19,6 +19,9 @@ pub struct Loaded {
     pub stored: bool,
     /// Changes in the database log since the last snapshot.
     pub log_len: usize,
+    /// What the document holds once inflated (see [`super::screen::measure`]): bounded by
+    /// `max_document_bytes`.
+    pub weight: u64,
 }
 
 type Entry = Arc<AsyncMutex<Slot>>;

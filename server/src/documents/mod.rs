@@ -33,6 +33,9 @@ pub enum DocumentError {
     /// A stored document that no longer loads: a server fault, not the client's.
     #[error("stored document {id} does not load: {detail}")]
     StoredCorrupt { id: String, detail: String },
+    /// Past a size limit (of a message, or of the document it would make); the text names it.
+    #[error("{0}")]
+    TooLarge(String),
     /// A change the sender may not make (it moves the household out of the sender's hamlets);
     /// nothing of it was stored. The text names the field.
     #[error("{0}")]
@@ -60,6 +63,7 @@ impl DocumentError {
             DocumentError::Corrupt(_) => "automerge-corrupt",
             DocumentError::StoredCorrupt { .. } => "stored-document-corrupt",
             DocumentError::Refused(_) => "change-refused",
+            DocumentError::TooLarge(_) => "too-large",
             DocumentError::Storage(_) => "storage-error",
         }
     }
@@ -80,6 +84,8 @@ pub struct DocumentService {
     cache: Cache,
     compact_after: usize,
     changed: broadcast::Sender<DocumentId>,
+    /// A change that would make a document weigh more is refused.
+    max_document_bytes: u64,
 }
 
 impl DocumentService {
@@ -96,7 +102,36 @@ impl DocumentService {
             cache: Cache::new(max_loaded),
             compact_after: compact_after.max(1),
             changed: broadcast::channel(1024).0,
+            max_document_bytes: u64::MAX,
         }
+    }
+
+    /// Refuses changes that would make a document hold more than `bytes` once inflated
+    /// (`max_document_bytes` in the configuration).
+    pub fn with_max_document_bytes(mut self, bytes: u64) -> Self {
+        self.max_document_bytes = bytes.max(1);
+        self
+    }
+
+    /// Decodes a sync message from a peer, refusing one whose changes hold more than
+    /// `max_bytes` once inflated (named in the error); returns the message and that weight.
+    pub fn decode_sync_message_weighed(
+        bytes: &[u8],
+        max_bytes: u64,
+    ) -> Result<(sync::Message, u64), DocumentError> {
+        let message = guarded("sync message", || sync::Message::decode(bytes))?
+            .map_err(|e| DocumentError::Corrupt(format!("sync message: {e}")))?;
+        let mut budget = max_bytes.min(screen::MAX_INFLATED_BYTES);
+        let mut weight = 0;
+        for chunk in message.changes.iter() {
+            weight += screen::measure(chunk, &mut budget).map_err(|e| {
+                DocumentError::TooLarge(format!(
+                    "sync message: its changes hold more than {max_bytes} bytes once inflated \
+                     (sync_message_max_bytes): {e}"
+                ))
+            })?;
+        }
+        Ok((message, weight))
     }
 
     /// Ids of documents as they change (after the change is durable). A receiver that lags
@@ -181,12 +216,15 @@ impl DocumentService {
                 doc: Automerge::new(),
                 stored: false,
                 log_len: 0,
+                weight: 0,
             });
         };
         let corrupt = |detail: String| DocumentError::StoredCorrupt {
             id: id.to_string(),
             detail,
         };
+        let mut weight = stored.snapshot.as_deref().map_or(0, weigh);
+        weight += stored.changes.iter().map(|c| weigh(&c.bytes)).sum::<u64>();
         let mut doc = match &stored.snapshot {
             Some(bytes) => Automerge::load(bytes).map_err(|e| corrupt(e.to_string()))?,
             None => Automerge::new(),
@@ -203,6 +241,7 @@ impl DocumentService {
             doc,
             stored: true,
             log_len,
+            weight,
         })
     }
 }
@@ -309,6 +348,7 @@ impl DocGuard<'_> {
             doc: Automerge::new(),
             stored: false,
             log_len: 0,
+            weight: 0,
         });
     }
 
@@ -353,6 +393,15 @@ impl DocGuard<'_> {
                 projection: None,
             });
         }
+        let added: u64 = new.iter().map(|c| weigh(c.raw_bytes())).sum();
+        let weight = self.loaded().weight.saturating_add(added);
+        if weight > self.service.max_document_bytes {
+            return Err(DocumentError::TooLarge(format!(
+                "the household document would hold {weight} bytes, more than the {} allowed \
+                 (max_document_bytes); nothing was stored",
+                self.service.max_document_bytes
+            )));
+        }
         let (projection, mut update) = update_for(&self.id, &candidate, new);
         match gate(&projection) {
             Gate::Store => {}
@@ -374,6 +423,7 @@ impl DocGuard<'_> {
         loaded.doc = candidate;
         loaded.stored = true;
         loaded.log_len += new_changes;
+        loaded.weight = weight;
         if loaded.log_len >= service.compact_after
             && let Err(e) = self.compact().await
         {
@@ -418,6 +468,13 @@ impl DocGuard<'_> {
         tracing::debug!(merged = merged.len(), left, "compacted");
         Ok(())
     }
+}
+
+/// What stored or applied Automerge bytes hold once inflated; their length when they do not
+/// measure (they were accepted before, so they are not refused now).
+fn weigh(bytes: &[u8]) -> u64 {
+    let mut budget = u64::MAX / 2;
+    screen::measure(bytes, &mut budget).unwrap_or(bytes.len() as u64)
 }
 
 /// Refuses peer bytes whose chunks Automerge would decode unboundedly (see [`screen`]).

@@ -22,22 +22,43 @@ pub const MAX_INFLATED_BYTES: u64 = 64 << 20;
 /// Checks a run of Automerge chunks from a peer; the error says what is wrong with them.
 pub fn chunks(bytes: &[u8]) -> Result<(), String> {
     let mut budget = MAX_INFLATED_BYTES;
+    measure(bytes, &mut budget).map(|_| ())
+}
+
+/// Checks a run of chunks as [`chunks`] does and weighs them: the bytes they hold once
+/// inflated (a change's body as it is, a compressed change or column inflated). The weight is
+/// taken from `budget`, shared by all the chunks one caller sends at once; going past it is an
+/// error naming the budget.
+pub fn measure(bytes: &[u8], budget: &mut u64) -> Result<u64, String> {
+    let start = *budget;
     let mut rest = bytes;
     let mut index = 0;
     while !rest.is_empty() {
         let chunk = Reader::new(rest);
         let (body, after) = chunk.header().map_err(|e| format!("chunk {index}: {e}"))?;
-        match body.kind {
-            0 => document(body.bytes, &mut budget),
-            1 => Ok(()),
-            2 => inflate(body.bytes, &mut budget),
+        let weighed = match body.kind {
+            0 => take(budget, body.bytes.len() as u64).and_then(|()| document(body.bytes, budget)),
+            1 => take(budget, body.bytes.len() as u64),
+            2 => inflate(body.bytes, budget),
             3 => Err("bundle chunks (Automerge's experimental format) are not accepted".to_owned()),
             other => Err(format!("unknown chunk type {other}")),
-        }
-        .map_err(|e| format!("chunk {index}: {e}"))?;
+        };
+        weighed.map_err(|e| format!("chunk {index}: {e}"))?;
         rest = after;
         index += 1;
     }
+    Ok(start - *budget)
+}
+
+/// Takes `n` bytes from the budget.
+fn take(budget: &mut u64, n: u64) -> Result<(), String> {
+    if n > *budget {
+        return Err(format!(
+            "holds more than the {} bytes allowed at once",
+            *budget
+        ));
+    }
+    *budget -= n;
     Ok(())
 }
 
@@ -151,8 +172,8 @@ fn inflate(data: &[u8], budget: &mut u64) -> Result<(), String> {
         .map_err(|e| format!("compressed data does not inflate: {e}"))?;
     if inflated > *budget {
         return Err(format!(
-            "compressed data inflates past {} MiB",
-            MAX_INFLATED_BYTES >> 20
+            "compressed data inflates past the {} bytes allowed",
+            *budget
         ));
     }
     *budget -= inflated;
@@ -262,7 +283,10 @@ mod tests {
         let bomb = encoder.finish().unwrap();
         assert!(bomb.len() < 200_000);
         let e = chunks(&chunk(2, &bomb)).unwrap_err();
-        assert!(e.contains("inflates past 64 MiB"), "{e}");
+        assert!(
+            e.contains("inflates past the 67108864 bytes allowed"),
+            "{e}"
+        );
         // The same as a document's compressed column (spec with bit 3 set).
         let mut body = vec![0, 0, 1, 0x18];
         let mut len = bomb.len() as u64;

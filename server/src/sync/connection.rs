@@ -16,7 +16,7 @@ use super::wire::{self, Message, PROTOCOL_VERSION, PeerMetadata};
 use crate::app::AppState;
 use crate::audit;
 use crate::auth::Caller;
-use crate::documents::DocumentId;
+use crate::documents::{DocumentError, DocumentId};
 
 /// How long a new socket has to send `join`.
 const JOIN_TIMEOUT: Duration = Duration::from_secs(10);
@@ -24,6 +24,11 @@ const JOIN_TIMEOUT: Duration = Duration::from_secs(10);
 const PING_EVERY: Duration = Duration::from_secs(15);
 /// Documents one connection may sync.
 const MAX_DOCUMENTS: usize = 20_000;
+/// Ephemeral (sender, session) pairs remembered for de-duplication; forgotten all at once past it.
+const MAX_EPHEMERAL_SESSIONS: usize = 4096;
+/// How long a socket's message may wait for room in its token's budget before the connection is
+/// refused.
+const ADMISSION_PATIENCE: Duration = Duration::from_secs(30);
 /// A send that takes longer than this means a peer that stopped reading.
 const SEND_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -79,15 +84,13 @@ pub async fn run(mut socket: WebSocket, app: AppState, caller: Option<Caller>) {
     let hub = app.sync.clone();
     let id = hub.connection_id();
     let owner = principal_key(&caller.principal);
-    let Some(replaced) = hub.claim(&peer_id, &owner, id) else {
-        tracing::warn!(peer = %peer_id, "sync join refused: the peer id is another token's");
-        let _ = refuse(
-            &mut socket,
-            &app,
-            "peer id in use by another phone or person; pick a new one",
-        )
-        .await;
-        return;
+    let replaced = match hub.claim(&peer_id, &owner, id) {
+        Ok(replaced) => replaced,
+        Err(busy) => {
+            tracing::warn!(peer = %peer_id, %busy, "sync join refused");
+            let _ = refuse(&mut socket, &app, &busy.to_string()).await;
+            return;
+        }
     };
     let peer = Message::Peer {
         sender_id: hub.peer_id.clone(),
@@ -350,6 +353,9 @@ impl Connection {
                     .get(&key)
                     .is_none_or(|seen| count > *seen);
                 if fresh && self.docs.contains_key(&id) {
+                    if self.ephemeral_seen.len() >= MAX_EPHEMERAL_SESSIONS {
+                        self.ephemeral_seen.clear();
+                    }
                     self.ephemeral_seen.insert(key, count);
                     self.app.sync.publish(Relay {
                         document: id,
@@ -384,8 +390,26 @@ impl Connection {
         let Ok(id) = DocumentId::parse(document_id) else {
             return Ok(vec![self.unavailable(document_id)]);
         };
-        let message = crate::documents::DocumentService::decode_sync_message(data)
-            .map_err(|e| End::Refused(format!("corrupt sync message for {id}: {e}")))?;
+        let max = self.app.config.sync_message_max_bytes;
+        let (message, weight) = crate::documents::DocumentService::decode_sync_message_weighed(
+            data, max,
+        )
+        .map_err(|e| match e {
+            DocumentError::TooLarge(reason) => End::Refused(format!("{id}: {reason}")),
+            e => End::Refused(format!("corrupt sync message for {id}: {e}")),
+        })?;
+        // What the message holds counts against the token (all its connections and the HTTP
+        // fallback) and the server while it is handled; past that, it waits its turn.
+        let _admission = self
+            .app
+            .sync
+            .admit_waiting(
+                &self.budget_key(),
+                weight + data.len() as u64,
+                ADMISSION_PATIENCE,
+            )
+            .await
+            .map_err(|busy| End::Refused(busy.to_string()))?;
         if !self.docs.contains_key(&id) && self.docs.len() >= MAX_DOCUMENTS {
             return Ok(vec![self.unavailable(document_id)]);
         }
@@ -402,7 +426,7 @@ impl Connection {
                 Ok(out.into_iter().collect())
             }
             Ok(Receipt::Unavailable { unknown }) => {
-                if unknown {
+                if unknown && self.pending.len() < MAX_DOCUMENTS {
                     self.pending.insert(id);
                 }
                 Ok(vec![self.unavailable(document_id)])
@@ -417,7 +441,7 @@ impl Connection {
                 },
             ]),
             Err(SyncError::Refused(reason)) => Err(End::Refused(reason)),
-            Err(SyncError::Forbidden(reason)) => {
+            Err(SyncError::Forbidden(reason) | SyncError::TooLarge(reason)) => {
                 Err(End::Refused(format!("document {id}: {reason}")))
             }
             Err(SyncError::Revoked) => Err(End::Revoked),

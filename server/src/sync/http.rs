@@ -56,7 +56,9 @@ fn unavailable() -> ApiError {
         (status = 403, description = "`change-refused`: the change moves a stored household out of the caller's hamlets (`hamletId`, `communeCode`); nothing was stored", body = crate::http::openapi::ErrorBody),
         (status = 404, description = "`doc-unavailable`: unknown, or outside the caller's hamlets", body = crate::http::openapi::ErrorBody),
         (status = 410, description = "`document-replaced`: erased at a person's request; the message names what remains", body = crate::http::openapi::ErrorBody),
-        (status = 413, description = "`body-unreadable`: larger than 4 MiB", body = crate::http::openapi::ErrorBody),
+        (status = 413, description = "`body-unreadable`: larger than 4 MiB; `too-large`: changes holding more than `sync_message_max_bytes` once inflated, or making the household document larger than `max_document_bytes` (nothing stored)", body = crate::http::openapi::ErrorBody),
+        (status = 429, description = "`sync-busy`: the token (over all its connections) or the server is handling as many sync messages as it may", body = crate::http::openapi::ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds to wait"))),
     )
 )]
 pub async fn sync_over_http(
@@ -67,9 +69,31 @@ pub async fn sync_over_http(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let id = DocumentId::parse(&document_id).map_err(|_| unavailable())?;
-    let message = crate::documents::DocumentService::decode_sync_message(&body).map_err(|e| {
-        ApiError::bad_request("sync-message-corrupt", format!("not a sync message: {e}"))
+    let max = app.config.sync_message_max_bytes;
+    let (message, weight) = crate::documents::DocumentService::decode_sync_message_weighed(
+        &body, max,
+    )
+    .map_err(|e| match e {
+        crate::documents::DocumentError::TooLarge(reason) => {
+            ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "too-large", reason)
+        }
+        e => ApiError::bad_request("sync-message-corrupt", format!("not a sync message: {e}")),
     })?;
+    // The same budget as the token's sockets: past it, come back in a second.
+    let key = crate::sync::connection::principal_key(&caller.principal);
+    let _admission = match app.sync.admit(&key, weight + body.len() as u64) {
+        Ok(admission) => admission,
+        Err(busy) => {
+            let mut response =
+                ApiError::new(StatusCode::TOO_MANY_REQUESTS, "sync-busy", busy.to_string())
+                    .into_response();
+            response.headers_mut().insert(
+                header::RETRY_AFTER,
+                axum::http::HeaderValue::from_static("1"),
+            );
+            return Ok(response);
+        }
+    };
     let mut state = sync::State::new();
     let requested = query.request.unwrap_or(false);
     match receive(&app, &caller, &id, &mut state, message, requested).await {
@@ -103,6 +127,11 @@ pub async fn sync_over_http(
         Err(SyncError::Forbidden(reason)) => Err(ApiError::new(
             StatusCode::FORBIDDEN,
             "change-refused",
+            reason,
+        )),
+        Err(SyncError::TooLarge(reason)) => Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too-large",
             reason,
         )),
         Err(SyncError::Revoked) => Err(ApiError::new(

@@ -34,6 +34,81 @@ pub struct SyncHub {
     /// Sustained messages a second one token may send, and the burst above that.
     rate: f64,
     burst: f64,
+    limits: Limits,
+    /// What each token's messages being handled now hold, and all of them together.
+    in_flight: Mutex<InFlight>,
+}
+
+/// What one token's sync may cost at once (settings `sync_*` of the configuration).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Messages of one token handled at once, over all its connections and the HTTP fallback.
+    pub messages_per_token: usize,
+    /// Bytes (as received plus inflated) of one token's messages handled at once.
+    pub bytes_per_token: u64,
+    /// Bytes of every token's messages handled at once.
+    pub bytes_total: u64,
+    /// Open sync sockets of one token.
+    pub connections_per_token: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            messages_per_token: 4,
+            bytes_per_token: 16 << 20,
+            bytes_total: 256 << 20,
+            connections_per_token: 8,
+        }
+    }
+}
+
+#[derive(Default)]
+struct InFlight {
+    per_token: HashMap<String, (usize, u64)>,
+    total: u64,
+}
+
+/// Why a message or a connection was not taken now.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Busy {
+    #[error(
+        "{0} sync messages of this token are being handled already (sync_inflight_messages_per_token)"
+    )]
+    Messages(usize),
+    #[error(
+        "this token's sync messages being handled hold more than {0} bytes (sync_inflight_bytes_per_token)"
+    )]
+    TokenBytes(u64),
+    #[error(
+        "the server is handling more than {0} bytes of sync messages (sync_inflight_bytes_total)"
+    )]
+    ServerBytes(u64),
+    #[error("this token has {0} sync connections open already (sync_connections_per_token)")]
+    Connections(usize),
+    #[error("peer id in use by another phone or person; pick a new one")]
+    PeerIdTaken,
+}
+
+/// A message admitted: what it holds counts against its token and the server until dropped.
+pub struct Admission {
+    hub: Arc<SyncHub>,
+    key: String,
+    bytes: u64,
+}
+
+impl Drop for Admission {
+    fn drop(&mut self) {
+        let mut in_flight = self.hub.in_flight.lock().unwrap_or_else(|e| e.into_inner());
+        in_flight.total = in_flight.total.saturating_sub(self.bytes);
+        if let Some(entry) = in_flight.per_token.get_mut(&self.key) {
+            entry.0 = entry.0.saturating_sub(1);
+            entry.1 = entry.1.saturating_sub(self.bytes);
+            if entry.0 == 0 {
+                in_flight.per_token.remove(&self.key);
+            }
+        }
+    }
 }
 
 /// Which connection of which token's principal speaks for a peer id, and the signal that tells
@@ -63,6 +138,63 @@ impl SyncHub {
             budgets: Mutex::default(),
             rate: rate.max(1.0),
             burst: burst.max(1.0),
+            limits: Limits::default(),
+            in_flight: Mutex::default(),
+        }
+    }
+
+    pub fn with_limits(mut self, limits: Limits) -> Self {
+        self.limits = Limits {
+            messages_per_token: limits.messages_per_token.max(1),
+            bytes_per_token: limits.bytes_per_token.max(1),
+            bytes_total: limits.bytes_total.max(1),
+            connections_per_token: limits.connections_per_token.max(1),
+        };
+        self
+    }
+
+    /// Admits a message of `key`'s holding `bytes`, or says which limit it would pass.
+    pub fn admit(self: &Arc<Self>, key: &str, bytes: u64) -> Result<Admission, Busy> {
+        let limits = self.limits;
+        let mut in_flight = self.in_flight.lock().unwrap_or_else(|e| e.into_inner());
+        let (messages, held) = in_flight.per_token.get(key).copied().unwrap_or((0, 0));
+        if messages >= limits.messages_per_token {
+            return Err(Busy::Messages(limits.messages_per_token));
+        }
+        // One message alone is always let through its token's budget (it is bounded by
+        // `sync_message_max_bytes`), or a large but allowed message could never pass.
+        if messages > 0 && held.saturating_add(bytes) > limits.bytes_per_token {
+            return Err(Busy::TokenBytes(limits.bytes_per_token));
+        }
+        if in_flight.total > 0 && in_flight.total.saturating_add(bytes) > limits.bytes_total {
+            return Err(Busy::ServerBytes(limits.bytes_total));
+        }
+        in_flight.total += bytes;
+        let entry = in_flight.per_token.entry(key.to_owned()).or_default();
+        entry.0 += 1;
+        entry.1 += bytes;
+        Ok(Admission {
+            hub: self.clone(),
+            key: key.to_owned(),
+            bytes,
+        })
+    }
+
+    /// Admits a message as [`SyncHub::admit`], waiting up to `patience` for room (a socket's
+    /// messages wait their turn; the HTTP fallback is answered `429` at once instead).
+    pub async fn admit_waiting(
+        self: &Arc<Self>,
+        key: &str,
+        bytes: u64,
+        patience: std::time::Duration,
+    ) -> Result<Admission, Busy> {
+        let deadline = tokio::time::Instant::now() + patience;
+        loop {
+            match self.admit(key, bytes) {
+                Ok(admission) => return Ok(admission),
+                Err(busy) if tokio::time::Instant::now() >= deadline => return Err(busy),
+                Err(_) => tokio::time::sleep(std::time::Duration::from_millis(10)).await,
+            }
         }
     }
 
@@ -72,15 +204,19 @@ impl SyncHub {
 
     /// Makes `connection` of `owner` (the token's principal, e.g. `device:<id>`) the one
     /// speaking for `peer_id`; an older connection of the same peer and owner is told to close.
-    /// Returns the signal this connection must watch, or `None` when another owner's connection
-    /// holds the peer id: a phone of another hamlet cannot take over (or cut off) a peer id it
-    /// learnt.
-    pub fn claim(&self, peer_id: &str, owner: &str, connection: u64) -> Option<Arc<Notify>> {
+    /// Returns the signal this connection must watch; `PeerIdTaken` when another owner's
+    /// connection holds the peer id (a phone of another hamlet cannot take over, or cut off, a
+    /// peer id it learnt), `Connections` when the owner has as many sockets open as it may.
+    pub fn claim(&self, peer_id: &str, owner: &str, connection: u64) -> Result<Arc<Notify>, Busy> {
         let mut peers = self.peers.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(held) = peers.get(peer_id)
-            && held.owner != owner
-        {
-            return None;
+        let held = peers.get(peer_id);
+        if held.is_some_and(|held| held.owner != owner) {
+            return Err(Busy::PeerIdTaken);
+        }
+        // A reconnection under the same peer id replaces a connection; another one adds one.
+        let open = peers.values().filter(|c| c.owner == owner).count();
+        if held.is_none() && open >= self.limits.connections_per_token {
+            return Err(Busy::Connections(self.limits.connections_per_token));
         }
         let signal = Arc::new(Notify::new());
         let claimed = Claim {
@@ -91,7 +227,7 @@ impl SyncHub {
         if let Some(older) = peers.insert(peer_id.to_owned(), claimed) {
             older.signal.notify_one();
         }
-        Some(signal)
+        Ok(signal)
     }
 
     /// Forgets `peer_id` if `connection` still speaks for it.
@@ -148,13 +284,16 @@ mod tests {
     #[test]
     fn a_peer_id_belongs_to_the_token_that_holds_it() {
         let hub = SyncHub::new("s".into(), 200.0, 2000.0);
-        assert!(hub.claim("phone-1", "device:a", 1).is_some());
+        assert!(hub.claim("phone-1", "device:a", 1).is_ok());
         // Another token's connection is refused and the holder keeps it.
-        assert!(hub.claim("phone-1", "device:b", 2).is_none());
+        assert_eq!(
+            hub.claim("phone-1", "device:b", 2).err(),
+            Some(Busy::PeerIdTaken)
+        );
         hub.release("phone-1", 2);
         assert_eq!(hub.connected(), 1);
         // The same token reconnecting replaces its older connection.
-        assert!(hub.claim("phone-1", "device:a", 3).is_some());
+        assert!(hub.claim("phone-1", "device:a", 3).is_ok());
         hub.release("phone-1", 1);
         assert_eq!(
             hub.connected(),
@@ -163,7 +302,7 @@ mod tests {
         );
         hub.release("phone-1", 3);
         assert!(
-            hub.claim("phone-1", "device:b", 4).is_some(),
+            hub.claim("phone-1", "device:b", 4).is_ok(),
             "free once released"
         );
     }

@@ -34,6 +34,9 @@ pub enum SyncError {
     /// A change the caller may not make: it moves a stored household out of the caller's
     /// hamlets. Nothing of the message was stored; the text names the field.
     Forbidden(String),
+    /// A change that would make the document larger than allowed; nothing was stored. The
+    /// text names the limit.
+    TooLarge(String),
     /// The token was revoked or the session ended since the connection opened.
     Revoked,
     /// A fault of the server; logged, not shown.
@@ -165,6 +168,7 @@ pub async fn receive(
         Ok(applied) => applied,
         Err(DocumentError::Corrupt(reason)) => return Err(SyncError::Refused(reason)),
         Err(DocumentError::Refused(reason)) => return Err(SyncError::Forbidden(reason)),
+        Err(DocumentError::TooLarge(reason)) => return Err(SyncError::TooLarge(reason)),
         Err(e) => return Err(SyncError::Failed(e.to_string())),
     };
     let reply = guard.generate_sync_message(state);

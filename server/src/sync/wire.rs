@@ -98,6 +98,9 @@ impl Message {
     }
 }
 
+/// Longest text field a peer may send (`senderId`, `documentId`, `sessionId`…).
+pub const MAX_TEXT_BYTES: usize = 1024;
+
 /// Why a frame could not be read, naming the field at fault where there is one.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum WireError {
@@ -132,6 +135,11 @@ impl Fields {
 
     fn text(&self, field: &'static str) -> Result<String, WireError> {
         match self.get(field) {
+            // Ids, versions and session ids are short; nothing a peer sends is kept longer.
+            Value::Text(t) if t.len() > MAX_TEXT_BYTES => Err(WireError::Field {
+                field,
+                reason: format!("longer than {MAX_TEXT_BYTES} bytes"),
+            }),
             Value::Text(t) => Ok(t.clone()),
             other => Err(expected(field, "text", other)),
         }

@@ -180,7 +180,15 @@ pub async fn sign_in(app: &TestApp, username: &str, password: &str) -> reqwest::
 }
 
 pub async fn world(db: &TestDb) -> World {
-    let app = TestApp::spawn(db).await;
+    world_with(db, |_| {}).await
+}
+
+/// As [`world`], on a server whose configuration `adjust` changed first.
+pub async fn world_with(
+    db: &TestDb,
+    adjust: impl FnOnce(&mut sansang_server::config::Config),
+) -> World {
+    let app = TestApp::spawn_with(db, adjust).await;
     let storage = app.state.storage.as_ref();
     for (code, name) in [("10846", "Xã Hà Tây"), ("20000", "Phường Thử")] {
         storage
