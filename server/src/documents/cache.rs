@@ -22,6 +22,9 @@ pub struct Loaded {
     /// What the document holds once inflated (see [`super::screen::measure`]): bounded by
     /// `max_document_bytes`.
     pub weight: u64,
+    /// What the changes held while their dependencies are missing weigh (bounded by
+    /// `max_document_bytes` too).
+    pub held: u64,
 }
 
 type Entry = Arc<AsyncMutex<Slot>>;

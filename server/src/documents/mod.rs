@@ -217,6 +217,7 @@ impl DocumentService {
                 stored: false,
                 log_len: 0,
                 weight: 0,
+                held: 0,
             });
         };
         let corrupt = |detail: String| DocumentError::StoredCorrupt {
@@ -242,6 +243,7 @@ impl DocumentService {
             stored: true,
             log_len,
             weight,
+            held: 0,
         })
     }
 }
@@ -332,11 +334,29 @@ impl DocGuard<'_> {
         let mut candidate = self.doc().clone();
         let mut candidate_state = state.clone();
         let before = candidate.get_heads();
+        let weight: u64 = message.changes.iter().map(weigh).sum();
         guarded("sync message", || {
             candidate.receive_sync_message(&mut candidate_state, message)
         })?
         .map_err(|e| DocumentError::Corrupt(format!("sync message: {e}")))?;
+        // Changes whose dependencies are missing wait inside the document until those arrive;
+        // what waits is bounded as the document is.
+        let held = if candidate.get_missing_deps(&[]).is_empty() {
+            0
+        } else {
+            self.loaded().held.saturating_add(weight)
+        };
+        if held > self.service.max_document_bytes {
+            return Err(DocumentError::TooLarge(format!(
+                "changes waiting for their missing dependencies would hold {held} bytes, more \
+                 than the {} allowed (max_document_bytes); send the changes they depend on first",
+                self.service.max_document_bytes
+            )));
+        }
         let applied = self.commit(candidate, &before, gate).await?;
+        if let Some(loaded) = self.slot.loaded.as_mut() {
+            loaded.held = held;
+        }
         *state = candidate_state;
         Ok(applied)
     }
@@ -349,6 +369,7 @@ impl DocGuard<'_> {
             stored: false,
             log_len: 0,
             weight: 0,
+            held: 0,
         });
     }
 

@@ -177,6 +177,53 @@ pub async fn sync_costs_are_bounded_per_token(db: &TestDb) {
         "one message of the token at a time: {answers:?}"
     );
 
+    // Changes whose dependencies never come wait inside the document, within its bound: two of
+    // 40 KB are more than the 64 KiB allowed, and the second is refused, naming the limit.
+    let mut orphans = SyncClient::connect(&url, w.token("phone"), "phone-orphans")
+        .await
+        .unwrap();
+    let orphan_id = DocumentId::random();
+    let mut base = doc_of("Số 5, xóm Cuối");
+    for n in 0..2 {
+        let mut tx = base.transaction();
+        tx.put(ROOT, "notes", format!("{n}").repeat(40 << 10))
+            .unwrap();
+        tx.commit();
+        let mut last = base.get_last_local_change().unwrap().clone();
+        orphans
+            .send(&Message::Sync {
+                sender_id: "phone-orphans".into(),
+                target_id: orphans.server_peer_id.clone(),
+                document_id: orphan_id.to_string(),
+                data: automerge::sync::Message {
+                    heads: base.get_heads(),
+                    need: Vec::new(),
+                    have: Vec::new(),
+                    changes: vec![last.bytes().to_vec()].into(),
+                    flags: None,
+                    version: automerge::sync::MessageVersion::V1,
+                }
+                .encode(),
+            })
+            .await
+            .unwrap();
+    }
+    let refusal = loop {
+        match orphans.recv().await {
+            Ok(_) => continue,
+            Err(e) => break e,
+        }
+    };
+    match refusal {
+        ClientError::Refused(message) => assert!(
+            message.contains("missing dependencies") && message.contains("max_document_bytes"),
+            "{message}"
+        ),
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    drop(orphans);
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+
     // Sockets of one token: two at most (the first was closed by the refusals above); another
     // token still connects.
     let mut second = SyncClient::connect(&url, w.token("phone"), "phone-2")
