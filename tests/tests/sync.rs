@@ -17,7 +17,7 @@ mod stories;
 use limits::sync_costs_are_bounded_per_token;
 use moves::{
     a_peer_id_stays_with_its_token, households_move_only_through_the_hamlet_head,
-    new_households_from_outside_wait_for_the_admin,
+    new_households_from_outside_wait_for_the_admin, revocation_ends_open_sockets_at_once,
 };
 use stories::{
     bad_input_is_refused_and_harms_nobody, concurrent_edits_merge_and_show_the_conflict,
@@ -36,4 +36,5 @@ sansang_tests::backend_tests!(
     new_households_from_outside_wait_for_the_admin,
     a_peer_id_stays_with_its_token,
     sync_costs_are_bounded_per_token,
+    revocation_ends_open_sockets_at_once,
 );

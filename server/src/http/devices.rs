@@ -318,6 +318,8 @@ async fn revoke_device(
         .storage
         .revoke_device(&device.id, crate::now_millis())
         .await?;
+    // Its open sockets end now, not at their next ping.
+    state.sync.recheck(&format!("device:{}", device.id));
     audit::record(
         &state,
         &caller,

@@ -166,6 +166,8 @@ async fn reset_password(
     let commune = user.commune_code.clone().unwrap_or_default();
     caller.require(Action::Administer, Scope::commune(&commune))?;
     let password = accounts::reset_password(state.storage.as_ref(), &user).await?;
+    // The person's sessions ended: their open sync sockets too, now.
+    state.sync.recheck(&format!("user:{}", user.id));
     audit::record(
         &state,
         &caller,

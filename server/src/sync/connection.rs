@@ -253,7 +253,18 @@ impl Connection {
                     }
                     Ok(Vec::new())
                 }
-                () = replaced.notified() => return End::Replaced,
+                // Replaced by a newer socket of the same peer, or told to check its token (a
+                // revocation, a sign-out): ends at once unless the token still works and the
+                // peer id is still this socket's.
+                () = replaced.notified() => {
+                    if !self.caller.still_valid(&self.app).await.unwrap_or(false) {
+                        return End::Revoked;
+                    }
+                    if !self.app.sync.speaks_for(&self.peer_id, self.id) {
+                        return End::Replaced;
+                    }
+                    Ok(Vec::new())
+                }
             };
             match outcome {
                 Ok(out) => {

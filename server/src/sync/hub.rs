@@ -230,6 +230,16 @@ impl SyncHub {
         Ok(signal)
     }
 
+    /// Tells every socket of `owner` (`device:<id>`, `user:<id>`) to check its token now: called
+    /// when a phone is revoked or a person's sessions end, so nothing more flows to them. A
+    /// socket whose token still works (another session of the same person) goes on.
+    pub fn recheck(&self, owner: &str) {
+        let peers = self.peers.lock().unwrap_or_else(|e| e.into_inner());
+        for claim in peers.values().filter(|c| c.owner == owner) {
+            claim.signal.notify_one();
+        }
+    }
+
     /// Forgets `peer_id` if `connection` still speaks for it.
     pub fn release(&self, peer_id: &str, connection: u64) {
         let mut peers = self.peers.lock().unwrap_or_else(|e| e.into_inner());
@@ -239,6 +249,14 @@ impl SyncHub {
         {
             peers.remove(peer_id);
         }
+    }
+
+    /// Whether `connection` is the one speaking for `peer_id` now.
+    pub fn speaks_for(&self, peer_id: &str, connection: u64) -> bool {
+        let peers = self.peers.lock().unwrap_or_else(|e| e.into_inner());
+        peers
+            .get(peer_id)
+            .is_some_and(|c| c.connection == connection)
     }
 
     /// Connected peers now.

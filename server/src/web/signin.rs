@@ -165,6 +165,9 @@ pub async fn sign_out(
         if let Err(e) = state.storage.delete_session(hash).await {
             tracing::warn!(%e, "ending a session");
         }
+        state.sync.recheck(&crate::sync::connection::principal_key(
+            &reviewer.caller.principal,
+        ));
         let _ = audit::record(&state, &reviewer.caller, "auth.logout", None, None).await;
     }
     let mut response = Redirect::to("/review/login").into_response();

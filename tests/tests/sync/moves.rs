@@ -374,3 +374,47 @@ pub async fn a_peer_id_stays_with_its_token(db: &TestDb) {
     again.request_document(&id).await.unwrap();
     w.app.stop().await;
 }
+
+/// Revoking a phone, or a person signing out, ends their open sockets at once: an idle socket
+/// is told within a few seconds, long before its next ping (15 s), and is sent nothing more.
+pub async fn revocation_ends_open_sockets_at_once(db: &TestDb) {
+    let w = world(db).await;
+    let url = w.sync_url();
+    let mut idle = SyncClient::connect(&url, w.token("phone"), "phone-idle")
+        .await
+        .unwrap();
+    idle.set_wait(std::time::Duration::from_secs(5));
+    let (_, devices) = w.call("head1", Method::GET, "/api/v1/devices", None).await;
+    assert!(devices.to_string().contains(&w.phone_id), "{devices}");
+    let (status, body) = w
+        .call(
+            "head1",
+            Method::POST,
+            &format!("/api/v1/devices/{}/revoke", w.phone_id),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    match idle.recv().await {
+        Err(ClientError::Refused(reason)) => assert_eq!(reason, "token revoked"),
+        other => panic!("expected the revoked phone's socket to end, got {other:?}"),
+    }
+    // A person signing out: that session's socket ends; another person's goes on.
+    let mut head = SyncClient::connect(&url, w.token("head1"), "head1-socket")
+        .await
+        .unwrap();
+    head.set_wait(std::time::Duration::from_secs(5));
+    let mut other = SyncClient::connect(&url, w.token("head2"), "head2-socket")
+        .await
+        .unwrap();
+    let (status, _) = w
+        .call("head1", Method::POST, "/api/v1/auth/logout", None)
+        .await;
+    assert_eq!(status, 204);
+    match head.recv().await {
+        Err(ClientError::Refused(reason)) => assert_eq!(reason, "token revoked"),
+        other => panic!("expected the signed-out socket to end, got {other:?}"),
+    }
+    other.request_document(&w.doc_t02).await.unwrap();
+    w.app.stop().await;
+}
