@@ -48,11 +48,11 @@ pub fn installation_actor() -> ActorId {
     crate::review::reviewer_actor("installation")
 }
 
-/// The stored scope of `id`, with its commune, and whether `hamlet` exists in it.
-async fn scope_and_target(
+/// The stored scope of `id` and its commune; `NotFound` for a document never stored or of no
+/// commune.
+async fn stored_scope(
     state: &AppState,
     id: &DocumentId,
-    hamlet: &str,
 ) -> Result<(DocumentScope, String), MoveError> {
     let scope = state
         .storage
@@ -60,6 +60,16 @@ async fn scope_and_target(
         .await?
         .ok_or(MoveError::NotFound)?;
     let commune = scope.commune_code.clone().ok_or(MoveError::NotFound)?;
+    Ok((scope, commune))
+}
+
+/// The stored scope of `id`, with its commune, once `hamlet` is known to exist in it.
+async fn scope_and_target(
+    state: &AppState,
+    id: &DocumentId,
+    hamlet: &str,
+) -> Result<(DocumentScope, String), MoveError> {
+    let (scope, commune) = stored_scope(state, id).await?;
     let exists = state
         .storage
         .list_hamlets(&commune)
@@ -104,12 +114,7 @@ pub async fn move_household(
     actor: ActorId,
     may_move: impl FnOnce(&str, Option<&str>, &str) -> bool,
 ) -> Result<Moved, MoveError> {
-    let scope = state
-        .storage
-        .document_scope(id.as_str())
-        .await?
-        .ok_or(MoveError::NotFound)?;
-    let commune = scope.commune_code.clone().ok_or(MoveError::NotFound)?;
+    let (scope, commune) = stored_scope(state, id).await?;
     if !may_move(&commune, scope.hamlet_id.as_deref(), hamlet) {
         return Err(MoveError::NotFound);
     }
@@ -143,12 +148,7 @@ pub async fn release(
     actor: ActorId,
     may_release: impl FnOnce(&str) -> bool,
 ) -> Result<Moved, MoveError> {
-    let scope = state
-        .storage
-        .document_scope(id.as_str())
-        .await?
-        .ok_or(MoveError::NotFound)?;
-    let commune = scope.commune_code.clone().ok_or(MoveError::NotFound)?;
+    let (scope, commune) = stored_scope(state, id).await?;
     if !may_release(&commune) {
         return Err(MoveError::NotFound);
     }

@@ -7,11 +7,10 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use automerge::transaction::Transactable;
 use automerge::{ActorId, AutoCommit, ROOT};
@@ -23,14 +22,7 @@ use sansang_server::sync::wire::Message;
 /// attacks would take unbounded (they took a server to 1.66 GB resident before).
 const ADDRESS_SPACE: u64 = 2 << 30;
 
-struct Demo(Child);
-
-impl Drop for Demo {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+mod support;
 
 #[derive(serde::Deserialize)]
 struct Credentials {
@@ -81,41 +73,16 @@ fn message_with(changes: Vec<Vec<u8>>, heads: Vec<automerge::ChangeHash>) -> Vec
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn abuse_leaves_the_server_answering_within_its_memory() {
     let dir = tempfile::tempdir().unwrap();
-    let mut child = Command::new("prlimit")
+    let mut command = Command::new("prlimit");
+    command
         .arg(format!("--as={ADDRESS_SPACE}"))
         .arg("--")
         .arg(env!("CARGO_BIN_EXE_sansang"))
         .args(["demo", "--households", "12"])
-        .env("SANSANG_DATA_DIR", dir.path())
-        .env("SANSANG_LISTEN", "127.0.0.1:0")
-        .env("SANSANG_LOG", "warn")
         // glibc reserves 64 MiB of address space per arena; two are plenty for two cores.
-        .env("MALLOC_ARENA_MAX", "2")
-        .env_remove("SANSANG_DATABASE_URL")
-        .env_remove("SANSANG_CONFIG")
-        .env_remove("SANSANG_PUBLIC_URL")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let pid = child.id();
-    let stdout = child.stdout.take().unwrap();
-    let mut demo = Demo(child);
-    let mut url = String::new();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let mut lines = BufReader::new(stdout).lines();
-    for line in lines.by_ref() {
-        let line = line.unwrap();
-        if let Some(u) = line.trim().strip_prefix("open ") {
-            url = u.trim().to_owned();
-        }
-        if line.trim().starts_with("saved to ") {
-            break;
-        }
-        assert!(Instant::now() < deadline, "the demo did not start");
-    }
-    assert!(url.starts_with("http://"), "{url}");
-    std::thread::spawn(move || lines.for_each(drop));
+        .env("MALLOC_ARENA_MAX", "2");
+    let mut demo = support::start(command, dir.path());
+    let (pid, url) = (demo.child.id(), demo.url.clone());
     let credentials: Credentials =
         serde_json::from_slice(&std::fs::read(dir.path().join("demo-credentials.json")).unwrap())
             .unwrap();
@@ -353,7 +320,7 @@ async fn abuse_leaves_the_server_answering_within_its_memory() {
     assert_eq!(health_failures.load(Ordering::Relaxed), 0);
     assert!(saved > 0);
     assert!(
-        demo.0.try_wait().unwrap().is_none(),
+        demo.child.try_wait().unwrap().is_none(),
         "the server is still running"
     );
 }

@@ -6,55 +6,19 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
 
 use sansang_server::simulate::{self, Options};
 
-struct Demo(Child);
-
-impl Drop for Demo {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+mod support;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn simulated_phones_lose_no_change() {
     let dir = tempfile::tempdir().unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_sansang"))
-        .args(["demo", "--households", "12"])
-        .env("SANSANG_DATA_DIR", dir.path())
-        .env("SANSANG_LISTEN", "127.0.0.1:0")
-        .env("SANSANG_LOG", "warn")
-        .env_remove("SANSANG_DATABASE_URL")
-        .env_remove("SANSANG_CONFIG")
-        .env_remove("SANSANG_PUBLIC_URL")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let demo = Demo(child);
-    // The demo prints "  open http://…" and, once it serves, "  saved to <credentials>".
-    let mut url = String::new();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let mut lines = BufReader::new(stdout).lines();
-    for line in lines.by_ref() {
-        let line = line.unwrap();
-        if let Some(u) = line.trim().strip_prefix("open ") {
-            url = u.trim().to_owned();
-        }
-        if line.trim().starts_with("saved to ") {
-            break;
-        }
-        assert!(Instant::now() < deadline, "the demo did not start");
-    }
-    assert!(url.starts_with("http://"), "{url}");
-    // Keep reading what the server prints, so it never writes into a closed pipe.
-    std::thread::spawn(move || lines.for_each(drop));
+    let mut command = Command::new(env!("CARGO_BIN_EXE_sansang"));
+    command.args(["demo", "--households", "12"]);
+    let demo = support::start(command, dir.path());
+    let url = demo.url.clone();
     // Before the fix, about one run in three of this size lost a household; four runs.
     for seed in [3, 11, 29, 41] {
         simulate::run(Options {

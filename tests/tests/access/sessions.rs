@@ -9,6 +9,21 @@ use serde_json::{Value, json};
 
 use crate::fixture::{PASSWORD, sign_in, world};
 
+/// Failed sign-ins in the audit log.
+async fn failed_sign_ins(app: &sansang_tests::app::TestApp) -> usize {
+    app.state
+        .storage
+        .list_audit(&sansang_server::storage::AuditFilter {
+            limit: 1000,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.action == "auth.login-failed")
+        .count()
+}
+
 pub async fn sign_in_is_throttled_and_sessions_end(db: &TestDb) {
     let w = world(db).await;
     let app = &w.app;
@@ -29,19 +44,11 @@ pub async fn sign_in_is_throttled_and_sessions_end(db: &TestDb) {
     let throttled = sign_in(app, "head2", PASSWORD).await;
     assert_eq!(throttled.status(), StatusCode::TOO_MANY_REQUESTS);
     assert!(throttled.headers().contains_key("retry-after"));
-    let failures = app
-        .state
-        .storage
-        .list_audit(&sansang_server::storage::AuditFilter {
-            limit: 100,
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_iter()
-        .filter(|e| e.action == "auth.login-failed")
-        .count();
-    assert_eq!(failures, 5, "only checked attempts are audited");
+    assert_eq!(
+        failed_sign_ins(app).await,
+        5,
+        "only checked attempts are audited"
+    );
 
     // A megabyte of password is refused without hashing it; malformed headers are 401s.
     let huge = sign_in(app, "head1", &"x".repeat(1 << 20)).await;
@@ -326,20 +333,11 @@ pub async fn parallel_guesses_are_held_back(db: &TestDb) {
             .all(|(s, code, retry)| *s == 401 || (*s == 429 && *retry && !code.is_empty())),
         "the rest are told to wait: {statuses:?}"
     );
-    let failures = w
-        .app
-        .state
-        .storage
-        .list_audit(&sansang_server::storage::AuditFilter {
-            limit: 1000,
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_iter()
-        .filter(|e| e.action == "auth.login-failed")
-        .count();
-    assert_eq!(failures, checked, "only checked attempts are audited");
+    assert_eq!(
+        failed_sign_ins(&w.app).await,
+        checked,
+        "only checked attempts are audited"
+    );
 
     // Names nobody has, many at once from the same address: answered 401 or "busy, come back",
     // never queued without bound.

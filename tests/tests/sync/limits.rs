@@ -31,8 +31,9 @@ fn with_notes(doc: &Automerge, bytes: usize) -> Automerge {
     doc
 }
 
-/// One sync message holding every change of `doc` the server lacks (after a first round).
-async fn post_rounds(w: &World, id: &DocumentId, doc: &Automerge) -> (u16, serde_json::Value) {
+/// Rounds of the HTTP fallback as a phone makes them, with `doc`, until the server answers
+/// other than `200`: that status and body (`204` when both sides are in sync).
+pub async fn post_rounds(w: &World, id: &DocumentId, doc: &Automerge) -> (u16, serde_json::Value) {
     let mut doc = doc.clone();
     let mut state = automerge::sync::State::new();
     for _ in 0..6 {

@@ -3,7 +3,6 @@
 //! household from outside a phone's hamlets waits in quarantine for the admin, seen by nobody
 //! else; a peer id stays with the token that holds it.
 
-use automerge::sync::SyncDoc;
 use automerge::transaction::Transactable;
 use automerge::{ActorId, AutoCommit, Automerge, ROOT};
 use reqwest::Method;
@@ -120,35 +119,7 @@ pub async fn households_move_only_through_the_hamlet_head(db: &TestDb) {
     let mut to_other_commune = doc.clone();
     put(&mut to_other_commune, "communeCode", "20000");
     for (changed, field) in [(&moved, "hamletId"), (&to_other_commune, "communeCode")] {
-        // Rounds of the fallback as a phone makes them, until the server answers otherwise.
-        let mut changed = changed.clone();
-        let mut state = automerge::sync::State::new();
-        let mut last = None;
-        for _ in 0..5 {
-            let Some(message) = changed.generate_sync_message(&mut state) else {
-                break;
-            };
-            let response = w
-                .app
-                .http
-                .post(format!("{}/api/v1/sync/{id}", w.app.url))
-                .bearer_auth(w.token("phone"))
-                .body(message.encode())
-                .send()
-                .await
-                .unwrap();
-            if response.status() != 200 {
-                last = Some((
-                    response.status(),
-                    response.json::<serde_json::Value>().await,
-                ));
-                break;
-            }
-            let reply = automerge::sync::Message::decode(&response.bytes().await.unwrap()).unwrap();
-            changed.receive_sync_message(&mut state, reply).unwrap();
-        }
-        let (status, body) = last.expect("the server refused at some round");
-        let body = body.unwrap();
+        let (status, body) = crate::limits::post_rounds(&w, &id, changed).await;
         assert_eq!(status, 403, "{field}: {body}");
         assert_eq!(body["code"], "change-refused");
         assert!(
