@@ -85,7 +85,11 @@ pub struct Config {
     pub sync_inflight_bytes_total: u64,
     /// Sync sockets one token may hold open.
     pub sync_connections_per_token: usize,
-    /// Passwords checked (argon2id, 19 MiB and tens of milliseconds each) at once.
+    /// Bytes of changes one socket may leave waiting for missing dependencies, over all its
+    /// documents (each document is bounded by `max_document_bytes` as well).
+    pub sync_held_bytes_per_connection: u64,
+    /// Passwords checked (argon2id, 19 MiB and tens of milliseconds each) at once. One: with two
+    /// threads hashing, the allocator kept hundreds of MiB of their blocks after a burst.
     pub password_hash_workers: usize,
     /// Sign-ins waiting for a check beyond those; more are answered `429` with `Retry-After`.
     pub password_hash_queue: usize,
@@ -116,7 +120,8 @@ impl Default for Config {
             sync_inflight_bytes_per_token: 16 << 20,
             sync_inflight_bytes_total: 256 << 20,
             sync_connections_per_token: 8,
-            password_hash_workers: 2,
+            sync_held_bytes_per_connection: 16 << 20,
+            password_hash_workers: 1,
             password_hash_queue: 32,
         }
     }

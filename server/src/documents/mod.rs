@@ -268,6 +268,11 @@ impl DocGuard<'_> {
         &self.loaded().doc
     }
 
+    /// What the changes waiting inside the document for missing dependencies weigh.
+    pub fn held(&self) -> u64 {
+        self.loaded().held
+    }
+
     /// Whether the document is in the database (a new one is not until its first change).
     pub fn stored(&self) -> bool {
         self.loaded().stored

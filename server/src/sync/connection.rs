@@ -56,6 +56,9 @@ struct Connection {
     ephemeral_seen: HashMap<(String, String), u64>,
     /// Documents whose content this connection has sent to the peer (audited once each).
     disclosed: HashSet<DocumentId>,
+    /// Documents holding changes this socket sent whose dependencies are missing, and their
+    /// weight (bounded by `sync_held_bytes_per_connection`).
+    held: HashMap<DocumentId, u64>,
 }
 
 /// Runs a sync socket to its end.
@@ -119,6 +122,7 @@ pub async fn run(mut socket: WebSocket, app: AppState, caller: Option<Caller>) {
         pending: HashSet::new(),
         ephemeral_seen: HashMap::new(),
         disclosed: HashSet::new(),
+        held: HashMap::new(),
     };
     let end = conn.serve(&mut socket, &replaced).await;
     hub.release(&peer_id, id);
@@ -427,8 +431,23 @@ impl Connection {
         let mut state = self.docs.remove(&id).unwrap_or_default();
         let receipt = receive(&self.app, &self.caller, &id, &mut state, message, requested).await;
         match receipt {
-            Ok(Receipt::Reply(reply)) => {
+            Ok(Receipt::Reply { reply, held }) => {
                 self.pending.remove(&id);
+                // What this socket left waiting for missing dependencies, over its documents.
+                if held == 0 {
+                    self.held.remove(&id);
+                } else {
+                    self.held.insert(id.clone(), held);
+                }
+                let max = self.app.config.sync_held_bytes_per_connection;
+                let total: u64 = self.held.values().sum();
+                if total > max {
+                    return Err(End::Refused(format!(
+                        "changes waiting for missing dependencies on this connection hold \
+                         {total} bytes, more than the {max} allowed \
+                         (sync_held_bytes_per_connection); send the changes they depend on"
+                    )));
+                }
                 if let Some(m) = &reply {
                     self.note_disclosure(&id, m).await;
                 }

@@ -97,7 +97,9 @@ pub async fn sync_over_http(
     let mut state = sync::State::new();
     let requested = query.request.unwrap_or(false);
     match receive(&app, &caller, &id, &mut state, message, requested).await {
-        Ok(Receipt::Reply(Some(reply))) => {
+        Ok(Receipt::Reply {
+            reply: Some(reply), ..
+        }) => {
             // Content sent to the caller is a read of the household, as over the socket.
             if !reply.changes.is_empty() {
                 crate::audit::record(&app, &caller, "document.read", Some(id.as_str()), None)
@@ -109,7 +111,7 @@ pub async fn sync_over_http(
             )
                 .into_response())
         }
-        Ok(Receipt::Reply(None)) => Ok(StatusCode::NO_CONTENT.into_response()),
+        Ok(Receipt::Reply { reply: None, .. }) => Ok(StatusCode::NO_CONTENT.into_response()),
         Ok(Receipt::Unavailable { .. }) => Err(unavailable()),
         Ok(Receipt::Replaced { replaced_by }) => Err(ApiError::new(
             StatusCode::GONE,

@@ -19,8 +19,12 @@ pub enum Receipt {
     /// the same). `unknown` tells the socket to remember the ask and push the document if it
     /// appears.
     Unavailable { unknown: bool },
-    /// Applied (and durable); the reply the caller needs, if any.
-    Reply(Option<sync::Message>),
+    /// Applied (and durable); the reply the caller needs, if any, and what the document holds
+    /// of changes still waiting for their dependencies.
+    Reply {
+        reply: Option<sync::Message>,
+        held: u64,
+    },
     /// The document was erased; its old history is refused. `replaced_by` is the `automerge:`
     /// URL of what remains of it, when something does and the caller may see it.
     Replaced { replaced_by: Option<String> },
@@ -172,6 +176,7 @@ pub async fn receive(
         Err(e) => return Err(SyncError::Failed(e.to_string())),
     };
     let reply = guard.generate_sync_message(state);
+    let held = guard.held();
     drop(guard);
     if let Some(projection) = &applied.projection {
         let detail = format!("{} new changes", applied.new_changes);
@@ -193,5 +198,5 @@ pub async fn receive(
             tracing::warn!(document = %id, "document outside the caller's hamlets: quarantined");
         }
     }
-    Ok(Receipt::Reply(reply))
+    Ok(Receipt::Reply { reply, held })
 }

@@ -59,8 +59,57 @@ pub async fn post_rounds(w: &World, id: &DocumentId, doc: &Automerge) -> (u16, s
     (200, serde_json::Value::Null)
 }
 
+/// Sends a change of 40 KB of notes on `base` without the changes it depends on.
+async fn send_orphan(
+    client: &mut SyncClient,
+    peer: &str,
+    id: &DocumentId,
+    base: &mut Automerge,
+    n: usize,
+) {
+    let mut tx = base.transaction();
+    tx.put(ROOT, "notes", format!("{n}").repeat(40 << 10))
+        .unwrap();
+    tx.commit();
+    let mut last = base.get_last_local_change().unwrap().clone();
+    client
+        .send(&Message::Sync {
+            sender_id: peer.into(),
+            target_id: client.server_peer_id.clone(),
+            document_id: id.to_string(),
+            data: automerge::sync::Message {
+                heads: base.get_heads(),
+                need: Vec::new(),
+                have: Vec::new(),
+                changes: vec![last.bytes().to_vec()].into(),
+                flags: None,
+                version: automerge::sync::MessageVersion::V1,
+            }
+            .encode(),
+        })
+        .await
+        .unwrap();
+}
+
+/// Reads until the server refuses, and checks the refusal says each of `words`.
+async fn assert_refused(client: &mut SyncClient, words: &[&str]) {
+    let refusal = loop {
+        match client.recv().await {
+            Ok(_) => continue,
+            Err(e) => break e,
+        }
+    };
+    match refusal {
+        ClientError::Refused(message) => {
+            assert!(words.iter().all(|w| message.contains(w)), "{message}")
+        }
+        other => panic!("expected a refusal saying {words:?}, got {other:?}"),
+    }
+}
+
 pub async fn sync_costs_are_bounded_per_token(db: &TestDb) {
     let w = world_with(db, |c| {
+        c.sync_held_bytes_per_connection = 100 << 10;
         c.max_document_bytes = 64 << 10;
         c.sync_message_max_bytes = 1 << 20;
         c.sync_connections_per_token = 2;
@@ -186,43 +235,31 @@ pub async fn sync_costs_are_bounded_per_token(db: &TestDb) {
     let orphan_id = DocumentId::random();
     let mut base = doc_of("Số 5, xóm Cuối");
     for n in 0..2 {
-        let mut tx = base.transaction();
-        tx.put(ROOT, "notes", format!("{n}").repeat(40 << 10))
-            .unwrap();
-        tx.commit();
-        let mut last = base.get_last_local_change().unwrap().clone();
-        orphans
-            .send(&Message::Sync {
-                sender_id: "phone-orphans".into(),
-                target_id: orphans.server_peer_id.clone(),
-                document_id: orphan_id.to_string(),
-                data: automerge::sync::Message {
-                    heads: base.get_heads(),
-                    need: Vec::new(),
-                    have: Vec::new(),
-                    changes: vec![last.bytes().to_vec()].into(),
-                    flags: None,
-                    version: automerge::sync::MessageVersion::V1,
-                }
-                .encode(),
-            })
-            .await
-            .unwrap();
+        send_orphan(&mut orphans, "phone-orphans", &orphan_id, &mut base, n).await;
     }
-    let refusal = loop {
-        match orphans.recv().await {
-            Ok(_) => continue,
-            Err(e) => break e,
-        }
-    };
-    match refusal {
-        ClientError::Refused(message) => assert!(
-            message.contains("missing dependencies") && message.contains("max_document_bytes"),
-            "{message}"
-        ),
-        other => panic!("expected a refusal, got {other:?}"),
-    }
+    assert_refused(
+        &mut orphans,
+        &["missing dependencies", "max_document_bytes"],
+    )
+    .await;
     drop(orphans);
+    // And over the documents of one socket: three of 40 KB each are more than its 100 KiB.
+    let mut spread = SyncClient::connect(&url, w.token("phone"), "phone-spread")
+        .await
+        .unwrap();
+    for n in 0..3 {
+        let mut base = doc_of(&format!("Số {n}, xóm Rải"));
+        send_orphan(
+            &mut spread,
+            "phone-spread",
+            &DocumentId::random(),
+            &mut base,
+            n,
+        )
+        .await;
+    }
+    assert_refused(&mut spread, &["sync_held_bytes_per_connection"]).await;
+    drop(spread);
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
 
     // Sockets of one token: two at most (the first was closed by the refusals above); another
