@@ -16,7 +16,7 @@ mod sessions;
 
 use isolation::{
     another_communes_admin_sees_nothing_of_10846,
-    duplicates_name_only_households_the_reader_may_read,
+    duplicates_name_only_households_the_reader_may_read, foreign_origins_are_refused,
 };
 use matrix::role_by_resource_matrix;
 use sessions::{
@@ -28,6 +28,7 @@ sansang_tests::backend_tests!(
     role_by_resource_matrix,
     another_communes_admin_sees_nothing_of_10846,
     duplicates_name_only_households_the_reader_may_read,
+    foreign_origins_are_refused,
     sign_in_is_throttled_and_sessions_end,
     parallel_guesses_are_held_back,
     devices_enrol_once_and_are_cut_off_when_revoked,

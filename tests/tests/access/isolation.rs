@@ -284,3 +284,80 @@ pub async fn duplicates_name_only_households_the_reader_may_read(db: &TestDb) {
     assert!(!text.contains(&no_consent.to_string()), "{text}");
     w.app.stop().await;
 }
+
+/// What a page of another site can make a browser send with a hamlet head's cookie is refused:
+/// the sign-in form posted from another origin, and a sync socket opened from another origin.
+/// The same from the server's own origin works.
+pub async fn foreign_origins_are_refused(db: &TestDb) {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message as Frame;
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
+    let w = world(db).await;
+    let own = format!("http://{}", w.app.addr);
+    let form = [("username", "head1"), ("password", PASSWORD)];
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let post = |origin: &str| {
+        http.post(format!("{}/review/login", w.app.url))
+            .header(header::ORIGIN, origin)
+            .form(&form)
+            .send()
+    };
+    let foreign = post("http://evil.example").await.unwrap();
+    assert_eq!(foreign.status(), 403);
+    assert!(!foreign.headers().contains_key(header::SET_COOKIE));
+    let ours = post(&own).await.unwrap();
+    assert_eq!(ours.status(), 303, "signed in from our own page");
+
+    // The sync socket with head1's cookie: from another origin it is refused inside the
+    // socket; from ours it joins.
+    let cookie = format!("sansang_session={}", w.token("head1"));
+    let join = |origin: String| {
+        let url = w.sync_url();
+        let cookie = cookie.clone();
+        async move {
+            let mut request = url.into_client_request().unwrap();
+            request
+                .headers_mut()
+                .insert("cookie", cookie.parse().unwrap());
+            request
+                .headers_mut()
+                .insert("origin", origin.parse().unwrap());
+            let (mut socket, _) = tokio_tungstenite::connect_async(request).await.unwrap();
+            let join = sansang_server::sync::wire::Message::Join {
+                sender_id: "head1-page".into(),
+                metadata: Default::default(),
+                supported_versions: Some(vec![sansang_server::sync::wire::PROTOCOL_VERSION.into()]),
+            };
+            socket
+                .send(Frame::Binary(
+                    sansang_server::sync::wire::encode(&join).into(),
+                ))
+                .await
+                .unwrap();
+            loop {
+                match socket.next().await {
+                    Some(Ok(Frame::Binary(bytes))) => {
+                        break sansang_server::sync::wire::decode(&bytes).unwrap();
+                    }
+                    Some(Ok(_)) => continue,
+                    other => panic!("the socket ended: {other:?}"),
+                }
+            }
+        }
+    };
+    match join("http://evil.example".into()).await {
+        sansang_server::sync::wire::Message::Error { message, .. } => {
+            assert!(message.contains("unauthenticated"), "{message}")
+        }
+        other => panic!("a foreign page's socket joined: {other:?}"),
+    }
+    assert!(matches!(
+        join(own).await,
+        sansang_server::sync::wire::Message::Peer { .. }
+    ));
+    w.app.stop().await;
+}

@@ -10,6 +10,7 @@ use sansang_server::auth::enrollment::{self, CodeRequest};
 use sansang_server::documents::DocumentId;
 use sansang_server::storage::Actor;
 use sansang_server::sync::client::{ClientError, SyncClient};
+use sansang_server::sync::wire::Message;
 use sansang_shared::write;
 use sansang_tests::db::TestDb;
 use serde_json::json;
@@ -179,6 +180,12 @@ pub async fn households_move_only_through_the_hamlet_head(db: &TestDb) {
         (400, Some("unknown-hamlet"))
     );
 
+    // A T01 phone has it open on a socket when it moves.
+    let mut watcher = SyncClient::connect(&url, w.token("phone"), "phone-t01-watcher")
+        .await
+        .unwrap();
+    watcher.request_document(&id).await.unwrap();
+
     // The admin moves it: T02's head lists it, T02's phone fetches it, T01 no longer does.
     let (status, body) = w
         .call(
@@ -203,6 +210,21 @@ pub async fn households_move_only_through_the_hamlet_head(db: &TestDb) {
             .as_deref(),
         Some("T02")
     );
+    // T02's phone edits it: the T01 socket that had it open is sent nothing of it any more.
+    let mut edited = fetched.clone();
+    put(&mut edited, "notes", "ghi chú của thôn T02");
+    t02.sync_document(&id, &mut edited).await.unwrap();
+    watcher.set_wait(std::time::Duration::from_secs(2));
+    loop {
+        match watcher.recv().await {
+            Ok(Message::Sync { document_id, .. }) if document_id == id.to_string() => {
+                panic!("the moved household was pushed to the old hamlet's phone")
+            }
+            Ok(_) => continue,
+            Err(ClientError::Timeout(_)) => break,
+            Err(e) => panic!("{e}"),
+        }
+    }
     let mut fresh = SyncClient::connect(&url, w.token("phone"), "phone-t01-again")
         .await
         .unwrap();
