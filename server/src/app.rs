@@ -66,7 +66,8 @@ impl AppState {
                 config.compact_after_changes,
                 config.max_loaded_documents,
             )
-            .with_max_document_bytes(config.max_document_bytes),
+            .with_max_document_bytes(config.max_document_bytes)
+            .with_max_held_changes(config.max_held_changes),
         );
         reproject_if_rules_changed(storage.as_ref(), &documents).await?;
         let sync = Arc::new(

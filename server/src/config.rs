@@ -85,6 +85,11 @@ pub struct Config {
     pub sync_inflight_bytes_total: u64,
     /// Sync sockets one token may hold open.
     pub sync_connections_per_token: usize,
+    /// Documents one sync socket follows (and asks for that do not exist yet) at most; more are
+    /// answered unavailable.
+    pub sync_documents_per_connection: usize,
+    /// Changes a document may hold while their dependencies are missing.
+    pub max_held_changes: usize,
     /// Bytes of changes one socket may leave waiting for missing dependencies, over all its
     /// documents (each document is bounded by `max_document_bytes` as well).
     pub sync_held_bytes_per_connection: u64,
@@ -121,6 +126,8 @@ impl Default for Config {
             sync_inflight_bytes_total: 256 << 20,
             sync_connections_per_token: 8,
             sync_held_bytes_per_connection: 16 << 20,
+            sync_documents_per_connection: 20_000,
+            max_held_changes: 1000,
             password_hash_workers: 1,
             password_hash_queue: 32,
         }

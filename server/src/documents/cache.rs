@@ -25,6 +25,8 @@ pub struct Loaded {
     /// What the changes held while their dependencies are missing weigh (bounded by
     /// `max_document_bytes` too).
     pub held: u64,
+    /// How many changes are held so (bounded by `max_held_changes`).
+    pub held_changes: usize,
 }
 
 type Entry = Arc<AsyncMutex<Slot>>;

@@ -86,6 +86,8 @@ pub struct DocumentService {
     changed: broadcast::Sender<DocumentId>,
     /// A change that would make a document weigh more is refused.
     max_document_bytes: u64,
+    /// Changes a document may hold while their dependencies are missing.
+    max_held_changes: usize,
 }
 
 impl DocumentService {
@@ -103,7 +105,15 @@ impl DocumentService {
             compact_after: compact_after.max(1),
             changed: broadcast::channel(1024).0,
             max_document_bytes: u64::MAX,
+            max_held_changes: usize::MAX,
         }
+    }
+
+    /// Refuses a sync message that would leave a document holding more than `changes` changes
+    /// waiting for their dependencies (`max_held_changes`).
+    pub fn with_max_held_changes(mut self, changes: usize) -> Self {
+        self.max_held_changes = changes.max(1);
+        self
     }
 
     /// Refuses changes that would make a document hold more than `bytes` once inflated
@@ -218,6 +228,7 @@ impl DocumentService {
                 log_len: 0,
                 weight: 0,
                 held: 0,
+                held_changes: 0,
             });
         };
         let corrupt = |detail: String| DocumentError::StoredCorrupt {
@@ -244,6 +255,7 @@ impl DocumentService {
             log_len,
             weight,
             held: 0,
+            held_changes: 0,
         })
     }
 }
@@ -340,17 +352,29 @@ impl DocGuard<'_> {
         let mut candidate_state = state.clone();
         let before = candidate.get_heads();
         let weight: u64 = message.changes.iter().map(weigh).sum();
+        let count = message.changes.len();
         guarded("sync message", || {
             candidate.receive_sync_message(&mut candidate_state, message)
         })?
         .map_err(|e| DocumentError::Corrupt(format!("sync message: {e}")))?;
         // Changes whose dependencies are missing wait inside the document until those arrive;
         // what waits is bounded as the document is.
-        let held = if candidate.get_missing_deps(&[]).is_empty() {
-            0
+        let (held, held_changes) = if candidate.get_missing_deps(&[]).is_empty() {
+            (0, 0)
         } else {
-            self.loaded().held.saturating_add(weight)
+            let loaded = self.loaded();
+            (
+                loaded.held.saturating_add(weight),
+                loaded.held_changes.saturating_add(count),
+            )
         };
+        if held_changes > self.service.max_held_changes {
+            return Err(DocumentError::TooLarge(format!(
+                "{held_changes} changes would wait for their missing dependencies, more than the \
+                 {} allowed (max_held_changes); send the changes they depend on first",
+                self.service.max_held_changes
+            )));
+        }
         if held > self.service.max_document_bytes {
             return Err(DocumentError::TooLarge(format!(
                 "changes waiting for their missing dependencies would hold {held} bytes, more \
@@ -361,6 +385,7 @@ impl DocGuard<'_> {
         let applied = self.commit(candidate, &before, gate).await?;
         if let Some(loaded) = self.slot.loaded.as_mut() {
             loaded.held = held;
+            loaded.held_changes = held_changes;
         }
         *state = candidate_state;
         Ok(applied)
@@ -375,6 +400,7 @@ impl DocGuard<'_> {
             log_len: 0,
             weight: 0,
             held: 0,
+            held_changes: 0,
         });
     }
 

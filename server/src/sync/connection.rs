@@ -22,8 +22,6 @@ use crate::documents::{DocumentError, DocumentId};
 const JOIN_TIMEOUT: Duration = Duration::from_secs(10);
 /// How often the server pings; a peer that missed the previous ping is dropped.
 const PING_EVERY: Duration = Duration::from_secs(15);
-/// Documents one connection may sync.
-const MAX_DOCUMENTS: usize = 20_000;
 /// Ephemeral (sender, session) pairs remembered for de-duplication; forgotten all at once past it.
 const MAX_EPHEMERAL_SESSIONS: usize = 4096;
 /// How long a socket's message may wait for room in its token's budget before the connection is
@@ -425,7 +423,9 @@ impl Connection {
             )
             .await
             .map_err(|busy| End::Refused(busy.to_string()))?;
-        if !self.docs.contains_key(&id) && self.docs.len() >= MAX_DOCUMENTS {
+        if !self.docs.contains_key(&id)
+            && self.docs.len() >= self.app.config.sync_documents_per_connection
+        {
             return Ok(vec![self.unavailable(document_id)]);
         }
         let mut state = self.docs.remove(&id).unwrap_or_default();
@@ -456,7 +456,7 @@ impl Connection {
                 Ok(out.into_iter().collect())
             }
             Ok(Receipt::Unavailable { unknown }) => {
-                if unknown && self.pending.len() < MAX_DOCUMENTS {
+                if unknown && self.pending.len() < self.app.config.sync_documents_per_connection {
                     self.pending.insert(id);
                 }
                 Ok(vec![self.unavailable(document_id)])

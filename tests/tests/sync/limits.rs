@@ -59,17 +59,17 @@ pub async fn post_rounds(w: &World, id: &DocumentId, doc: &Automerge) -> (u16, s
     (200, serde_json::Value::Null)
 }
 
-/// Sends a change of 40 KB of notes on `base` without the changes it depends on.
+/// Sends a change of `bytes` bytes of notes on `base` without the changes it depends on.
 async fn send_orphan(
     client: &mut SyncClient,
     peer: &str,
     id: &DocumentId,
     base: &mut Automerge,
     n: usize,
+    bytes: usize,
 ) {
     let mut tx = base.transaction();
-    tx.put(ROOT, "notes", format!("{n}").repeat(40 << 10))
-        .unwrap();
+    tx.put(ROOT, "notes", format!("{n}").repeat(bytes)).unwrap();
     tx.commit();
     let mut last = base.get_last_local_change().unwrap().clone();
     client
@@ -110,6 +110,8 @@ async fn assert_refused(client: &mut SyncClient, words: &[&str]) {
 pub async fn sync_costs_are_bounded_per_token(db: &TestDb) {
     let w = world_with(db, |c| {
         c.sync_held_bytes_per_connection = 100 << 10;
+        c.max_held_changes = 2;
+        c.sync_documents_per_connection = 3;
         c.max_document_bytes = 64 << 10;
         c.sync_message_max_bytes = 1 << 20;
         c.sync_connections_per_token = 2;
@@ -235,7 +237,15 @@ pub async fn sync_costs_are_bounded_per_token(db: &TestDb) {
     let orphan_id = DocumentId::random();
     let mut base = doc_of("Số 5, xóm Cuối");
     for n in 0..2 {
-        send_orphan(&mut orphans, "phone-orphans", &orphan_id, &mut base, n).await;
+        send_orphan(
+            &mut orphans,
+            "phone-orphans",
+            &orphan_id,
+            &mut base,
+            n,
+            40 << 10,
+        )
+        .await;
     }
     assert_refused(
         &mut orphans,
@@ -255,11 +265,39 @@ pub async fn sync_costs_are_bounded_per_token(db: &TestDb) {
             &DocumentId::random(),
             &mut base,
             n,
+            40 << 10,
         )
         .await;
     }
     assert_refused(&mut spread, &["sync_held_bytes_per_connection"]).await;
     drop(spread);
+    // And in number: three small ones on one document are more than the two allowed.
+    let mut many = SyncClient::connect(&url, w.token("phone"), "phone-many")
+        .await
+        .unwrap();
+    let (many_id, mut base) = (DocumentId::random(), doc_of("Số 6, xóm Đếm"));
+    for n in 0..3 {
+        send_orphan(&mut many, "phone-many", &many_id, &mut base, n, 10).await;
+    }
+    assert_refused(&mut many, &["max_held_changes"]).await;
+    drop(many);
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    // Documents of one socket: three, and a fourth is answered unavailable.
+    let mut docs = SyncClient::connect(&url, w.token("phone"), "phone-docs")
+        .await
+        .unwrap();
+    for n in 0..3 {
+        let mut doc = doc_of(&format!("Số {n}, xóm Nhiều"));
+        docs.sync_document(&DocumentId::random(), &mut doc)
+            .await
+            .unwrap();
+    }
+    let mut fourth = doc_of("Số 4, xóm Nhiều");
+    assert!(matches!(
+        docs.sync_document(&DocumentId::random(), &mut fourth).await,
+        Err(ClientError::Unavailable(_))
+    ));
+    drop(docs);
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
 
     // Sockets of one token: two at most (the first was closed by the refusals above); another
