@@ -443,3 +443,94 @@ fn backup_restore_retention_and_breach_commands() {
     );
     assert!(bad_day.contains("--from"), "{bad_day}");
 }
+
+#[test]
+fn quarantined_documents_are_listed_released_and_erased() {
+    use automerge::transaction::Transactable;
+    use sansang_server::documents::DocumentId;
+    use sansang_server::storage::{DocumentScope, DocumentUpdate, StoredChange};
+
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+    let csv = write_csv(dir, "h.csv", "id,name\nT01,Thôn Đông\nT02,Thôn Tây\n");
+    ok(
+        dir,
+        &format!("admin commune create --code 10846 --name X --province Y --hamlets {csv}"),
+    );
+    // Two households a phone sent for a hamlet the commune does not have: in quarantine.
+    let ids = with_db(dir, async |db| {
+        let mut ids = Vec::new();
+        for n in 0..2 {
+            let mut doc = automerge::AutoCommit::new();
+            doc.put(automerge::ROOT, "schema", "sansang.household/1")
+                .unwrap();
+            doc.put(automerge::ROOT, "communeCode", "10846").unwrap();
+            doc.put(automerge::ROOT, "hamletId", "T09").unwrap();
+            doc.put(automerge::ROOT, "address", format!("Số {n}, xóm Lạc"))
+                .unwrap();
+            let changes = doc
+                .get_changes(&[])
+                .iter()
+                .map(|c| StoredChange {
+                    hash: c.hash().to_string(),
+                    bytes: c.raw_bytes().to_vec(),
+                })
+                .collect();
+            let id = DocumentId::random();
+            db.apply_document_update(&DocumentUpdate {
+                document_id: id.as_str().to_owned(),
+                scope: DocumentScope {
+                    commune_code: Some("10846".into()),
+                    hamlet_id: Some("T09".into()),
+                    quarantined: true,
+                    quarantined_by: Some("device:d-1".into()),
+                },
+                changes,
+                projection: None,
+            })
+            .await
+            .unwrap();
+            ids.push(id);
+        }
+        ids
+    });
+    let list = ok(dir, "admin quarantine list --commune 10846");
+    assert!(
+        ids.iter().all(|id| list.contains(id.as_str())) && list.contains("device:d-1"),
+        "{list}"
+    );
+    let refused = fails(
+        dir,
+        &format!("admin quarantine release {} --hamlet T99", ids[0]),
+    );
+    assert!(refused.contains("T99"), "{refused}");
+    let out = ok(
+        dir,
+        &format!("admin quarantine release {} --hamlet T01", ids[0]),
+    );
+    assert!(out.contains("released"), "{out}");
+    let refused = fails(
+        dir,
+        &format!("admin quarantine erase {} --reason ' '", ids[1]),
+    );
+    assert!(refused.contains("--reason"), "{refused}");
+    let out = ok(
+        dir,
+        &format!("admin quarantine erase {} --reason 'gửi nhầm'", ids[1]),
+    );
+    assert!(out.contains("erased"), "{out}");
+    let (released, erased, listed) = with_db(dir, async |db| {
+        (
+            db.document_scope(ids[0].as_str()).await.unwrap(),
+            db.tombstone(ids[1].as_str()).await.unwrap(),
+            db.list_households("10846", Some("T01")).await.unwrap(),
+        )
+    });
+    let released = released.unwrap();
+    assert!(!released.quarantined, "{released:?}");
+    assert_eq!(released.hamlet_id.as_deref(), Some("T01"));
+    assert!(listed.iter().any(|h| h.document_id == ids[0].as_str()));
+    assert!(erased.is_some(), "a tombstone keeps the erased id");
+    let list = ok(dir, "admin quarantine list");
+    assert!(list.contains("no quarantined documents"), "{list}");
+}
