@@ -123,9 +123,10 @@ impl DocumentService {
         self
     }
 
-    /// Decodes a sync message from a peer, refusing one whose changes hold more than
-    /// `max_bytes` once inflated (named in the error); returns the message and that weight.
-    pub fn decode_sync_message_weighed(
+    /// Decodes a sync message from a peer, its changes screened (see [`screen`]) and weighed:
+    /// `TooLarge` when they hold more than `max_bytes` once inflated (`sync_message_max_bytes`),
+    /// `Corrupt` when they are not what Automerge writes. Returns the message and its weight.
+    pub fn decode_sync_message(
         bytes: &[u8],
         max_bytes: u64,
     ) -> Result<(sync::Message, u64), DocumentError> {
@@ -134,11 +135,14 @@ impl DocumentService {
         let mut budget = max_bytes.min(screen::MAX_INFLATED_BYTES);
         let mut weight = 0;
         for chunk in message.changes.iter() {
-            weight += screen::measure(chunk, &mut budget).map_err(|e| {
-                DocumentError::TooLarge(format!(
+            weight += screen::measure(chunk, &mut budget).map_err(|e| match e {
+                screen::Refusal::OverBudget(e) => DocumentError::TooLarge(format!(
                     "sync message: its changes hold more than {max_bytes} bytes once inflated \
                      (sync_message_max_bytes): {e}"
-                ))
+                )),
+                screen::Refusal::Malformed(e) => {
+                    DocumentError::Corrupt(format!("sync message: {e}"))
+                }
             })?;
         }
         Ok((message, weight))
@@ -172,16 +176,6 @@ impl DocumentService {
         let doc = guarded("document", || Automerge::load(bytes))?
             .map_err(|e| DocumentError::Corrupt(e.to_string()))?;
         Ok(doc.get_changes(&[]))
-    }
-
-    /// Decodes a sync message from a peer.
-    pub fn decode_sync_message(bytes: &[u8]) -> Result<sync::Message, DocumentError> {
-        let message = guarded("sync message", || sync::Message::decode(bytes))?
-            .map_err(|e| DocumentError::Corrupt(format!("sync message: {e}")))?;
-        for chunk in message.changes.iter() {
-            screened("sync message", chunk)?;
-        }
-        Ok(message)
     }
 
     /// Locks document `id`, loading it from the database when it is not in memory.
@@ -328,30 +322,21 @@ impl DocGuard<'_> {
         self.commit(candidate, &before, &|_| Gate::Store).await
     }
 
-    /// Receives a sync message from a peer whose sync state is `state`; the state is updated
-    /// only if what the message brought is durable.
+    /// Receives a sync message from a peer whose sync state is `state`, the message weighing
+    /// `weight` ([`DocumentService::decode_sync_message`]); the state is updated only if what the
+    /// message brought is durable. `gate` decides from the projection the message would give
+    /// whether it is stored, stored in quarantine, or refused whole (the document and the sync
+    /// state then stay as they were).
     pub async fn receive_sync_message(
         &mut self,
         state: &mut sync::State,
         message: sync::Message,
-    ) -> Result<Applied, DocumentError> {
-        self.receive_sync_message_gated(state, message, &|_| Gate::Store)
-            .await
-    }
-
-    /// As [`DocGuard::receive_sync_message`], with `gate` deciding from the projection the
-    /// message would give whether it is stored, stored in quarantine, or refused whole (the
-    /// document and the sync state then stay as they were).
-    pub async fn receive_sync_message_gated(
-        &mut self,
-        state: &mut sync::State,
-        message: sync::Message,
+        weight: u64,
         gate: &(dyn Fn(&Projection) -> Gate + Sync),
     ) -> Result<Applied, DocumentError> {
         let mut candidate = self.doc().clone();
         let mut candidate_state = state.clone();
         let before = candidate.get_heads();
-        let weight: u64 = message.changes.iter().map(weigh).sum();
         let count = message.changes.len();
         guarded("sync message", || {
             candidate.receive_sync_message(&mut candidate_state, message)
@@ -591,7 +576,10 @@ mod tests {
             Err(DocumentError::Corrupt(_))
         ));
         assert!(DocumentService::decode_changes(&[PANICKING_CHUNK.to_vec()]).is_err());
-        assert!(DocumentService::decode_sync_message(&PANICKING_CHUNK).is_err());
+        assert!(
+            DocumentService::decode_sync_message(&PANICKING_CHUNK, screen::MAX_INFLATED_BYTES)
+                .is_err()
+        );
     }
 
     /// Fuzzing's 30-byte chunk that made Automerge reserve gigabytes (an abort, not a panic),
@@ -618,7 +606,7 @@ mod tests {
             version: sync::MessageVersion::V1,
         };
         let Err(DocumentError::Corrupt(e)) =
-            DocumentService::decode_sync_message(&message.encode())
+            DocumentService::decode_sync_message(&message.encode(), screen::MAX_INFLATED_BYTES)
         else {
             panic!("not refused");
         };

@@ -22,28 +22,65 @@ pub const MAX_INFLATED_BYTES: u64 = 64 << 20;
 /// Checks a run of Automerge chunks from a peer; the error says what is wrong with them.
 pub fn chunks(bytes: &[u8]) -> Result<(), String> {
     let mut budget = MAX_INFLATED_BYTES;
-    measure(bytes, &mut budget).map(|_| ())
+    measure(bytes, &mut budget)
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+}
+
+/// Why [`measure`] refused bytes: they are not what Automerge writes, or they hold more than
+/// the budget allows (the caller names the setting).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refusal {
+    Malformed(String),
+    OverBudget(String),
+}
+
+impl Refusal {
+    fn in_chunk(self, index: usize) -> Refusal {
+        match self {
+            Refusal::Malformed(e) => Refusal::Malformed(format!("chunk {index}: {e}")),
+            Refusal::OverBudget(e) => Refusal::OverBudget(format!("chunk {index}: {e}")),
+        }
+    }
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Refusal::Malformed(e) | Refusal::OverBudget(e) => f.write_str(e),
+        }
+    }
+}
+
+impl From<String> for Refusal {
+    fn from(e: String) -> Self {
+        Refusal::Malformed(e)
+    }
 }
 
 /// Checks a run of chunks as [`chunks`] does and weighs them: the bytes they hold once
 /// inflated (a change's body as it is, a compressed change or column inflated). The weight is
 /// taken from `budget`, shared by all the chunks one caller sends at once; going past it is an
-/// error naming the budget.
-pub fn measure(bytes: &[u8], budget: &mut u64) -> Result<u64, String> {
+/// [`Refusal::OverBudget`] naming the budget.
+pub fn measure(bytes: &[u8], budget: &mut u64) -> Result<u64, Refusal> {
     let start = *budget;
     let mut rest = bytes;
     let mut index = 0;
     while !rest.is_empty() {
         let chunk = Reader::new(rest);
-        let (body, after) = chunk.header().map_err(|e| format!("chunk {index}: {e}"))?;
+        let (body, after) = chunk
+            .header()
+            .map_err(|e| Refusal::Malformed(format!("chunk {index}: {e}")))?;
         let weighed = match body.kind {
             0 => take(budget, body.bytes.len() as u64).and_then(|()| document(body.bytes, budget)),
             1 => take(budget, body.bytes.len() as u64),
             2 => inflate(body.bytes, budget),
-            3 => Err("bundle chunks (Automerge's experimental format) are not accepted".to_owned()),
-            other => Err(format!("unknown chunk type {other}")),
+            3 => Err(Refusal::Malformed(
+                "bundle chunks (Automerge's experimental format) are not accepted".to_owned(),
+            )),
+            other => Err(Refusal::Malformed(format!("unknown chunk type {other}"))),
         };
-        weighed.map_err(|e| format!("chunk {index}: {e}"))?;
+        weighed.map_err(|e| e.in_chunk(index))?;
         rest = after;
         index += 1;
     }
@@ -51,12 +88,12 @@ pub fn measure(bytes: &[u8], budget: &mut u64) -> Result<u64, String> {
 }
 
 /// Takes `n` bytes from the budget.
-fn take(budget: &mut u64, n: u64) -> Result<(), String> {
+fn take(budget: &mut u64, n: u64) -> Result<(), Refusal> {
     if n > *budget {
-        return Err(format!(
+        return Err(Refusal::OverBudget(format!(
             "holds more than the {} bytes allowed at once",
             *budget
-        ));
+        )));
     }
     *budget -= n;
     Ok(())
@@ -139,7 +176,7 @@ impl<'a> Reader<'a> {
 
 /// A document chunk: actors, heads, the change and op column specifications, then their data.
 /// Compressed columns (bit 3 of the specification) are inflated against the budget.
-fn document(body: &[u8], budget: &mut u64) -> Result<(), String> {
+fn document(body: &[u8], budget: &mut u64) -> Result<(), Refusal> {
     let mut r = Reader::new(body);
     for _ in 0..r.count(1)? {
         let len = r.leb()?;
@@ -166,15 +203,15 @@ fn document(body: &[u8], budget: &mut u64) -> Result<(), String> {
 }
 
 /// Inflates raw DEFLATE data into nothing, refusing it when it outgrows the budget.
-fn inflate(data: &[u8], budget: &mut u64) -> Result<(), String> {
+fn inflate(data: &[u8], budget: &mut u64) -> Result<(), Refusal> {
     let mut decoder = flate2::read::DeflateDecoder::new(data).take(*budget + 1);
     let inflated = std::io::copy(&mut decoder, &mut std::io::sink())
-        .map_err(|e| format!("compressed data does not inflate: {e}"))?;
+        .map_err(|e| Refusal::Malformed(format!("compressed data does not inflate: {e}")))?;
     if inflated > *budget {
-        return Err(format!(
+        return Err(Refusal::OverBudget(format!(
             "compressed data inflates past the {} bytes allowed",
             *budget
-        ));
+        )));
     }
     *budget -= inflated;
     Ok(())

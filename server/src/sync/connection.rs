@@ -404,10 +404,8 @@ impl Connection {
             return Ok(vec![self.unavailable(document_id)]);
         };
         let max = self.app.config.sync_message_max_bytes;
-        let (message, weight) = crate::documents::DocumentService::decode_sync_message_weighed(
-            data, max,
-        )
-        .map_err(|e| match e {
+        let (message, weight) = crate::documents::DocumentService::decode_sync_message(data, max)
+            .map_err(|e| match e {
             DocumentError::TooLarge(reason) => End::Refused(format!("{id}: {reason}")),
             e => End::Refused(format!("corrupt sync message for {id}: {e}")),
         })?;
@@ -429,7 +427,16 @@ impl Connection {
             return Ok(vec![self.unavailable(document_id)]);
         }
         let mut state = self.docs.remove(&id).unwrap_or_default();
-        let receipt = receive(&self.app, &self.caller, &id, &mut state, message, requested).await;
+        let receipt = receive(
+            &self.app,
+            &self.caller,
+            &id,
+            &mut state,
+            message,
+            weight,
+            requested,
+        )
+        .await;
         match receipt {
             Ok(Receipt::Reply { reply, held }) => {
                 self.pending.remove(&id);

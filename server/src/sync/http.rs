@@ -70,15 +70,13 @@ pub async fn sync_over_http(
 ) -> Result<Response, ApiError> {
     let id = DocumentId::parse(&document_id).map_err(|_| unavailable())?;
     let max = app.config.sync_message_max_bytes;
-    let (message, weight) = crate::documents::DocumentService::decode_sync_message_weighed(
-        &body, max,
-    )
-    .map_err(|e| match e {
-        crate::documents::DocumentError::TooLarge(reason) => {
-            ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "too-large", reason)
-        }
-        e => ApiError::bad_request("sync-message-corrupt", format!("not a sync message: {e}")),
-    })?;
+    let (message, weight) = crate::documents::DocumentService::decode_sync_message(&body, max)
+        .map_err(|e| match e {
+            crate::documents::DocumentError::TooLarge(reason) => {
+                ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "too-large", reason)
+            }
+            e => ApiError::bad_request("sync-message-corrupt", format!("not a sync message: {e}")),
+        })?;
     // The same budget as the token's sockets: past it, come back in a second.
     let key = crate::sync::connection::principal_key(&caller.principal);
     let _admission = match app.sync.admit(&key, weight + body.len() as u64) {
@@ -96,7 +94,7 @@ pub async fn sync_over_http(
     };
     let mut state = sync::State::new();
     let requested = query.request.unwrap_or(false);
-    match receive(&app, &caller, &id, &mut state, message, requested).await {
+    match receive(&app, &caller, &id, &mut state, message, weight, requested).await {
         Ok(Receipt::Reply {
             reply: Some(reply), ..
         }) => {

@@ -108,7 +108,8 @@ fn gate(caller: &Caller, stored: Option<&DocumentScope>, projection: &Projection
     }
 }
 
-/// Receives `message` for document `id` from `caller`, whose sync state is `state`.
+/// Receives `message` for document `id` from `caller`, whose sync state is `state`; `weight` is
+/// what [`crate::documents::DocumentService::decode_sync_message`] weighed it.
 /// `requested` is set for a `request`: a peer with no copy, which must not create a document.
 pub async fn receive(
     app: &AppState,
@@ -116,6 +117,7 @@ pub async fn receive(
     id: &DocumentId,
     state: &mut sync::State,
     message: sync::Message,
+    weight: u64,
     requested: bool,
 ) -> Result<Receipt, SyncError> {
     if !caller.still_valid(app).await.unwrap_or(false) {
@@ -166,7 +168,7 @@ pub async fn receive(
     let stored = scope.as_ref();
     let decide = |projection: &Projection| gate(caller, stored, projection);
     let applied = match guard
-        .receive_sync_message_gated(state, message, &decide)
+        .receive_sync_message(state, message, weight, &decide)
         .await
     {
         Ok(applied) => applied,
