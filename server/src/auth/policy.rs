@@ -40,12 +40,31 @@ impl Principal {
         }
     }
 
+    /// Who holds the token, as one string: `device:<id>` or `user:<id>`. Per-token sync budgets,
+    /// peer-id claims and the sender of a quarantined document are keyed by it.
+    pub fn key(&self) -> String {
+        match self {
+            Principal::User(u) => user_key(&u.id),
+            Principal::Device(d) => device_key(&d.id),
+        }
+    }
+
     pub fn role(&self) -> Option<Role> {
         match self {
             Principal::User(u) => Some(u.role),
             Principal::Device(_) => None,
         }
     }
+}
+
+/// [`Principal::key`] of a phone.
+pub fn device_key(id: &str) -> String {
+    format!("device:{id}")
+}
+
+/// [`Principal::key`] of a person.
+pub fn user_key(id: &str) -> String {
+    format!("user:{id}")
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

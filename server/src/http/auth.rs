@@ -307,9 +307,7 @@ pub async fn sign_in_person(
 async fn sign_out(State(state): State<AppState>, caller: Caller) -> Result<Response, ApiError> {
     if let Some(hash) = &caller.session_hash {
         state.storage.delete_session(hash).await?;
-        state
-            .sync
-            .recheck(&crate::sync::connection::principal_key(&caller.principal));
+        state.sync.recheck(&caller.principal.key());
     }
     audit::record(&state, &caller, "auth.logout", None, None).await?;
     let mut headers = HeaderMap::new();
@@ -422,7 +420,7 @@ async fn change_password(
     };
     state.storage.set_password_hash(&user.id, &new_hash).await?;
     state.storage.delete_user_sessions(&user.id).await?;
-    state.sync.recheck(&format!("user:{}", user.id));
+    state.sync.recheck(&crate::auth::policy::user_key(&user.id));
     audit::record(&state, &caller, "user.password-change", None, None).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }

@@ -319,7 +319,9 @@ async fn revoke_device(
         .revoke_device(&device.id, crate::now_millis())
         .await?;
     // Its open sockets end now, not at their next ping.
-    state.sync.recheck(&format!("device:{}", device.id));
+    state
+        .sync
+        .recheck(&crate::auth::policy::device_key(&device.id));
     audit::record(
         &state,
         &caller,

@@ -167,7 +167,7 @@ async fn reset_password(
     caller.require(Action::Administer, Scope::commune(&commune))?;
     let password = accounts::reset_password(state.storage.as_ref(), &user).await?;
     // The person's sessions ended: their open sync sockets too, now.
-    state.sync.recheck(&format!("user:{}", user.id));
+    state.sync.recheck(&crate::auth::policy::user_key(&user.id));
     audit::record(
         &state,
         &caller,

@@ -84,7 +84,7 @@ pub async fn run(mut socket: WebSocket, app: AppState, caller: Option<Caller>) {
     };
     let hub = app.sync.clone();
     let id = hub.connection_id();
-    let owner = principal_key(&caller.principal);
+    let owner = caller.principal.key();
     let replaced = match hub.claim(&peer_id, &owner, id) {
         Ok(replaced) => replaced,
         Err(busy) => {
@@ -141,14 +141,6 @@ pub async fn run(mut socket: WebSocket, app: AppState, caller: Option<Caller>) {
             tracing::info!(peer = %peer_id, reason = ?other, "sync connection ended");
             let _ = socket.send(Frame::Close(None)).await;
         }
-    }
-}
-
-/// Who holds a connection's token: `device:<id>` or `user:<id>`.
-pub fn principal_key(principal: &crate::auth::Principal) -> String {
-    match principal {
-        crate::auth::Principal::Device(d) => format!("device:{}", d.id),
-        crate::auth::Principal::User(u) => format!("user:{}", u.id),
     }
 }
 
@@ -286,7 +278,7 @@ impl Connection {
 
     /// The rate budget is per token: all connections of a phone or a person share it.
     fn budget_key(&self) -> String {
-        principal_key(&self.caller.principal)
+        self.caller.principal.key()
     }
 
     fn unavailable(&self, document_id: &str) -> Message {

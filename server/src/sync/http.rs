@@ -78,7 +78,7 @@ pub async fn sync_over_http(
             e => ApiError::bad_request("sync-message-corrupt", format!("not a sync message: {e}")),
         })?;
     // The same budget as the token's sockets: past it, come back in a second.
-    let key = crate::sync::connection::principal_key(&caller.principal);
+    let key = caller.principal.key();
     let _admission = match app.sync.admit(&key, weight + body.len() as u64) {
         Ok(admission) => admission,
         Err(busy) => {

@@ -65,8 +65,7 @@ pub fn may_see_quarantined(caller: &Caller, scope: &DocumentScope) -> bool {
         &caller.principal,
         Action::Administer,
         Scope::commune(commune),
-    ) || scope.quarantined_by.as_deref()
-        == Some(super::connection::principal_key(&caller.principal).as_str())
+    ) || scope.quarantined_by.as_deref() == Some(caller.principal.key().as_str())
 }
 
 /// What a change whose projection is `projection` may do, sent by `caller` for a document
@@ -103,7 +102,7 @@ fn gate(caller: &Caller, stored: Option<&DocumentScope>, projection: &Projection
             ))
         }
         None => Gate::Quarantine {
-            by: super::connection::principal_key(&caller.principal),
+            by: caller.principal.key(),
         },
     }
 }

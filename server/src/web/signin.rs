@@ -165,9 +165,7 @@ pub async fn sign_out(
         if let Err(e) = state.storage.delete_session(hash).await {
             tracing::warn!(%e, "ending a session");
         }
-        state.sync.recheck(&crate::sync::connection::principal_key(
-            &reviewer.caller.principal,
-        ));
+        state.sync.recheck(&reviewer.caller.principal.key());
         let _ = audit::record(&state, &reviewer.caller, "auth.logout", None, None).await;
     }
     let mut response = Redirect::to("/review/login").into_response();
