@@ -63,26 +63,21 @@ async fn stored_scope(
     Ok((scope, commune))
 }
 
-/// The stored scope of `id`, with its commune, once `hamlet` is known to exist in it.
-async fn scope_and_target(
-    state: &AppState,
-    id: &DocumentId,
-    hamlet: &str,
-) -> Result<(DocumentScope, String), MoveError> {
-    let (scope, commune) = stored_scope(state, id).await?;
+/// `UnknownHamlet` unless `commune` has `hamlet`.
+async fn hamlet_exists(state: &AppState, commune: &str, hamlet: &str) -> Result<(), MoveError> {
     let exists = state
         .storage
-        .list_hamlets(&commune)
+        .list_hamlets(commune)
         .await?
         .iter()
         .any(|h| h.id == hamlet);
     if !exists {
         return Err(MoveError::UnknownHamlet {
-            commune,
+            commune: commune.to_owned(),
             hamlet: hamlet.to_owned(),
         });
     }
-    Ok((scope, commune))
+    Ok(())
 }
 
 /// Writes `hamlet` into the document as `actor`: stored, projected and pushed like any change.
@@ -121,7 +116,7 @@ pub async fn move_household(
     if scope.quarantined {
         return Err(MoveError::Quarantined);
     }
-    let (scope, commune) = scope_and_target(state, id, hamlet).await?;
+    hamlet_exists(state, &commune, hamlet).await?;
     let from = scope.hamlet_id.clone();
     if from.as_deref() != Some(hamlet) {
         let message = format!(
@@ -155,7 +150,7 @@ pub async fn release(
     if !scope.quarantined {
         return Err(MoveError::NotQuarantined);
     }
-    let (scope, commune) = scope_and_target(state, id, hamlet).await?;
+    hamlet_exists(state, &commune, hamlet).await?;
     let from = scope.hamlet_id.clone();
     if from.as_deref() != Some(hamlet) {
         write_hamlet(state, id, hamlet, actor, &format!("release to {hamlet}")).await?;

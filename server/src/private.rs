@@ -43,10 +43,3 @@ pub fn create(path: &Path) -> io::Result<File> {
 pub fn restrict(path: &Path) -> io::Result<()> {
     fs::set_permissions(path, Permissions::from_mode(FILE_MODE))
 }
-
-/// Writes `bytes` to `path`, created as 0600.
-pub fn write(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    use std::io::Write;
-    let mut file = create(path)?;
-    file.write_all(bytes)
-}

@@ -73,6 +73,11 @@ impl Throttle {
     pub fn retry_after(&self, keys: &[&str]) -> Duration {
         let now = Instant::now();
         let map = self.keys.lock().unwrap_or_else(|e| e.into_inner());
+        self.wait(&map, keys, now)
+    }
+
+    /// The longest wait of `keys` at `now` (an entry quiet for `MAX_WAIT` waits no more).
+    fn wait(&self, map: &HashMap<String, Entry>, keys: &[&str], now: Instant) -> Duration {
         keys.iter()
             .filter_map(|k| map.get(*k))
             .map(|e| (e.last + e.wait(self.free)).saturating_duration_since(now))
@@ -86,13 +91,7 @@ impl Throttle {
     pub fn attempt(&self, keys: &[&str]) -> Result<(), Duration> {
         let now = Instant::now();
         let mut map = self.keys.lock().unwrap_or_else(|e| e.into_inner());
-        let wait = keys
-            .iter()
-            .filter_map(|k| map.get(*k))
-            .filter(|e| now.duration_since(e.last) < MAX_WAIT)
-            .map(|e| (e.last + e.wait(self.free)).saturating_duration_since(now))
-            .max()
-            .unwrap_or(Duration::ZERO);
+        let wait = self.wait(&map, keys, now);
         if !wait.is_zero() {
             return Err(wait);
         }
