@@ -50,6 +50,17 @@ fn put(doc: &mut Automerge, key: &str, value: &str) {
     tx.commit();
 }
 
+/// `who` asks for the household at `path` (a move or a release) to go to `hamlet`.
+async fn to_hamlet(
+    w: &World,
+    who: &str,
+    path: &str,
+    hamlet: &str,
+) -> (reqwest::StatusCode, serde_json::Value) {
+    w.call(who, Method::POST, path, Some(json!({ "hamletId": hamlet })))
+        .await
+}
+
 async fn listed(w: &World, who: &str, hamlet: &str) -> Vec<String> {
     let (status, body) = w
         .call(
@@ -149,32 +160,11 @@ pub async fn households_move_only_through_the_hamlet_head(db: &TestDb) {
         Err(ClientError::Unavailable(_))
     ));
     let path = format!("/api/v1/households/{id}/move");
-    let (status, _) = w
-        .call(
-            "head1",
-            Method::POST,
-            &path,
-            Some(json!({ "hamletId": "T02" })),
-        )
-        .await;
+    let (status, _) = to_hamlet(&w, "head1", &path, "T02").await;
     assert_eq!(status, 404);
-    let (status, _) = w
-        .call(
-            "phone",
-            Method::POST,
-            &path,
-            Some(json!({ "hamletId": "T02" })),
-        )
-        .await;
+    let (status, _) = to_hamlet(&w, "phone", &path, "T02").await;
     assert_eq!(status, 403);
-    let (status, body) = w
-        .call(
-            "admin",
-            Method::POST,
-            &path,
-            Some(json!({ "hamletId": "T99" })),
-        )
-        .await;
+    let (status, body) = to_hamlet(&w, "admin", &path, "T99").await;
     assert_eq!(
         (status.as_u16(), body["code"].as_str()),
         (400, Some("unknown-hamlet"))
@@ -187,14 +177,7 @@ pub async fn households_move_only_through_the_hamlet_head(db: &TestDb) {
     watcher.request_document(&id).await.unwrap();
 
     // The admin moves it: T02's head lists it, T02's phone fetches it, T01 no longer does.
-    let (status, body) = w
-        .call(
-            "admin",
-            Method::POST,
-            &path,
-            Some(json!({ "hamletId": "T02" })),
-        )
-        .await;
+    let (status, body) = to_hamlet(&w, "admin", &path, "T02").await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(
         (body["from"].as_str(), body["to"].as_str()),
@@ -308,36 +291,15 @@ pub async fn new_households_from_outside_wait_for_the_admin(db: &TestDb) {
         .await;
     assert!(!other.to_string().contains(&id.to_string()), "{other}");
     let release = format!("/api/v1/quarantine/{id}/release");
-    let (status, _) = w
-        .call(
-            "other",
-            Method::POST,
-            &release,
-            Some(json!({ "hamletId": "T01" })),
-        )
-        .await;
+    let (status, _) = to_hamlet(&w, "other", &release, "T01").await;
     assert_eq!(status, 404, "another commune's admin");
-    let (status, body) = w
-        .call(
-            "admin",
-            Method::POST,
-            &release,
-            Some(json!({ "hamletId": "T01" })),
-        )
-        .await;
+    let (status, body) = to_hamlet(&w, "admin", &release, "T01").await;
     assert_eq!(status, 200, "{body}");
     assert!(listed(&w, "head1", "T01").await.contains(&id.to_string()));
     let (status, body) = w.call("head1", Method::GET, &read, None).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["projection"]["household"]["notes"], "thêm ghi chú");
-    let (status, _) = w
-        .call(
-            "admin",
-            Method::POST,
-            &release,
-            Some(json!({ "hamletId": "T01" })),
-        )
-        .await;
+    let (status, _) = to_hamlet(&w, "admin", &release, "T01").await;
     assert_eq!(status, 409, "released once");
     // The sending phone receives the hamlet it was put in.
     t01.receive_push(&id, &mut stray).await.unwrap();
