@@ -1,12 +1,14 @@
 # Sourced by the JavaScript suites (tests/interop/run.sh, tests/browser/run.sh): builds the
 # server, starts `sansang demo` on a free port with a fresh SQLite database in a temporary
-# folder, and waits until it serves. After `start_demo NAME HOUSEHOLDS` the caller has `url`,
-# `credentials` (the demo's JSON file), `data_dir` and `stderr_log`; the server stops and the
-# folder goes when the caller's shell exits.
+# folder, and waits until it serves. After `start_demo NAME HOUSEHOLDS [DATABASE_URL]` the caller
+# has `url`, `credentials` (the demo's JSON file), `data_dir` and `stderr_log`; the server stops
+# and the folder goes when the caller's shell exits, or at `stop_demo`. With DATABASE_URL (a
+# PostgreSQL database) the demo is stored there instead of in SQLite. Variables `SANSANG_SYNC_*`
+# of the caller's environment reach the server.
 # shellcheck shell=bash
 
 start_demo() {
-    local name=$1 households=$2
+    local name=$1 households=$2 database=${3:-}
     local root
     root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
     export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/sansang-target}
@@ -20,7 +22,9 @@ start_demo() {
 
     local stdout_log="$data_dir/stdout.log"
     stderr_log="$data_dir/stderr.log"
-    env -u SANSANG_DATABASE_URL -u SANSANG_CONFIG -u SANSANG_PUBLIC_URL -u SANSANG_PHOTO_STORE \
+    local database_env=(-u SANSANG_DATABASE_URL)
+    [[ -n "$database" ]] && database_env=(SANSANG_DATABASE_URL="$database")
+    env -u SANSANG_CONFIG -u SANSANG_PUBLIC_URL -u SANSANG_PHOTO_STORE "${database_env[@]}" \
         SANSANG_DATA_DIR="$data_dir" SANSANG_LISTEN=127.0.0.1:0 \
         "$CARGO_TARGET_DIR/debug/sansang" demo --households "$households" >"$stdout_log" 2>"$stderr_log" &
     server_pid=$!
@@ -46,6 +50,8 @@ start_demo() {
     cat "$stdout_log" "$stderr_log" >&2
     exit 1
 }
+
+stop_demo() { _stop_demo; server_pid=""; data_dir=""; }
 
 _stop_demo() {
     if [[ -n "${server_pid:-}" ]] && kill -0 "$server_pid" 2>/dev/null; then

@@ -88,6 +88,9 @@ pub struct Config {
     /// Documents one sync socket follows (and asks for that do not exist yet) at most; more are
     /// answered unavailable.
     pub sync_documents_per_connection: usize,
+    /// Seconds between the server's pings on a sync socket; a socket from which nothing at all
+    /// arrived over a whole interval after a ping is dropped.
+    pub sync_ping_interval_seconds: u64,
     /// Changes a document may hold while their dependencies are missing.
     pub max_held_changes: usize,
     /// Bytes of changes one socket may leave waiting for missing dependencies, over all its
@@ -127,6 +130,7 @@ impl Default for Config {
             sync_connections_per_token: 8,
             sync_held_bytes_per_connection: 16 << 20,
             sync_documents_per_connection: 20_000,
+            sync_ping_interval_seconds: 15,
             max_held_changes: 1000,
             password_hash_workers: 1,
             password_hash_queue: 32,

@@ -8,7 +8,7 @@ use std::time::Duration;
 use automerge::sync;
 use axum::extract::ws::{CloseFrame, Message as Frame, WebSocket};
 use tokio::sync::broadcast::error::RecvError;
-use tokio::time::{Instant, MissedTickBehavior, interval, timeout};
+use tokio::time::{MissedTickBehavior, interval, timeout};
 
 use super::hub::Relay;
 use super::receive::{Receipt, SyncError, may_change, may_see_quarantined, receive};
@@ -20,8 +20,6 @@ use crate::documents::{DocumentError, DocumentId};
 
 /// How long a new socket has to send `join`.
 const JOIN_TIMEOUT: Duration = Duration::from_secs(10);
-/// How often the server pings; a peer that missed the previous ping is dropped.
-const PING_EVERY: Duration = Duration::from_secs(15);
 /// Ephemeral (sender, session) pairs remembered for de-duplication; forgotten all at once past it.
 const MAX_EPHEMERAL_SESSIONS: usize = 4096;
 /// How long a socket's message may wait for room in its token's budget before the connection is
@@ -137,6 +135,12 @@ pub async fn run(mut socket: WebSocket, app: AppState, caller: Option<Caller>) {
             tracing::info!(peer = %peer_id, "sync token revoked");
             let _ = refuse(&mut socket, &app, "token revoked").await;
         }
+        End::Silent => {
+            // Nothing at all arrived over a whole ping interval (or a send stalled): worth a
+            // warning, the phone's volunteer sees it go offline.
+            tracing::warn!(peer = %peer_id, "sync peer silent: connection dropped");
+            let _ = socket.send(Frame::Close(None)).await;
+        }
         other => {
             tracing::info!(peer = %peer_id, reason = ?other, "sync connection ended");
             let _ = socket.send(Frame::Close(None)).await;
@@ -205,25 +209,35 @@ impl Connection {
     async fn serve(&mut self, socket: &mut WebSocket, replaced: &tokio::sync::Notify) -> End {
         let mut changed = self.app.documents.subscribe();
         let mut relays = self.app.sync.relays();
-        let mut ping = interval(PING_EVERY);
+        let every = Duration::from_secs(self.app.config.sync_ping_interval_seconds.max(1));
+        let mut ping = interval(every);
         ping.set_missed_tick_behavior(MissedTickBehavior::Delay);
         ping.tick().await;
-        let mut awaiting_pong: Option<Instant> = None;
+        // Whether a ping is out, and whether anything arrived since it was sent. Any frame is a
+        // sign of life, not only the pong: a phone pushing hundreds of households keeps this
+        // socket's queue full, and its pong waits behind the messages sent before it — a busy
+        // peer must not be taken for a silent one (dropping it mid-burst wedged stock
+        // automerge-repo clients, issue 16).
+        let mut awaiting_pong = false;
+        let mut heard = false;
         loop {
             let outcome = tokio::select! {
-                frame = socket.recv() => match frame {
-                    None | Some(Err(_)) => return End::Closed,
-                    Some(Ok(Frame::Binary(bytes))) => {
-                        let wait = self.app.sync.spend(&self.budget_key());
-                        if !wait.is_zero() {
-                            tokio::time::sleep(wait).await;
+                frame = socket.recv() => {
+                    heard |= matches!(frame, Some(Ok(_)));
+                    match frame {
+                        None | Some(Err(_)) => return End::Closed,
+                        Some(Ok(Frame::Binary(bytes))) => {
+                            let wait = self.app.sync.spend(&self.budget_key());
+                            if !wait.is_zero() {
+                                tokio::time::sleep(wait).await;
+                            }
+                            self.receive(&bytes).await
                         }
-                        self.receive(&bytes).await
+                        Some(Ok(Frame::Pong(_))) => { awaiting_pong = false; Ok(Vec::new()) }
+                        Some(Ok(Frame::Ping(_))) => Ok(Vec::new()),
+                        Some(Ok(Frame::Close(_))) => return End::Closed,
+                        Some(Ok(Frame::Text(_))) => Err(End::Refused("text frame: the protocol sends binary CBOR frames".into())),
                     }
-                    Some(Ok(Frame::Pong(_))) => { awaiting_pong = None; Ok(Vec::new()) }
-                    Some(Ok(Frame::Ping(_))) => Ok(Vec::new()),
-                    Some(Ok(Frame::Close(_))) => return End::Closed,
-                    Some(Ok(Frame::Text(_))) => Err(End::Refused("text frame: the protocol sends binary CBOR frames".into())),
                 },
                 id = changed.recv() => match id {
                     Ok(id) => self.document_changed(&id).await,
@@ -235,13 +249,14 @@ impl Connection {
                     Err(_) => Ok(Vec::new()),
                 },
                 _ = ping.tick() => {
-                    if awaiting_pong.is_some() {
+                    if awaiting_pong && !heard {
                         return End::Silent;
                     }
                     if !self.caller.still_valid(&self.app).await.unwrap_or(false) {
                         return End::Revoked;
                     }
-                    awaiting_pong = Some(Instant::now());
+                    awaiting_pong = true;
+                    heard = false;
                     if socket.send(Frame::Ping(Default::default())).await.is_err() {
                         return End::Closed;
                     }
