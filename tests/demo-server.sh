@@ -59,4 +59,6 @@ _stop_demo() {
         wait "$server_pid" 2>/dev/null || true
     fi
     [[ -n "${data_dir:-}" ]] && rm -rf "$data_dir"
+    # The caller's exit status, not this test's: an EXIT trap's status would replace it.
+    return 0
 }

@@ -26,6 +26,25 @@ pub async fn record(
     .await
 }
 
+/// The entry [`record`] would write, for writing it inside another transaction.
+pub fn entry(
+    caller: &Caller,
+    action: &str,
+    document_id: Option<&str>,
+    detail: Option<String>,
+) -> AuditEntry {
+    AuditEntry {
+        id: 0,
+        at: crate::now_millis(),
+        actor: caller.actor(),
+        action: action.to_owned(),
+        document_id: document_id.map(str::to_owned),
+        address: caller.address.clone(),
+        detail,
+        commune_code: caller.principal.commune().map(str::to_owned),
+    }
+}
+
 /// Records an action of someone not signed in (a failed sign-in, an enrollment) or of the
 /// system, in `commune`'s trail (`None`: the installation's, read by installation admins only).
 pub async fn record_as(

@@ -487,6 +487,8 @@ fn quarantined_documents_are_listed_released_and_erased() {
                 },
                 changes,
                 projection: None,
+                stored_projection: None,
+                audit: Vec::new(),
             })
             .await
             .unwrap();

@@ -35,7 +35,9 @@ use documents::{
 };
 use people::{devices_roundtrip, users_roundtrip};
 use places::places_roundtrip;
-use projections::{households_list_filters_and_counts, projection_roundtrip};
+use projections::{
+    households_list_filters_and_counts, projection_roundtrip, projection_written_by_difference,
+};
 use quarantine::{
     quarantine_hides_from_lists_only, setting_is_written_once, setting_race_has_one_winner,
 };
@@ -55,6 +57,7 @@ sansang_tests::backend_tests!(
     connection_settings,
     reopening_keeps_everything,
     projection_roundtrip,
+    projection_written_by_difference,
     households_list_filters_and_counts,
     audit_filters,
     audit_is_newest_first_with_default_limit,

@@ -27,6 +27,9 @@ pub struct Loaded {
     pub held: u64,
     /// How many changes are held so (bounded by `max_held_changes`).
     pub held_changes: usize,
+    /// The projection the database holds for it, when this copy wrote it (so the next write
+    /// touches only the rows that differ); `None` after loading.
+    pub projection: Option<sansang_shared::Projection>,
 }
 
 type Entry = Arc<AsyncMutex<Slot>>;

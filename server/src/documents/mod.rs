@@ -22,7 +22,9 @@ use cache::{Cache, Loaded, Slot};
 pub use id::{DocumentId, InvalidDocumentId};
 
 use crate::metrics::Metrics;
-use crate::storage::{DocumentScope, DocumentUpdate, Storage, StorageError, StoredChange};
+use crate::storage::{
+    AuditEntry, DocumentScope, DocumentUpdate, Storage, StorageError, StoredChange,
+};
 
 /// Errors of document handling, each with a stable code for clients.
 #[derive(Debug, thiserror::Error)]
@@ -69,6 +71,14 @@ impl DocumentError {
     }
 }
 
+/// A document changed (durably): which one, and the sync connection whose message changed it
+/// (0 for any other way), which has its answer already and need not be pushed to.
+#[derive(Debug, Clone)]
+pub struct Changed {
+    pub id: DocumentId,
+    pub origin: u64,
+}
+
 /// What applying changes did.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Applied {
@@ -83,7 +93,7 @@ pub struct DocumentService {
     metrics: Arc<Metrics>,
     cache: Cache,
     compact_after: usize,
-    changed: broadcast::Sender<DocumentId>,
+    changed: broadcast::Sender<Changed>,
     /// A change that would make a document weigh more is refused.
     max_document_bytes: u64,
     /// Changes a document may hold while their dependencies are missing.
@@ -150,7 +160,7 @@ impl DocumentService {
 
     /// Ids of documents as they change (after the change is durable). A receiver that lags
     /// behind gets `Lagged` and should re-check every document it follows.
-    pub fn subscribe(&self) -> broadcast::Receiver<DocumentId> {
+    pub fn subscribe(&self) -> broadcast::Receiver<Changed> {
         self.changed.subscribe()
     }
 
@@ -195,6 +205,7 @@ impl DocumentService {
             service: self,
             id: id.clone(),
             slot,
+            origin: 0,
         })
     }
 
@@ -223,6 +234,7 @@ impl DocumentService {
                 weight: 0,
                 held: 0,
                 held_changes: 0,
+                projection: None,
             });
         };
         let corrupt = |detail: String| DocumentError::StoredCorrupt {
@@ -250,6 +262,7 @@ impl DocumentService {
             weight,
             held: 0,
             held_changes: 0,
+            projection: None,
         })
     }
 }
@@ -259,6 +272,8 @@ pub struct DocGuard<'a> {
     service: &'a DocumentService,
     id: DocumentId,
     slot: OwnedMutexGuard<Slot>,
+    /// The sync connection changing it, named in the change notice.
+    origin: u64,
 }
 
 impl DocGuard<'_> {
@@ -288,6 +303,11 @@ impl DocGuard<'_> {
         &self.id
     }
 
+    /// Changes made through this guard come from sync connection `origin`: its notices say so.
+    pub fn from_connection(&mut self, origin: u64) {
+        self.origin = origin;
+    }
+
     /// Applies raw changes.
     pub async fn apply_changes(&mut self, changes: Vec<Change>) -> Result<Applied, DocumentError> {
         self.service.metrics.changes_received(changes.len());
@@ -295,7 +315,8 @@ impl DocGuard<'_> {
         let before = candidate.get_heads();
         guarded("changes", || candidate.apply_changes(changes))?
             .map_err(|e| DocumentError::Corrupt(format!("applying changes: {e}")))?;
-        self.commit(candidate, &before, &|_| Gate::Store).await
+        self.commit(candidate, &before, &|_| Gate::Store, None)
+            .await
     }
 
     /// Makes one change as `actor` (a reviewer resolving a conflict or noting a decision), stored
@@ -319,20 +340,24 @@ impl DocGuard<'_> {
                 .with_message(message.to_owned())
                 .with_time(time),
         );
-        self.commit(candidate, &before, &|_| Gate::Store).await
+        self.commit(candidate, &before, &|_| Gate::Store, None)
+            .await
     }
 
     /// Receives a sync message from a peer whose sync state is `state`, the message weighing
     /// `weight` ([`DocumentService::decode_sync_message`]); the state is updated only if what the
     /// message brought is durable. `gate` decides from the projection the message would give
     /// whether it is stored, stored in quarantine, or refused whole (the document and the sync
-    /// state then stay as they were).
+    /// state then stay as they were). When something is stored, `audit` (an entry without its
+    /// action) is written in the same transaction as `document.change` ("N new changes"), and as
+    /// `document.quarantine` too when the gate quarantined the document.
     pub async fn receive_sync_message(
         &mut self,
         state: &mut sync::State,
         message: sync::Message,
         weight: u64,
         gate: &(dyn Fn(&Projection) -> Gate + Sync),
+        audit: Option<&AuditEntry>,
     ) -> Result<Applied, DocumentError> {
         let mut candidate = self.doc().clone();
         let mut candidate_state = state.clone();
@@ -367,7 +392,7 @@ impl DocGuard<'_> {
                 self.service.max_document_bytes
             )));
         }
-        let applied = self.commit(candidate, &before, gate).await?;
+        let applied = self.commit(candidate, &before, gate, audit).await?;
         if let Some(loaded) = self.slot.loaded.as_mut() {
             loaded.held = held;
             loaded.held_changes = held_changes;
@@ -386,6 +411,7 @@ impl DocGuard<'_> {
             weight: 0,
             held: 0,
             held_changes: 0,
+            projection: None,
         });
     }
 
@@ -395,8 +421,11 @@ impl DocGuard<'_> {
         if !self.stored() {
             return Ok(());
         }
-        let (_, update) = update_for(&self.id, self.doc(), Vec::new());
+        let (projection, update) = update_for(&self.id, self.doc(), Vec::new());
         self.service.storage.apply_document_update(&update).await?;
+        if let Some(loaded) = self.slot.loaded.as_mut() {
+            loaded.projection = Some(projection);
+        }
         Ok(())
     }
 
@@ -411,6 +440,7 @@ impl DocGuard<'_> {
         candidate: Automerge,
         before: &[ChangeHash],
         gate: &(dyn Fn(&Projection) -> Gate + Sync),
+        audit: Option<&AuditEntry>,
     ) -> Result<Applied, DocumentError> {
         let new: Vec<Change> = candidate.get_changes(before);
         if new.is_empty() {
@@ -439,15 +469,35 @@ impl DocGuard<'_> {
                 self.service.max_document_bytes
             )));
         }
+        let count = new.len();
         let (projection, mut update) = update_for(&self.id, &candidate, new);
+        let mut quarantined = false;
         match gate(&projection) {
             Gate::Store => {}
             Gate::Quarantine { by } => {
                 update.scope.quarantined = true;
                 update.scope.quarantined_by = Some(by);
+                quarantined = true;
             }
             // The candidate is dropped: the document in memory stays as it was.
             Gate::Refuse(reason) => return Err(DocumentError::Refused(reason)),
+        }
+        update.stored_projection = self.loaded().projection.clone();
+        if let Some(base) = audit {
+            update.audit.push(AuditEntry {
+                action: "document.change".into(),
+                document_id: Some(self.id.to_string()),
+                detail: Some(format!("{count} new changes")),
+                ..base.clone()
+            });
+            if quarantined {
+                update.audit.push(AuditEntry {
+                    action: "document.quarantine".into(),
+                    document_id: Some(self.id.to_string()),
+                    detail: None,
+                    ..base.clone()
+                });
+            }
         }
         let service = self.service;
         let new_changes = service.storage.apply_document_update(&update).await?;
@@ -461,13 +511,17 @@ impl DocGuard<'_> {
         loaded.stored = true;
         loaded.log_len += new_changes;
         loaded.weight = weight;
+        loaded.projection = update.projection.take();
         if loaded.log_len >= service.compact_after
             && let Err(e) = self.compact().await
         {
             // The changes are durable already; compaction is tried again after the next ones.
             tracing::warn!(document = %self.id, %e, "compaction failed");
         }
-        let _ = service.changed.send(self.id.clone());
+        let _ = service.changed.send(Changed {
+            id: self.id.clone(),
+            origin: self.origin,
+        });
         Ok(Applied {
             new_changes,
             projection: Some(projection),
@@ -554,6 +608,8 @@ fn update_for(
             })
             .collect(),
         projection: Some(projection.clone()),
+        stored_projection: None,
+        audit: Vec::new(),
     };
     (projection, update)
 }

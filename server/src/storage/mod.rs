@@ -260,6 +260,12 @@ pub struct DocumentUpdate {
     pub scope: DocumentScope,
     pub changes: Vec<StoredChange>,
     pub projection: Option<Projection>,
+    /// The projection stored now, when the caller knows it: only the rows that differ from it
+    /// are written. `None` rewrites every row.
+    pub stored_projection: Option<Projection>,
+    /// Audit lines written in the same transaction (so a change and its line are durable
+    /// together, with one commit).
+    pub audit: Vec<AuditEntry>,
 }
 
 /// One row of the household list (no personal data beyond the address).

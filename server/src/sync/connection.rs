@@ -8,7 +8,7 @@ use std::time::Duration;
 use automerge::sync;
 use axum::extract::ws::{CloseFrame, Message as Frame, WebSocket};
 use tokio::sync::broadcast::error::RecvError;
-use tokio::time::{MissedTickBehavior, interval, timeout};
+use tokio::time::{Instant, MissedTickBehavior, interval, timeout};
 
 use super::hub::Relay;
 use super::receive::{Receipt, SyncError, may_change, may_see_quarantined, receive};
@@ -25,6 +25,8 @@ const MAX_EPHEMERAL_SESSIONS: usize = 4096;
 /// How long a socket's message may wait for room in its token's budget before the connection is
 /// refused.
 const ADMISSION_PATIENCE: Duration = Duration::from_secs(30);
+/// How long a socket trusts its last check of its token before reading it again.
+const TOKEN_RECHECK: Duration = Duration::from_secs(1);
 /// A send that takes longer than this means a peer that stopped reading.
 const SEND_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -55,6 +57,8 @@ struct Connection {
     /// Documents holding changes this socket sent whose dependencies are missing, and their
     /// weight (bounded by `sync_held_bytes_per_connection`).
     held: HashMap<DocumentId, u64>,
+    /// When the token was last found still valid (read again before a message past a second).
+    checked_at: Instant,
 }
 
 /// Runs a sync socket to its end.
@@ -119,6 +123,7 @@ pub async fn run(mut socket: WebSocket, app: AppState, caller: Option<Caller>) {
         ephemeral_seen: HashMap::new(),
         disclosed: HashSet::new(),
         held: HashMap::new(),
+        checked_at: Instant::now(),
     };
     let end = conn.serve(&mut socket, &replaced).await;
     hub.release(&peer_id, id);
@@ -239,8 +244,10 @@ impl Connection {
                         Some(Ok(Frame::Text(_))) => Err(End::Refused("text frame: the protocol sends binary CBOR frames".into())),
                     }
                 },
-                id = changed.recv() => match id {
-                    Ok(id) => self.document_changed(&id).await,
+                changed = changed.recv() => match changed {
+                    // This socket's own message: its reply went out already.
+                    Ok(changed) if changed.origin == self.id => Ok(Vec::new()),
+                    Ok(changed) => self.document_changed(&changed.id).await,
                     Err(RecvError::Lagged(_)) => self.resync_all().await,
                     Err(RecvError::Closed) => return End::Closed,
                 },
@@ -433,6 +440,14 @@ impl Connection {
         {
             return Ok(vec![self.unavailable(document_id)]);
         }
+        // A revocation or sign-out tells this socket at once (`replaced`); reading the token
+        // again before every message of a burst would cost a query each, so once a second.
+        if self.checked_at.elapsed() >= TOKEN_RECHECK {
+            if !self.caller.still_valid(&self.app).await.unwrap_or(false) {
+                return Err(End::Revoked);
+            }
+            self.checked_at = Instant::now();
+        }
         let mut state = self.docs.remove(&id).unwrap_or_default();
         let receipt = receive(
             &self.app,
@@ -442,6 +457,7 @@ impl Connection {
             message,
             weight,
             requested,
+            self.id,
         )
         .await;
         match receipt {

@@ -94,7 +94,12 @@ pub async fn sync_over_http(
     };
     let mut state = sync::State::new();
     let requested = query.request.unwrap_or(false);
-    match receive(&app, &caller, &id, &mut state, message, weight, requested).await {
+    // The token was checked by the extractor for this request; 0: not a socket.
+    match receive(
+        &app, &caller, &id, &mut state, message, weight, requested, 0,
+    )
+    .await
+    {
         Ok(Receipt::Reply {
             reply: Some(reply), ..
         }) => {

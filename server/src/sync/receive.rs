@@ -110,6 +110,10 @@ fn gate(caller: &Caller, stored: Option<&DocumentScope>, projection: &Projection
 /// Receives `message` for document `id` from `caller`, whose sync state is `state`; `weight` is
 /// what [`crate::documents::DocumentService::decode_sync_message`] weighed it.
 /// `requested` is set for a `request`: a peer with no copy, which must not create a document.
+/// `origin` is the sync connection it came on (0 for the HTTP fallback). The caller has checked
+/// that the token still works (the socket checks it at most once a second, and is told at once
+/// of a revocation).
+#[allow(clippy::too_many_arguments)]
 pub async fn receive(
     app: &AppState,
     caller: &Caller,
@@ -118,10 +122,8 @@ pub async fn receive(
     message: sync::Message,
     weight: u64,
     requested: bool,
+    origin: u64,
 ) -> Result<Receipt, SyncError> {
-    if !caller.still_valid(app).await.unwrap_or(false) {
-        return Err(SyncError::Revoked);
-    }
     let scope = app
         .storage
         .document_scope(id.as_str())
@@ -164,10 +166,13 @@ pub async fn receive(
         .lock(id)
         .await
         .map_err(|e| SyncError::Failed(e.to_string()))?;
+    guard.from_connection(origin);
     let stored = scope.as_ref();
     let decide = |projection: &Projection| gate(caller, stored, projection);
+    // The audit lines go in the transaction that stores the changes.
+    let audit = audit::entry(caller, "document.change", Some(id.as_str()), None);
     let applied = match guard
-        .receive_sync_message(state, message, weight, &decide)
+        .receive_sync_message(state, message, weight, &decide, Some(&audit))
         .await
     {
         Ok(applied) => applied,
@@ -180,22 +185,9 @@ pub async fn receive(
     let held = guard.held();
     drop(guard);
     if let Some(projection) = &applied.projection {
-        let detail = format!("{} new changes", applied.new_changes);
-        audit::record(
-            app,
-            caller,
-            "document.change",
-            Some(id.as_str()),
-            Some(detail),
-        )
-        .await
-        .map_err(|e| SyncError::Failed(e.message))?;
         let quarantined_now =
             scope.is_none() && matches!(gate(caller, None, projection), Gate::Quarantine { .. });
         if quarantined_now {
-            audit::record(app, caller, "document.quarantine", Some(id.as_str()), None)
-                .await
-                .map_err(|e| SyncError::Failed(e.message))?;
             tracing::warn!(document = %id, "document outside the caller's hamlets: quarantined");
         }
     }

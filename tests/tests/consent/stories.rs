@@ -146,6 +146,8 @@ pub async fn personal_data_waits_for_consent(db: &TestDb) {
             scope: Default::default(),
             changes: Vec::new(),
             projection: Some(shown_whole),
+            stored_projection: None,
+            audit: Vec::new(),
         })
         .await
         .unwrap();

@@ -145,6 +145,8 @@ pub fn update(
         scope,
         changes,
         projection,
+        stored_projection: None,
+        audit: Vec::new(),
     }
 }
 

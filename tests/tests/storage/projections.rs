@@ -258,3 +258,163 @@ pub async fn households_list_filters_and_counts(db: &TestDb) {
     );
     storage.close().await;
 }
+
+/// Every projection row of `document_id` as text, without the document id: what a full rewrite
+/// and a write by difference must agree on.
+async fn projection_rows(
+    storage: &sansang_server::storage::SqlStorage,
+    document_id: &str,
+) -> Vec<String> {
+    let mut rows = Vec::new();
+    for sql in [
+        "select 'household|' || coalesce(commune_code, '') || '|' || coalesce(hamlet_id, '') || '|'
+             || coalesce(address, '') || '|' || cast(consent_given as text) || '|'
+             || cast(member_count as text) || '|' || cast(finding_count as text) || '|'
+             || cast(error_count as text) || '|' || cast(conflict_count as text) || '|' || heads
+             || '|' || projection as r
+         from households where document_id = $1",
+        "select 'member|' || member_id || '|' || coalesce(full_name, '') || '|'
+             || coalesce(cast(birth_year as text), '') || '|' || coalesce(vneid, '') || '|'
+             || coalesce(relation, '') || '|' || coalesce(sex, '') || '|'
+             || coalesce(cast(payment_on_phone as text), '') as r
+         from members where document_id = $1 order by member_id",
+        "select 'finding|' || cast(ordinal as text) || '|' || path || '|' || code || '|' || severity as r
+         from findings where document_id = $1 order by ordinal",
+        "select 'conflict|' || cast(ordinal as text) || '|' || path || '|' || values_json as r
+         from conflicts where document_id = $1 order by ordinal",
+        "select 'photo|' || sha256 as r from photo_refs where document_id = $1 order by sha256",
+    ] {
+        for row in sqlx::query(sql)
+            .bind(document_id)
+            .fetch_all(storage.pool())
+            .await
+            .expect("projection rows")
+        {
+            rows.push(row.get::<String, _>("r"));
+        }
+    }
+    rows
+}
+
+/// A write that knows the stored projection touches only the rows that differ, and leaves the
+/// same rows as rewriting them all; its audit lines are in the same transaction. When the rows
+/// it assumes are not there, everything is written.
+pub async fn projection_written_by_difference(db: &TestDb) {
+    use sansang_server::storage::{Actor, AuditEntry, AuditFilter};
+    let storage = db.storage().await;
+    let mut doc = survey_doc("Số 7, xóm Đình", 2);
+    let heads = sorted_heads(&mut doc);
+    let before = projection("01", "Số 7, xóm Đình", heads.clone());
+    let mut after = before.clone();
+    after.heads = vec!["ff".repeat(32)];
+    after.household.notes = Some("đã sửa".into());
+    let head = after
+        .household
+        .members
+        .get_mut(HEAD_MEMBER)
+        .expect("head member");
+    head.vneid = Some(sansang_shared::model::Vneid::None);
+    after.household.members.remove(CHILD_MEMBER);
+    after.household.members.insert(
+        "0d1e2f30-4a5b-4c6d-8e9f-a0b1c2d3e4f5".into(),
+        Member {
+            full_name: Some("Lê Thị Mới".into()),
+            birth_year: Some(2001),
+            ..Member::default()
+        },
+    );
+    after.findings.truncate(1);
+    after.conflicts.clear();
+    after
+        .household
+        .photos
+        .insert("ab".repeat(32), Default::default());
+
+    const DIFF: &str = "2d1kLta4hNKTseQUFNQUK6r4GfeZ";
+    const FULL: &str = "3gNf6K4fkCxeUBc4DN8zBcCRjUxY";
+    const STALE: &str = "kTQmz8vim1K3auKHvDDGPUcWtJq";
+    for id in [DIFF, FULL] {
+        storage
+            .apply_document_update(&update(
+                id,
+                scope(Some(COMMUNE), Some("01")),
+                all_changes(&mut doc.clone()),
+                Some(before.clone()),
+            ))
+            .await
+            .expect("first write");
+    }
+    let entry = AuditEntry {
+        id: 0,
+        at: 1_700_000_000_000,
+        actor: Actor::Device("d-7".into()),
+        action: "document.change".into(),
+        document_id: Some(DIFF.into()),
+        address: None,
+        detail: Some("1 new changes".into()),
+        commune_code: Some(COMMUNE.into()),
+    };
+    let mut by_difference = update(
+        DIFF,
+        scope(Some(COMMUNE), Some("01")),
+        Vec::new(),
+        Some(after.clone()),
+    );
+    by_difference.stored_projection = Some(before.clone());
+    by_difference.audit = vec![entry.clone()];
+    storage
+        .apply_document_update(&by_difference)
+        .await
+        .expect("write by difference");
+    storage
+        .apply_document_update(&update(
+            FULL,
+            scope(Some(COMMUNE), Some("01")),
+            Vec::new(),
+            Some(after.clone()),
+        ))
+        .await
+        .expect("full rewrite");
+    // Rows this write believes stored but that are not there: written whole.
+    let mut stale = update(
+        STALE,
+        scope(Some(COMMUNE), Some("01")),
+        all_changes(&mut doc.clone()),
+        Some(after.clone()),
+    );
+    stale.stored_projection = Some(before.clone());
+    storage
+        .apply_document_update(&stale)
+        .await
+        .expect("write over missing rows");
+
+    let full = projection_rows(&storage, FULL).await;
+    assert!(
+        full.iter().any(|r| r.starts_with("member|0d1e2f30")),
+        "{full:?}"
+    );
+    assert!(
+        !full
+            .iter()
+            .any(|r| r.starts_with(&format!("member|{CHILD_MEMBER}"))),
+        "{full:?}"
+    );
+    assert_eq!(full.iter().filter(|r| r.starts_with("finding|")).count(), 1);
+    assert!(full.iter().any(|r| r.starts_with("photo|abab")));
+    assert_eq!(projection_rows(&storage, DIFF).await, full);
+    assert_eq!(projection_rows(&storage, STALE).await, full);
+    assert_eq!(
+        storage.get_projection(DIFF).await.expect("get"),
+        Some(after)
+    );
+    let audit = storage
+        .list_audit(&AuditFilter {
+            document_id: Some(DIFF.into()),
+            ..AuditFilter::default()
+        })
+        .await
+        .expect("audit");
+    assert_eq!(audit.len(), 1, "{audit:?}");
+    assert_eq!(audit[0].detail.as_deref(), Some("1 new changes"));
+    assert_eq!(audit[0].actor, Actor::Device("d-7".into()));
+}

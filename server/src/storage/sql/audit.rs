@@ -1,7 +1,7 @@
 //! The append-only audit log: who read or changed what, and when. There is deliberately no
 //! statement here that updates or deletes an entry.
 
-use sqlx::AssertSqlSafe;
+use sqlx::{Any, AssertSqlSafe, Transaction};
 
 use super::{SqlStorage, actor_columns, actor_from_columns, col, query_err};
 use crate::storage::{AuditEntry, AuditFilter, Result};
@@ -12,8 +12,19 @@ const DEFAULT_LIMIT: i64 = 100;
 #[tracing::instrument(skip_all, fields(action = %entry.action))]
 pub(super) async fn append_audit(db: &SqlStorage, entry: &AuditEntry) -> Result<i64> {
     let context = "appending to the audit log";
-    let (kind, id) = actor_columns(&entry.actor);
     let mut w = db.begin_write(context).await?;
+    let id = insert_audit(&mut w.tx, entry).await?;
+    w.commit(context).await?;
+    Ok(id)
+}
+
+/// Appends `entry` inside the caller's transaction; returns its id.
+pub(super) async fn insert_audit(
+    tx: &mut Transaction<'static, Any>,
+    entry: &AuditEntry,
+) -> Result<i64> {
+    let context = "appending to the audit log";
+    let (kind, id) = actor_columns(&entry.actor);
     let row = sqlx::query(
         "insert into audit_log (at, actor_kind, actor_id, action, document_id, address, detail,
              commune_code)
@@ -28,12 +39,10 @@ pub(super) async fn append_audit(db: &SqlStorage, entry: &AuditEntry) -> Result<
     .bind(&entry.address)
     .bind(&entry.detail)
     .bind(&entry.commune_code)
-    .fetch_one(&mut *w.tx)
+    .fetch_one(&mut **tx)
     .await
     .map_err(query_err(context))?;
-    let id = col(&row, "audit_log", "id")?;
-    w.commit(context).await?;
-    Ok(id)
+    col(&row, "audit_log", "id")
 }
 
 /// Newest first; `since` and `until` are both inclusive.

@@ -3,7 +3,7 @@
 use sqlx::any::AnyRow;
 use sqlx::{AssertSqlSafe, Row};
 
-use super::{SqlStorage, col, from_flag, now_millis, projections, query_err, to_flag};
+use super::{SqlStorage, audit, col, from_flag, now_millis, projections, query_err, to_flag};
 use crate::storage::{
     Backend, DocumentScope, DocumentUpdate, Purged, Quarantined, Result, StorageError,
     StoredChange, StoredDocument, Tombstone,
@@ -97,8 +97,18 @@ pub(super) async fn apply_document_update(
     }
 
     if let Some(projection) = &update.projection {
-        projections::replace_projection(&mut w.tx, &update.document_id, &scope, projection, now)
-            .await?;
+        projections::replace_projection(
+            &mut w.tx,
+            &update.document_id,
+            &scope,
+            projection,
+            update.stored_projection.as_ref(),
+            now,
+        )
+        .await?;
+    }
+    for entry in &update.audit {
+        audit::insert_audit(&mut w.tx, entry).await?;
     }
     w.commit(context).await?;
     Ok(inserted)
