@@ -111,8 +111,8 @@ fn gate(caller: &Caller, stored: Option<&DocumentScope>, projection: &Projection
 /// what [`crate::documents::DocumentService::decode_sync_message`] weighed it.
 /// `requested` is set for a `request`: a peer with no copy, which must not create a document.
 /// `origin` is the sync connection it came on (0 for the HTTP fallback). The caller has checked
-/// that the token still works (the socket checks it at most once a second, and is told at once
-/// of a revocation).
+/// that the token still works (the socket before every message, the HTTP fallback when it
+/// authenticated the request).
 #[allow(clippy::too_many_arguments)]
 pub async fn receive(
     app: &AppState,
