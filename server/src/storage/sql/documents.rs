@@ -25,24 +25,29 @@ pub(super) async fn apply_document_update(
     let now = now_millis();
     let mut w = db.begin_write(context).await?;
     // The upsert also locks the document row on PostgreSQL, so two updates of one document
-    // number their changes one after the other.
+    // number their changes one after the other; it reserves their sequence numbers too
+    // (`last_seq` moves past them in the same statement).
+    let reserved = i64::try_from(update.changes.len()).unwrap_or(i64::MAX);
     let row = sqlx::query(
-        "insert into documents (id, commune_code, hamlet_id, created_at, updated_at)
-         values ($1, $2, $3, $4, $4)
+        "insert into documents (id, commune_code, hamlet_id, created_at, updated_at, last_seq)
+         values ($1, $2, $3, $4, $4, $5)
          on conflict (id) do update set
              commune_code = coalesce(excluded.commune_code, documents.commune_code),
              hamlet_id = coalesce(excluded.hamlet_id, documents.hamlet_id),
-             updated_at = excluded.updated_at
+             updated_at = excluded.updated_at,
+             last_seq = documents.last_seq + excluded.last_seq
          returning last_seq, commune_code, hamlet_id, quarantined, quarantined_by",
     )
     .bind(&update.document_id)
     .bind(&update.scope.commune_code)
     .bind(&update.scope.hamlet_id)
     .bind(now)
+    .bind(reserved)
     .fetch_one(&mut *w.tx)
     .await
     .map_err(query_err("saving the document row"))?;
-    let last_seq: i64 = col(&row, "documents", "last_seq")?;
+    let reserved_to: i64 = col(&row, "documents", "last_seq")?;
+    let last_seq = reserved_to - reserved;
     let mut scope = scope_from_row(&row)?;
     // A document never seen before (or never given a change): its id may be an erased one,
     // which is never used again. The transaction is dropped, so nothing is written.
@@ -86,14 +91,6 @@ pub(super) async fn apply_document_update(
         .await
         .map_err(query_err("inserting a change"))?;
         inserted += usize::try_from(done.rows_affected()).unwrap_or(0);
-    }
-    if seq != last_seq {
-        sqlx::query("update documents set last_seq = $2 where id = $1")
-            .bind(&update.document_id)
-            .bind(seq)
-            .execute(&mut *w.tx)
-            .await
-            .map_err(query_err("numbering changes"))?;
     }
 
     if let Some(projection) = &update.projection {

@@ -25,7 +25,6 @@ pub(super) async fn replace_projection(
     stored: Option<&Projection>,
     now: Millis,
 ) -> Result<()> {
-    let context = "replacing a projection";
     let household = &projection.household;
     let json = |what: &str, e: serde_json::Error| StorageError::Corrupt {
         table: "households",
@@ -44,18 +43,11 @@ pub(super) async fn replace_projection(
         .or(household.commune_code.as_ref());
     let hamlet = scope.hamlet_id.as_ref().or(household.hamlet_id.as_ref());
 
-    // The summary row: updated in place when it is there, else (a new document, or rows a
-    // caller did not know) everything is written afresh.
-    let updated = match stored {
-        None => false,
-        Some(_) => {
-            let done = sqlx::query(
-                "update households set commune_code = $2, hamlet_id = $3, address = $4,
-                     consent_given = $5, member_count = $6, finding_count = $7,
-                     error_count = $8, conflict_count = $9, heads = $10, projection = $11,
-                     updated_at = $12
-                 where document_id = $1",
-            )
+    // The summary row ($1 to $12, the same order in both statements): updated in place when it
+    // is there, else (a new document, or rows a caller did not know) everything is written
+    // afresh.
+    let summary = |sql: &'static str| {
+        sqlx::query(sql)
             .bind(document_id)
             .bind(commune)
             .bind(hamlet)
@@ -68,10 +60,22 @@ pub(super) async fn replace_projection(
             .bind(&heads)
             .bind(&full)
             .bind(now)
+    };
+    let updated = match stored {
+        None => false,
+        Some(_) => {
+            summary(
+                "update households set commune_code = $2, hamlet_id = $3, address = $4,
+                     consent_given = $5, member_count = $6, finding_count = $7,
+                     error_count = $8, conflict_count = $9, heads = $10, projection = $11,
+                     updated_at = $12
+                 where document_id = $1",
+            )
             .execute(&mut **tx)
             .await
-            .map_err(query_err("updating a household"))?;
-            done.rows_affected() == 1
+            .map_err(query_err("updating a household"))?
+            .rows_affected()
+                == 1
         }
     };
     let stored = if updated { stored } else { None };
@@ -83,30 +87,14 @@ pub(super) async fn replace_projection(
             "delete from photo_refs where document_id = $1",
             "delete from households where document_id = $1",
         ] {
-            sqlx::query(sql)
-                .bind(document_id)
-                .execute(&mut **tx)
-                .await
-                .map_err(query_err(context))?;
+            clear(tx, sql, document_id).await?;
         }
-        sqlx::query(
+        summary(
             "insert into households (document_id, commune_code, hamlet_id, address, consent_given,
                  member_count, finding_count, error_count, conflict_count, heads, projection,
                  updated_at)
              values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
         )
-        .bind(document_id)
-        .bind(commune)
-        .bind(hamlet)
-        .bind(&household.address)
-        .bind(to_flag(household.consent_given()))
-        .bind(count(household.members.len()))
-        .bind(count(projection.findings.len()))
-        .bind(count(errors))
-        .bind(count(projection.conflicts.len()))
-        .bind(&heads)
-        .bind(&full)
-        .bind(now)
         .execute(&mut **tx)
         .await
         .map_err(query_err("inserting a household"))?;
