@@ -425,8 +425,8 @@ test("a volunteer surveys a household offline; it reaches the server; two phones
     // Phone B is revoked: it says so and keeps what it holds.
     const deviceB = await b.page.evaluate(() => JSON.parse(localStorage.getItem("sansang.device")).device.id)
     await api(`/api/v1/devices/${deviceB}/revoke`, admin, { method: "POST" })
-    await goOffline(b)
-    await goOnline(b)
+    // The server ends B's open socket at once; the app asks who it is, hears 401 and says so
+    // (going offline and back here raced with that: "revoked" can come before "offline").
     await b.page.locator("#banner").filter({ hasText: "Máy đã bị thu hồi, liên hệ trưởng thôn" }).waitFor()
     assert.equal(await b.page.locator("#conn").getAttribute("data-state"), "revoked")
     assert.equal(await b.page.locator("#members fieldset.member").count(), 3, "phone B keeps the household")
