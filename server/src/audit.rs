@@ -14,16 +14,11 @@ pub async fn record(
     document_id: Option<&str>,
     detail: Option<String>,
 ) -> Result<(), ApiError> {
-    record_as(
-        state,
-        caller.actor(),
-        caller.principal.commune(),
-        caller.address.clone(),
-        action,
-        document_id,
-        detail,
-    )
-    .await
+    state
+        .storage
+        .append_audit(&entry(caller, action, document_id, detail))
+        .await?;
+    Ok(())
 }
 
 /// The entry [`record`] would write, for writing it inside another transaction.
@@ -33,16 +28,14 @@ pub fn entry(
     document_id: Option<&str>,
     detail: Option<String>,
 ) -> AuditEntry {
-    AuditEntry {
-        id: 0,
-        at: crate::now_millis(),
-        actor: caller.actor(),
-        action: action.to_owned(),
-        document_id: document_id.map(str::to_owned),
-        address: caller.address.clone(),
+    build(
+        caller.actor(),
+        caller.principal.commune(),
+        caller.address.clone(),
+        action,
+        document_id,
         detail,
-        commune_code: caller.principal.commune().map(str::to_owned),
-    }
+    )
 }
 
 /// Records an action of someone not signed in (a failed sign-in, an enrollment) or of the
@@ -56,7 +49,20 @@ pub async fn record_as(
     document_id: Option<&str>,
     detail: Option<String>,
 ) -> Result<(), ApiError> {
-    let entry = AuditEntry {
+    let entry = build(actor, commune, address, action, document_id, detail);
+    state.storage.append_audit(&entry).await?;
+    Ok(())
+}
+
+fn build(
+    actor: Actor,
+    commune: Option<&str>,
+    address: Option<String>,
+    action: &str,
+    document_id: Option<&str>,
+    detail: Option<String>,
+) -> AuditEntry {
+    AuditEntry {
         id: 0,
         at: crate::now_millis(),
         actor,
@@ -65,7 +71,5 @@ pub async fn record_as(
         address,
         detail,
         commune_code: commune.map(str::to_owned),
-    };
-    state.storage.append_audit(&entry).await?;
-    Ok(())
+    }
 }

@@ -482,7 +482,6 @@ impl DocGuard<'_> {
             // The candidate is dropped: the document in memory stays as it was.
             Gate::Refuse(reason) => return Err(DocumentError::Refused(reason)),
         }
-        update.stored_projection = self.loaded().projection.clone();
         if let Some(base) = audit {
             update.audit.push(AuditEntry {
                 action: "document.change".into(),
@@ -499,8 +498,17 @@ impl DocGuard<'_> {
                 });
             }
         }
+        // Taken, not copied: should the write fail, the next one rewrites every row.
+        update.stored_projection = self
+            .slot
+            .loaded
+            .as_mut()
+            .and_then(|loaded| loaded.projection.take());
         let service = self.service;
         let new_changes = service.storage.apply_document_update(&update).await?;
+        if quarantined {
+            tracing::warn!(document = %self.id, "document outside the sender's hamlets: quarantined");
+        }
         service.metrics.changes_stored(new_changes);
         let loaded = self
             .slot

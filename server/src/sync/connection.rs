@@ -213,13 +213,12 @@ impl Connection {
         let mut ping = interval(every);
         ping.set_missed_tick_behavior(MissedTickBehavior::Delay);
         ping.tick().await;
-        // Whether a ping is out, and whether anything arrived since it was sent. Any frame is a
+        // Whether anything arrived since the last ping (true before the first). Any frame is a
         // sign of life, not only the pong: a phone pushing hundreds of households keeps this
         // socket's queue full, and its pong waits behind the messages sent before it — a busy
         // peer must not be taken for a silent one (dropping it mid-burst wedged stock
         // automerge-repo clients, issue 16).
-        let mut awaiting_pong = false;
-        let mut heard = false;
+        let mut heard = true;
         loop {
             let outcome = tokio::select! {
                 frame = socket.recv() => {
@@ -233,8 +232,7 @@ impl Connection {
                             }
                             self.receive(&bytes).await
                         }
-                        Some(Ok(Frame::Pong(_))) => { awaiting_pong = false; Ok(Vec::new()) }
-                        Some(Ok(Frame::Ping(_))) => Ok(Vec::new()),
+                        Some(Ok(Frame::Pong(_) | Frame::Ping(_))) => Ok(Vec::new()),
                         Some(Ok(Frame::Close(_))) => return End::Closed,
                         Some(Ok(Frame::Text(_))) => Err(End::Refused("text frame: the protocol sends binary CBOR frames".into())),
                     }
@@ -251,13 +249,12 @@ impl Connection {
                     Err(_) => Ok(Vec::new()),
                 },
                 _ = ping.tick() => {
-                    if awaiting_pong && !heard {
+                    if !heard {
                         return End::Silent;
                     }
                     if !self.caller.still_valid(&self.app).await.unwrap_or(false) {
                         return End::Revoked;
                     }
-                    awaiting_pong = true;
                     heard = false;
                     if socket.send(Frame::Ping(Default::default())).await.is_err() {
                         return End::Closed;

@@ -171,25 +171,18 @@ pub async fn receive(
     let decide = |projection: &Projection| gate(caller, stored, projection);
     // The audit lines go in the transaction that stores the changes.
     let audit = audit::entry(caller, "document.change", Some(id.as_str()), None);
-    let applied = match guard
+    match guard
         .receive_sync_message(state, message, weight, &decide, Some(&audit))
         .await
     {
-        Ok(applied) => applied,
+        Ok(_) => {}
         Err(DocumentError::Corrupt(reason)) => return Err(SyncError::Refused(reason)),
         Err(DocumentError::Refused(reason)) => return Err(SyncError::Forbidden(reason)),
         Err(DocumentError::TooLarge(reason)) => return Err(SyncError::TooLarge(reason)),
         Err(e) => return Err(SyncError::Failed(e.to_string())),
-    };
+    }
     let reply = guard.generate_sync_message(state);
     let held = guard.held();
     drop(guard);
-    if let Some(projection) = &applied.projection {
-        let quarantined_now =
-            scope.is_none() && matches!(gate(caller, None, projection), Gate::Quarantine { .. });
-        if quarantined_now {
-            tracing::warn!(document = %id, "document outside the caller's hamlets: quarantined");
-        }
-    }
     Ok(Receipt::Reply { reply, held })
 }

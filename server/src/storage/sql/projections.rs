@@ -80,15 +80,19 @@ pub(super) async fn replace_projection(
     };
     let stored = if updated { stored } else { None };
     if stored.is_none() {
-        for sql in [
+        // The other tables are cleared below, each as its rows differ (always, here).
+        clear(
+            tx,
             "delete from members where document_id = $1",
-            "delete from findings where document_id = $1",
-            "delete from conflicts where document_id = $1",
-            "delete from photo_refs where document_id = $1",
+            document_id,
+        )
+        .await?;
+        clear(
+            tx,
             "delete from households where document_id = $1",
-        ] {
-            clear(tx, sql, document_id).await?;
-        }
+            document_id,
+        )
+        .await?;
         summary(
             "insert into households (document_id, commune_code, hamlet_id, address, consent_given,
                  member_count, finding_count, error_count, conflict_count, heads, projection,
@@ -117,16 +121,13 @@ pub(super) async fn replace_projection(
         delete_member(tx, document_id, member_id).await?;
     }
 
-    let findings_same = stored.is_some_and(|p| p.findings == projection.findings);
-    if !findings_same {
-        if stored.is_some() {
-            clear(
-                tx,
-                "delete from findings where document_id = $1",
-                document_id,
-            )
-            .await?;
-        }
+    if stored.is_none_or(|p| p.findings != projection.findings) {
+        clear(
+            tx,
+            "delete from findings where document_id = $1",
+            document_id,
+        )
+        .await?;
         for (ordinal, finding) in projection.findings.iter().enumerate() {
             sqlx::query(
                 "insert into findings
@@ -164,15 +165,13 @@ pub(super) async fn replace_projection(
         keys
     };
     let new_photos = photos(projection);
-    if stored.map(photos) != Some(new_photos.clone()) {
-        if stored.is_some() {
-            clear(
-                tx,
-                "delete from photo_refs where document_id = $1",
-                document_id,
-            )
-            .await?;
-        }
+    if stored.map(photos).as_ref() != Some(&new_photos) {
+        clear(
+            tx,
+            "delete from photo_refs where document_id = $1",
+            document_id,
+        )
+        .await?;
         for sha256 in &new_photos {
             sqlx::query("insert into photo_refs (document_id, sha256) values ($1, $2)")
                 .bind(document_id)
@@ -183,16 +182,13 @@ pub(super) async fn replace_projection(
         }
     }
 
-    let conflicts_same = stored.is_some_and(|p| p.conflicts == projection.conflicts);
-    if !conflicts_same {
-        if stored.is_some() {
-            clear(
-                tx,
-                "delete from conflicts where document_id = $1",
-                document_id,
-            )
-            .await?;
-        }
+    if stored.is_none_or(|p| p.conflicts != projection.conflicts) {
+        clear(
+            tx,
+            "delete from conflicts where document_id = $1",
+            document_id,
+        )
+        .await?;
         for (ordinal, conflict) in projection.conflicts.iter().enumerate() {
             sqlx::query(
                 "insert into conflicts (document_id, ordinal, path, values_json)
