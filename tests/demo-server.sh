@@ -2,9 +2,9 @@
 # server, starts `sansang demo` on a free port with a fresh SQLite database in a temporary
 # folder, and waits until it serves. After `start_demo NAME HOUSEHOLDS [DATABASE_URL]` the caller
 # has `url`, `credentials` (the demo's JSON file), `data_dir` and `stderr_log`; the server stops
-# and the folder goes when the caller's shell exits, or at `stop_demo`. With DATABASE_URL (a
-# PostgreSQL database) the demo is stored there instead of in SQLite. Variables `SANSANG_SYNC_*`
-# of the caller's environment reach the server.
+# and the folder goes when the caller's shell exits, or at `stop_demo`; `run_node` runs node:test
+# files against it. With DATABASE_URL (a PostgreSQL database) the demo is stored there instead
+# of in SQLite. Variables `SANSANG_SYNC_*` of the caller's environment reach the server.
 # shellcheck shell=bash
 
 start_demo() {
@@ -49,6 +49,27 @@ start_demo() {
     echo "$name: the server did not print its URL and credentials within 60 s; its output:" >&2
     cat "$stdout_log" "$stderr_log" >&2
     exit 1
+}
+
+# run_node NAME DIR ARG...: `node --test` with ARG... (options, test files) in DIR against the
+# demo started last (SANSANG_URL, SANSANG_CREDENTIALS), in TAP, so the run ends with
+# node:test's "# tests N", "# pass N", "# fail N" lines; on failure the server's log and that
+# summary again. Returns node's status.
+run_node() {
+    local name=$1 dir=$2 node_log="$data_dir/node.log" status
+    shift 2
+    set +e
+    (cd "$dir" && SANSANG_URL="$url" SANSANG_CREDENTIALS="$credentials" \
+        node --test --test-reporter=tap "$@") 2>&1 | tee "$node_log"
+    status=${PIPESTATUS[0]}
+    set -e
+    if ((status != 0)); then
+        echo "$name: failed; the server's log (last 100 lines):"
+        tail -n 100 "$stderr_log"
+        echo "$name: node:test summary again:"
+        grep -E '^# (tests|suites|pass|fail|cancelled|skipped|todo|duration_ms) ' "$node_log" || true
+    fi
+    return "$status"
 }
 
 stop_demo() { _stop_demo; server_pid=""; data_dir=""; }

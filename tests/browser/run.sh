@@ -38,15 +38,8 @@ unset SANSANG_FIELD_APP_DIR
 # 240 households: about ten with conflicting values, spread over the twelve hamlets.
 start_demo browser 240
 
-node_log="$data_dir/node.log"
-set +e
-(cd "$here" && SANSANG_URL="$url" SANSANG_CREDENTIALS="$credentials" SANSANG_CHROMIUM="$chromium" \
-    node --test --test-concurrency=1 --test-reporter=tap review.test.mjs field.test.mjs) 2>&1 | tee "$node_log"
-status=${PIPESTATUS[0]}
-set -e
-if ((status != 0)); then
-    echo "browser: failed; the server's log (last 100 lines):"
-    tail -n 100 "$stderr_log"
-fi
+export SANSANG_CHROMIUM="$chromium"
+status=0
+run_node browser "$here" --test-concurrency=1 review.test.mjs field.test.mjs || status=$?
 echo "browser: screenshots in ${SANSANG_SCREENSHOTS:-$here/screenshots}"
 exit "$status"

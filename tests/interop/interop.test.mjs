@@ -16,6 +16,7 @@ import { randomUUID } from "node:crypto"
 import * as A from "@automerge/automerge"
 import { Repo, generateAutomergeUrl } from "@automerge/automerge-repo"
 import { WebSocketClientAdapter } from "@automerge/automerge-repo-network-websocket"
+import { household } from "./phones.mjs"
 
 const baseUrl = process.env.SANSANG_URL
 const credentialsPath = process.env.SANSANG_CREDENTIALS
@@ -131,32 +132,6 @@ function projectionAt(documentId, heads) {
   })
 }
 
-function household(n, hamlet = "T01") {
-  const head = randomUUID()
-  return {
-    head,
-    value: {
-      schema: "sansang.household/1",
-      communeCode: COMMUNE,
-      hamletId: hamlet,
-      address: `Số ${n}, ngõ 7, thôn ${hamlet}`,
-      consent: { given: true, by: `Chủ hộ ${n}`, at: "2025-06-01T08:30:00+07:00" },
-      members: {
-        [head]: {
-          fullName: `Nguyễn Văn Thử ${n}`,
-          birthYear: 1970 + n,
-          sex: "male",
-          relation: "head",
-          smartphone: "own",
-          vneid: "registered",
-          paymentAccount: "bank",
-          paymentOnPhone: true,
-        },
-      },
-      visits: [],
-    },
-  }
-}
 
 before(async () => {
   adminSession = await signIn(u => u.role === "admin")
@@ -177,7 +152,7 @@ describe("the JavaScript automerge-repo client and the sansang server", { timeou
     const phone = await connect(deviceToken("T01"))
     const handles = []
     for (let n = 1; n <= 3; n++) {
-      const { head, value } = household(n)
+      const { head, value } = household(n, 1970 + n)
       const handle = phone.repo.create(value)
       handle.change(d => {
         d.address = `${d.address}, xã Hà Tây`
@@ -220,7 +195,7 @@ describe("the JavaScript automerge-repo client and the sansang server", { timeou
 
   test("concurrent offline edits of one member's field merge, and the server shows the conflict", async () => {
     const creator = await connect(deviceToken("T01"))
-    const { head, value } = household(4)
+    const { head, value } = household(4, 1974)
     const created = creator.repo.create(value)
     await serverHas(creator, created)
     const url = created.url
@@ -278,7 +253,7 @@ describe("the JavaScript automerge-repo client and the sansang server", { timeou
 
   test("a phone of hamlet T02 cannot fetch a T01 household", async () => {
     const owner = await connect(deviceToken("T01"))
-    const handle = owner.repo.create(household(5).value)
+    const handle = owner.repo.create(household(5, 1975).value)
     await serverHas(owner, handle)
 
     const stranger = await connect(deviceToken("T02"))

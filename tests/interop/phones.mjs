@@ -1,7 +1,8 @@
 // Phones as they are in the field: stock automerge-repo 2.5.6 clients (Repo +
 // WebSocketClientAdapter, no storage), each creating households and editing them as fast as the
 // client takes the edits, all at once. Used by the burst test (burst.test.mjs) and by the sync
-// benchmark (scripts/bench-sync), against sansang and against the reference server.
+// benchmark (scripts/bench-js-phones), against sansang and against the reference server; the
+// interop test takes its households from `household`.
 //
 //   node phones.mjs --url http://127.0.0.1:PORT --token sd_… [--phones 10] [--households 50]
 //                   [--edits 20] [--settle 60]
@@ -39,7 +40,8 @@ const sameHeads = (a, b) => a.length === b.length && [...a].sort().join() === [.
 const tick = () => new Promise(resolve => setImmediate(resolve))
 const sleep = ms => new Promise(resolve => setTimeout(resolve, ms))
 
-function householdValue(phone, n, hamlet) {
+/** A household as the contract has it, named by `label`, and the id of its head. */
+export function household(label, birthYear, hamlet = "T01") {
   const head = randomUUID()
   return {
     head,
@@ -47,12 +49,12 @@ function householdValue(phone, n, hamlet) {
       schema: "sansang.household/1",
       communeCode: COMMUNE,
       hamletId: hamlet,
-      address: `Số ${n}, máy ${phone}, thôn ${hamlet}`,
-      consent: { given: true, by: `Chủ hộ ${phone}-${n}`, at: "2025-06-01T08:30:00+07:00" },
+      address: `Số ${label}, thôn ${hamlet}`,
+      consent: { given: true, by: `Chủ hộ ${label}`, at: "2025-06-01T08:30:00+07:00" },
       members: {
         [head]: {
-          fullName: `Nguyễn Văn Thử ${phone}-${n}`,
-          birthYear: 1950 + (n % 50),
+          fullName: `Nguyễn Văn Thử ${label}`,
+          birthYear,
           sex: "male",
           relation: "head",
           smartphone: "own",
@@ -118,7 +120,7 @@ export async function burst({ url, token, phones = 10, households = 50, edits = 
     clients.map(async ({ repo, storageId }, p) => {
       const mine = []
       for (let n = 0; n < households; n++) {
-        const { head, value } = householdValue(p, n, hamlet)
+        const { head, value } = household(`${n}, máy ${p}`, 1950 + (n % 50), hamlet)
         const handle = repo.create(value)
         const tracked = new Tracked(handle, head)
         handle.on("remote-heads", ({ storageId: from, heads }) => {
@@ -128,18 +130,15 @@ export async function burst({ url, token, phones = 10, households = 50, edits = 
         mine.push(tracked)
         await tick()
       }
-      const edit = async (t, e) => {
-        t.handle.change(d => {
-          d.members[t.head].vneid = VNEID[e % VNEID.length]
-          d.notes = `edit ${e}`
-        })
-        t.changed()
-        if (process.env.PHONES_PACE !== "none") await tick()
-      }
-      if (process.env.PHONES_ORDER === "household") {
-        for (const t of mine) for (let e = 0; e < edits; e++) await edit(t, e)
-      } else {
-        for (let e = 0; e < edits; e++) for (const t of mine) await edit(t, e)
+      for (let e = 0; e < edits; e++) {
+        for (const t of mine) {
+          t.handle.change(d => {
+            d.members[t.head].vneid = VNEID[e % VNEID.length]
+            d.notes = `edit ${e}`
+          })
+          t.changed()
+          await tick()
+        }
       }
       all.push(...mine)
     }),

@@ -32,27 +32,9 @@ echo "== interop: npm ci (node $node_version)"
 # shellcheck source=../demo-server.sh
 source "$here/../demo-server.sh"
 
-# run_node NAME FILE: node:test on FILE against the demo started last, in TAP, so the run ends
-# with node:test's "# tests N", "# pass N", "# fail N" lines; the server's log when it fails.
-run_node() {
-    local name=$1 file=$2 node_log="$data_dir/node.log" status
-    set +e
-    (cd "$here" && SANSANG_URL="$url" SANSANG_CREDENTIALS="$credentials" \
-        node --test --test-reporter=tap "$file") 2>&1 | tee "$node_log"
-    status=${PIPESTATUS[0]}
-    set -e
-    if ((status != 0)); then
-        echo "$name: failed; the server's log (last 100 lines):"
-        tail -n 100 "$stderr_log"
-        echo "$name: node:test summary again:"
-        grep -E '^# (tests|suites|pass|fail|cancelled|skipped|todo|duration_ms) ' "$node_log" || true
-    fi
-    return "$status"
-}
-
 failed=0
 start_demo interop 24
-run_node interop interop.test.mjs || failed=1
+run_node interop "$here" interop.test.mjs || failed=1
 stop_demo
 
 # The burst's phones share one device token: the per-token sync limits are lifted, as for the
@@ -64,7 +46,7 @@ export SANSANG_SYNC_INFLIGHT_MESSAGES_PER_TOKEN=100000 SANSANG_SYNC_CONNECTIONS_
 # them mid-burst, which wedges the stock client's documents; this makes that happen in every run.
 export SANSANG_SYNC_PING_INTERVAL_SECONDS=2
 start_demo burst-sqlite 1
-run_node "burst on SQLite" burst.test.mjs || failed=1
+run_node "burst on SQLite" "$here" burst.test.mjs || failed=1
 stop_demo
 
 "$here/../../scripts/ensure-postgres"
@@ -72,7 +54,7 @@ pg=postgres://postgres@127.0.0.1:5432
 burst_db=sansang_burst_$$
 if psql "$pg/postgres" -qc "create database $burst_db" >/dev/null 2>&1; then
     start_demo burst-postgres 1 "$pg/$burst_db"
-    run_node "burst on PostgreSQL" burst.test.mjs || failed=1
+    run_node "burst on PostgreSQL" "$here" burst.test.mjs || failed=1
     stop_demo
     psql "$pg/postgres" -qc "drop database if exists $burst_db" >/dev/null 2>&1 || true
 elif [[ "${CI:-}" == true ]]; then
