@@ -12,7 +12,7 @@ use automerge::ActorId;
 use automerge::transaction::Transactable;
 
 use crate::app::AppState;
-use crate::documents::{DocumentError, DocumentId};
+use crate::documents::{DocGuard, DocumentError, DocumentId};
 use crate::storage::{DocumentScope, StorageError};
 
 /// Why a move or a release was not done.
@@ -48,19 +48,17 @@ pub fn installation_actor() -> ActorId {
     crate::review::reviewer_actor("installation")
 }
 
-/// The stored scope of `id` and its commune; `NotFound` for a document never stored or of no
-/// commune.
-async fn stored_scope(
-    state: &AppState,
+/// Document `id` locked, with its stored scope and commune; `NotFound` for a document never
+/// stored or of no commune. Read under the lock, so a phone's change or another move cannot
+/// slip in between the check and the write.
+async fn locked<'a>(
+    state: &'a AppState,
     id: &DocumentId,
-) -> Result<(DocumentScope, String), MoveError> {
-    let scope = state
-        .storage
-        .document_scope(id.as_str())
-        .await?
-        .ok_or(MoveError::NotFound)?;
+) -> Result<(DocGuard<'a>, DocumentScope, String), MoveError> {
+    let guard = state.documents.lock(id).await?;
+    let scope = guard.scope().cloned().ok_or(MoveError::NotFound)?;
     let commune = scope.commune_code.clone().ok_or(MoveError::NotFound)?;
-    Ok((scope, commune))
+    Ok((guard, scope, commune))
 }
 
 /// `UnknownHamlet` unless `commune` has `hamlet`.
@@ -82,16 +80,11 @@ async fn hamlet_exists(state: &AppState, commune: &str, hamlet: &str) -> Result<
 
 /// Writes `hamlet` into the document as `actor`: stored, projected and pushed like any change.
 async fn write_hamlet(
-    state: &AppState,
-    id: &DocumentId,
+    guard: &mut DocGuard<'_>,
     hamlet: &str,
     actor: ActorId,
     message: &str,
 ) -> Result<(), MoveError> {
-    let mut guard = state.documents.lock(id).await?;
-    if !guard.stored() {
-        return Err(MoveError::NotFound);
-    }
     guard
         .change_as(actor, message, |tx| {
             tx.put(automerge::ROOT, "hamletId", hamlet)
@@ -109,7 +102,7 @@ pub async fn move_household(
     actor: ActorId,
     may_move: impl FnOnce(&str, Option<&str>, &str) -> bool,
 ) -> Result<Moved, MoveError> {
-    let (scope, commune) = stored_scope(state, id).await?;
+    let (mut guard, scope, commune) = locked(state, id).await?;
     if !may_move(&commune, scope.hamlet_id.as_deref(), hamlet) {
         return Err(MoveError::NotFound);
     }
@@ -123,7 +116,7 @@ pub async fn move_household(
             "move: {} → {hamlet}",
             from.as_deref().unwrap_or("(no hamlet)")
         );
-        write_hamlet(state, id, hamlet, actor, &message).await?;
+        write_hamlet(&mut guard, hamlet, actor, &message).await?;
     }
     Ok(Moved {
         document_id: id.as_str().to_owned(),
@@ -143,7 +136,7 @@ pub async fn release(
     actor: ActorId,
     may_release: impl FnOnce(&str) -> bool,
 ) -> Result<Moved, MoveError> {
-    let (scope, commune) = stored_scope(state, id).await?;
+    let (mut guard, scope, commune) = locked(state, id).await?;
     if !may_release(&commune) {
         return Err(MoveError::NotFound);
     }
@@ -153,9 +146,9 @@ pub async fn release(
     hamlet_exists(state, &commune, hamlet).await?;
     let from = scope.hamlet_id.clone();
     if from.as_deref() != Some(hamlet) {
-        write_hamlet(state, id, hamlet, actor, &format!("release to {hamlet}")).await?;
+        write_hamlet(&mut guard, hamlet, actor, &format!("release to {hamlet}")).await?;
     }
-    state.storage.set_quarantined(id.as_str(), false).await?;
+    guard.set_quarantined(false).await?;
     Ok(Moved {
         document_id: id.as_str().to_owned(),
         commune_code: commune,

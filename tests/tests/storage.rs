@@ -31,7 +31,7 @@ use audit::{audit_filters, audit_is_newest_first_with_default_limit};
 use documents::{
     change_log_is_idempotent, compaction_keeps_later_changes, concurrent_writers,
     concurrent_writers_same_document, connection_settings, reopening_keeps_everything,
-    scope_and_counts,
+    scope_and_counts, writers_at_once_succeed_or_fail_alone,
 };
 use people::{devices_roundtrip, users_roundtrip};
 use places::places_roundtrip;
@@ -54,6 +54,7 @@ sansang_tests::backend_tests!(
     scope_and_counts,
     concurrent_writers,
     concurrent_writers_same_document,
+    writers_at_once_succeed_or_fail_alone,
     connection_settings,
     reopening_keeps_everything,
     projection_roundtrip,

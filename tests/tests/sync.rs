@@ -16,8 +16,9 @@ mod stories;
 
 use limits::sync_costs_are_bounded_per_token;
 use moves::{
-    a_peer_id_stays_with_its_token, households_move_only_through_the_hamlet_head,
-    new_households_from_outside_wait_for_the_admin, revocation_ends_open_sockets_at_once,
+    a_move_racing_a_phone_reaches_none_of_it, a_peer_id_stays_with_its_token,
+    households_move_only_through_the_hamlet_head, new_households_from_outside_wait_for_the_admin,
+    revocation_ends_open_sockets_at_once,
 };
 use stories::{
     bad_input_is_refused_and_harms_nobody, concurrent_edits_merge_and_show_the_conflict,
@@ -33,6 +34,7 @@ sansang_tests::backend_tests!(
     revoked_and_unknown_tokens_are_cut_off,
     the_http_fallback_syncs_like_the_socket,
     households_move_only_through_the_hamlet_head,
+    a_move_racing_a_phone_reaches_none_of_it,
     new_households_from_outside_wait_for_the_admin,
     a_peer_id_stays_with_its_token,
     sync_costs_are_bounded_per_token,

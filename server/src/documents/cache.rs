@@ -30,6 +30,26 @@ pub struct Loaded {
     /// The projection the database holds for it, when this copy wrote it (so the next write
     /// touches only the rows that differ); `None` after loading.
     pub projection: Option<sansang_shared::Projection>,
+    /// Where it belongs as stored (`None` while not stored): read with it and written with every
+    /// update, under this slot's lock, so whoever holds the lock sees every move made through
+    /// this process.
+    pub scope: Option<crate::storage::DocumentScope>,
+}
+
+impl Loaded {
+    /// A document not stored (new, or erased a moment ago).
+    pub fn empty() -> Self {
+        Loaded {
+            doc: Automerge::new(),
+            stored: false,
+            log_len: 0,
+            weight: 0,
+            held: 0,
+            held_changes: 0,
+            projection: None,
+            scope: None,
+        }
+    }
 }
 
 type Entry = Arc<AsyncMutex<Slot>>;
@@ -93,6 +113,17 @@ impl Cache {
                 None => break,
             }
         }
+    }
+
+    /// Whether `id` is in memory, stored, and free at this instant (a hint: whoever acts on it
+    /// checks again under the lock).
+    pub fn holds_stored(&self, id: &str) -> bool {
+        let inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        inner.entries.get(id).is_some_and(|(entry, _)| {
+            entry
+                .try_lock()
+                .is_ok_and(|slot| slot.loaded.as_ref().is_some_and(|l| l.stored))
+        })
     }
 
     /// Forgets a document (after a failed write, so the next use reloads what is durable).

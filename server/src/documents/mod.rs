@@ -188,6 +188,12 @@ impl DocumentService {
         Ok(doc.get_changes(&[]))
     }
 
+    /// Whether document `id` is in memory and stored at this instant: a hint for skipping a
+    /// read of the database, never a decision (that is taken under the lock).
+    pub fn holds_stored(&self, id: &DocumentId) -> bool {
+        self.cache.holds_stored(id.as_str())
+    }
+
     /// Locks document `id`, loading it from the database when it is not in memory.
     pub async fn lock(&self, id: &DocumentId) -> Result<DocGuard<'_>, DocumentError> {
         let mut slot = self.cache.lock(id.as_str()).await;
@@ -227,15 +233,7 @@ impl DocumentService {
 
     async fn load_stored(&self, id: &DocumentId) -> Result<Loaded, DocumentError> {
         let Some(stored) = self.storage.load_document(id.as_str()).await? else {
-            return Ok(Loaded {
-                doc: Automerge::new(),
-                stored: false,
-                log_len: 0,
-                weight: 0,
-                held: 0,
-                held_changes: 0,
-                projection: None,
-            });
+            return Ok(Loaded::empty());
         };
         let corrupt = |detail: String| DocumentError::StoredCorrupt {
             id: id.to_string(),
@@ -263,6 +261,7 @@ impl DocumentService {
             held: 0,
             held_changes: 0,
             projection: None,
+            scope: Some(stored.scope),
         })
     }
 }
@@ -301,6 +300,28 @@ impl DocGuard<'_> {
 
     pub fn id(&self) -> &DocumentId {
         &self.id
+    }
+
+    /// Where the document belongs as stored (`None` while it is not): current for every write
+    /// made through this process, since they all hold this lock.
+    pub fn scope(&self) -> Option<&DocumentScope> {
+        self.loaded().scope.as_ref()
+    }
+
+    /// Takes the document out of quarantine (or puts it in): stored, and the copy's scope
+    /// follows.
+    pub async fn set_quarantined(&mut self, quarantined: bool) -> Result<(), DocumentError> {
+        self.service
+            .storage
+            .set_quarantined(self.id.as_str(), quarantined)
+            .await?;
+        if let Some(scope) = self.slot.loaded.as_mut().and_then(|l| l.scope.as_mut()) {
+            scope.quarantined = quarantined;
+            if !quarantined {
+                scope.quarantined_by = None;
+            }
+        }
+        Ok(())
     }
 
     /// Changes made through this guard come from sync connection `origin`: its notices say so.
@@ -404,15 +425,7 @@ impl DocGuard<'_> {
     /// Drops the copy in memory (after the document was erased): whoever locks it next reads
     /// the database, which no longer has it.
     pub fn unload(&mut self) {
-        self.slot.loaded = Some(Loaded {
-            doc: Automerge::new(),
-            stored: false,
-            log_len: 0,
-            weight: 0,
-            held: 0,
-            held_changes: 0,
-            projection: None,
-        });
+        self.slot.loaded = Some(Loaded::empty());
     }
 
     /// Writes the projection again from the document as it is (after the projection's rules
@@ -422,9 +435,10 @@ impl DocGuard<'_> {
             return Ok(());
         }
         let (projection, update) = update_for(&self.id, self.doc(), Vec::new());
-        self.service.storage.apply_document_update(&update).await?;
+        let written = self.service.storage.apply_document_update(&update).await?;
         if let Some(loaded) = self.slot.loaded.as_mut() {
             loaded.projection = Some(projection);
+            loaded.scope = Some(written.scope);
         }
         Ok(())
     }
@@ -505,7 +519,8 @@ impl DocGuard<'_> {
             .as_mut()
             .and_then(|loaded| loaded.projection.take());
         let service = self.service;
-        let new_changes = service.storage.apply_document_update(&update).await?;
+        let written = service.storage.apply_document_update(&update).await?;
+        let new_changes = written.inserted;
         if quarantined {
             tracing::warn!(document = %self.id, "document outside the sender's hamlets: quarantined");
         }
@@ -520,6 +535,7 @@ impl DocGuard<'_> {
         loaded.log_len += new_changes;
         loaded.weight = weight;
         loaded.projection = update.projection.take();
+        loaded.scope = Some(written.scope);
         if loaded.log_len >= service.compact_after
             && let Err(e) = self.compact().await
         {

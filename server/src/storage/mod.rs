@@ -193,6 +193,17 @@ pub struct StoredDocument {
     pub snapshot_heads: Vec<String>,
     /// Changes not merged into the snapshot, in the order they were received.
     pub changes: Vec<StoredChange>,
+    /// Where it belongs, as stored.
+    pub scope: DocumentScope,
+}
+
+/// What a document update wrote.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Written {
+    /// How many of its changes were new.
+    pub inserted: usize,
+    /// Where the document belongs now, read under the row's lock in the update's transaction.
+    pub scope: DocumentScope,
 }
 
 /// What is left of an erased document: its id, and the document that replaced it, if any.
@@ -502,9 +513,9 @@ pub trait Storage: Send + Sync + 'static {
 
     // Documents.
     /// Appends the changes not yet stored (idempotent by hash) and replaces the projection, in
-    /// one transaction. Returns how many changes were new. A `None` scope field keeps the stored
-    /// value; a `None` projection keeps the stored projection.
-    async fn apply_document_update(&self, update: &DocumentUpdate) -> Result<usize>;
+    /// one transaction. Returns how many changes were new and the scope stored. A `None` scope
+    /// field keeps the stored value; a `None` projection keeps the stored projection.
+    async fn apply_document_update(&self, update: &DocumentUpdate) -> Result<Written>;
     /// `None` when the document was never stored.
     async fn load_document(&self, document_id: &str) -> Result<Option<StoredDocument>>;
     /// Replaces the snapshot and deletes exactly the changes named in `merged` (the ones the

@@ -500,21 +500,23 @@ impl Connection {
     }
 
     /// Another peer changed a document: send this peer what it lacks, if the document is still
-    /// (or now) the caller's: its scope is read again before every push, so a household moved
+    /// (or now) the caller's: its stored scope is checked under its lock before every push, so a household moved
     /// to another hamlet stops flowing to the old hamlet's phones at once.
     async fn document_changed(&mut self, id: &DocumentId) -> Result<Vec<Message>, End> {
         if !self.pending.contains(id) && !self.docs.contains_key(id) {
             return Ok(Vec::new());
         }
-        let scope = self
+        let guard = self
             .app
-            .storage
-            .document_scope(id.as_str())
+            .documents
+            .lock(id)
             .await
-            .map_err(|e| End::Failed(format!("reading the scope of {id}: {e}")))?;
-        let allowed = scope.is_some_and(|s| {
+            .map_err(|e| End::Failed(e.to_string()))?;
+        // The scope as stored, under the document's lock: a move that committed before this
+        // notice is seen.
+        let allowed = guard.scope().is_some_and(|s| {
             if s.quarantined {
-                may_see_quarantined(&self.caller, &s)
+                may_see_quarantined(&self.caller, s)
             } else {
                 may_change(
                     &self.caller,
@@ -531,17 +533,11 @@ impl Connection {
         if self.pending.remove(id) {
             self.docs.insert(id.clone(), sync::State::new());
         }
-        let Some(mut state) = self.docs.remove(id) else {
+        let Some(state) = self.docs.get_mut(id) else {
             return Ok(Vec::new());
         };
-        let generated = match self.app.documents.lock(id).await {
-            Ok(guard) => guard.generate_sync_message(&mut state),
-            Err(e) => {
-                self.docs.insert(id.clone(), state);
-                return Err(End::Failed(e.to_string()));
-            }
-        };
-        self.docs.insert(id.clone(), state);
+        let generated = guard.generate_sync_message(state);
+        drop(guard);
         if let Some(m) = &generated {
             self.note_disclosure(id, m).await;
         }

@@ -107,6 +107,47 @@ fn gate(caller: &Caller, stored: Option<&DocumentScope>, projection: &Projection
     }
 }
 
+/// What the caller is answered instead of a sync, when `scope` (the stored one, `None` for a
+/// document not stored) keeps the document from it.
+async fn refusal(
+    app: &AppState,
+    caller: &Caller,
+    id: &DocumentId,
+    scope: Option<&DocumentScope>,
+    requested: bool,
+) -> Result<Option<Receipt>, SyncError> {
+    match scope {
+        Some(s)
+            if !s.quarantined
+                && !may_change(caller, s.commune_code.as_deref(), s.hamlet_id.as_deref()) =>
+        {
+            Ok(Some(Receipt::Unavailable { unknown: false }))
+        }
+        // Quarantined documents stay reachable for the phone that made one, so it can go on
+        // syncing it, and for the commune's admins; for nobody else.
+        Some(s) if s.quarantined && !may_see_quarantined(caller, s) => {
+            Ok(Some(Receipt::Unavailable { unknown: false }))
+        }
+        Some(_) => Ok(None),
+        // Not stored: maybe erased. Its id is not used again, and the phone is told so.
+        None => {
+            let tombstone = app
+                .storage
+                .tombstone(id.as_str())
+                .await
+                .map_err(|e| SyncError::Failed(format!("reading tombstones: {e}")))?;
+            if let Some(t) = tombstone {
+                let replaced_by = t
+                    .replaced_by
+                    .and_then(|r| DocumentId::parse(&r).ok())
+                    .map(|r| r.url());
+                return Ok(Some(Receipt::Replaced { replaced_by }));
+            }
+            Ok(requested.then_some(Receipt::Unavailable { unknown: true }))
+        }
+    }
+}
+
 /// Receives `message` for document `id` from `caller`, whose sync state is `state`; `weight` is
 /// what [`crate::documents::DocumentService::decode_sync_message`] weighed it.
 /// `requested` is set for a `request`: a peer with no copy, which must not create a document.
@@ -124,48 +165,34 @@ pub async fn receive(
     requested: bool,
     origin: u64,
 ) -> Result<Receipt, SyncError> {
-    let scope = app
-        .storage
-        .document_scope(id.as_str())
-        .await
-        .map_err(|e| SyncError::Failed(format!("reading the scope of {id}: {e}")))?;
-    match &scope {
-        Some(s)
-            if !s.quarantined
-                && !may_change(caller, s.commune_code.as_deref(), s.hamlet_id.as_deref()) =>
-        {
-            return Ok(Receipt::Unavailable { unknown: false });
+    // A document not in memory is checked in the database first, so a caller cannot make the
+    // server load documents it may not see.
+    let checked_before = !app.documents.holds_stored(id);
+    if checked_before {
+        let scope = app
+            .storage
+            .document_scope(id.as_str())
+            .await
+            .map_err(|e| SyncError::Failed(format!("reading the scope of {id}: {e}")))?;
+        if let Some(receipt) = refusal(app, caller, id, scope.as_ref(), requested).await? {
+            return Ok(receipt);
         }
-        // Quarantined documents stay reachable for the phone that made one, so it can go on
-        // syncing it, and for the commune's admins; for nobody else.
-        Some(s) if s.quarantined && !may_see_quarantined(caller, s) => {
-            return Ok(Receipt::Unavailable { unknown: false });
-        }
-        // Not stored: maybe erased. Its id is not used again, and the phone is told so.
-        None => {
-            let tombstone = app
-                .storage
-                .tombstone(id.as_str())
-                .await
-                .map_err(|e| SyncError::Failed(format!("reading tombstones: {e}")))?;
-            if let Some(t) = tombstone {
-                let replaced_by = t
-                    .replaced_by
-                    .and_then(|r| DocumentId::parse(&r).ok())
-                    .map(|r| r.url());
-                return Ok(Receipt::Replaced { replaced_by });
-            }
-            if requested {
-                return Ok(Receipt::Unavailable { unknown: true });
-            }
-        }
-        _ => {}
     }
     let mut guard = app
         .documents
         .lock(id)
         .await
         .map_err(|e| SyncError::Failed(e.to_string()))?;
+    // Decided under the lock, on the scope the copy was stored with: a move committed since the
+    // check above (or a document erased since it looked stored) is seen here, and nothing of the
+    // document reaches a caller it no longer belongs to. A document still not stored was checked
+    // above (and the write refuses an erased id).
+    let scope = guard.scope().cloned();
+    if (scope.is_some() || !checked_before)
+        && let Some(receipt) = refusal(app, caller, id, scope.as_ref(), requested).await?
+    {
+        return Ok(receipt);
+    }
     guard.from_connection(origin);
     let stored = scope.as_ref();
     let decide = |projection: &Projection| gate(caller, stored, projection);

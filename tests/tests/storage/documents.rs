@@ -27,12 +27,13 @@ pub async fn change_log_is_idempotent(db: &TestDb) {
         .apply_document_update(&update(DOC, here.clone(), first.clone(), None))
         .await
         .expect("apply");
-    assert_eq!(new, 3, "three new changes");
+    assert_eq!(new.inserted, 3, "three new changes");
+    assert_eq!(new.scope, here, "the scope stored, read back in the update");
     let again = storage
         .apply_document_update(&update(DOC, here.clone(), first.clone(), None))
         .await
         .expect("apply again");
-    assert_eq!(again, 0, "nothing new the second time");
+    assert_eq!(again.inserted, 0, "nothing new the second time");
 
     // One old change and one new: only the new one counts, and goes last.
     let fourth = edit(&mut doc, "notes", "Gia đình đi vắng buổi sáng");
@@ -41,7 +42,7 @@ pub async fn change_log_is_idempotent(db: &TestDb) {
         .apply_document_update(&update(DOC, here.clone(), mixed, None))
         .await
         .expect("apply mixed");
-    assert_eq!(new, 1);
+    assert_eq!(new.inserted, 1);
 
     let stored = storage
         .load_document(DOC)
@@ -50,6 +51,7 @@ pub async fn change_log_is_idempotent(db: &TestDb) {
         .expect("stored");
     assert_eq!(stored.snapshot, None);
     assert!(stored.snapshot_heads.is_empty());
+    assert_eq!(stored.scope, here, "the scope loaded with the document");
     let mut expected = first.clone();
     expected.push(fourth);
     assert_eq!(stored.changes, expected, "every change, in received order");
@@ -67,7 +69,7 @@ pub async fn change_log_is_idempotent(db: &TestDb) {
         .apply_document_update(&update(empty, here, Vec::new(), None))
         .await
         .expect("apply empty");
-    assert_eq!(new, 0);
+    assert_eq!(new.inserted, 0);
     let stored = storage
         .load_document(empty)
         .await
@@ -247,11 +249,19 @@ pub async fn concurrent_writers(db: &TestDb) {
             let hamlet = if i % 2 == 0 { "01" } else { "02" };
             let p = projection(hamlet, &format!("Nhà số {i}"), heads);
             let first = update(&id, scope(Some(COMMUNE), Some(hamlet)), changes, Some(p));
-            let new = storage.apply_document_update(&first).await.expect("apply");
+            let new = storage
+                .apply_document_update(&first)
+                .await
+                .expect("apply")
+                .inserted;
             // A second round on the same document, racing the other tasks' first rounds.
             let c: StoredChange = edit(&mut doc, "notes", &format!("lần {i}"));
             let second = update(&id, scope(Some(COMMUNE), Some(hamlet)), vec![c], None);
-            new + storage.apply_document_update(&second).await.expect("apply")
+            new + storage
+                .apply_document_update(&second)
+                .await
+                .expect("apply")
+                .inserted
         }));
     }
     for task in tasks {
@@ -274,6 +284,89 @@ pub async fn concurrent_writers(db: &TestDb) {
             .expect("stored");
         assert_eq!(stored.changes.len(), 3);
     }
+    storage.close().await;
+}
+
+/// Twenty documents written at the same moment, one of them an erased id: that one is refused
+/// and leaves nothing behind, every other is written whole. On SQLite the file's write lock is
+/// held meanwhile by another connection, so the updates queue and go in one shared transaction
+/// (group commit): the refusal must not undo the others, nor the others keep its row.
+pub async fn writers_at_once_succeed_or_fail_alone(db: &TestDb) {
+    let storage = Arc::new(db.storage().await);
+    let gone = "doc-07";
+    let mut doc = survey_doc("Nhà đã xoá", 1);
+    storage
+        .apply_document_update(&update(
+            gone,
+            scope(Some(COMMUNE), Some("01")),
+            all_changes(&mut doc),
+            None,
+        ))
+        .await
+        .expect("apply");
+    storage
+        .erase_document(&sansang_server::storage::Tombstone {
+            document_id: gone.into(),
+            replaced_by: None,
+            erased_at: 1,
+        })
+        .await
+        .expect("erase");
+
+    let mut holder = storage.pool().acquire().await.expect("connection");
+    if db.backend == TestBackend::Sqlite {
+        sqlx::query("begin immediate")
+            .execute(&mut *holder)
+            .await
+            .expect("holding the write lock");
+    }
+    let mut tasks = Vec::new();
+    for i in 0..20 {
+        let storage = Arc::clone(&storage);
+        tasks.push(tokio::spawn(async move {
+            let id = format!("doc-{i:02}");
+            let mut doc = survey_doc(&format!("Nhà số {i}"), 2);
+            let heads = sorted_heads(&mut doc);
+            let p = projection("01", &format!("Nhà số {i}"), heads);
+            let u = update(
+                &id,
+                scope(Some(COMMUNE), Some("01")),
+                all_changes(&mut doc),
+                Some(p),
+            );
+            storage.apply_document_update(&u).await
+        }));
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    if db.backend == TestBackend::Sqlite {
+        sqlx::query("commit")
+            .execute(&mut *holder)
+            .await
+            .expect("releasing the write lock");
+    }
+    drop(holder);
+    for (i, task) in tasks.into_iter().enumerate() {
+        let result = task.await.expect("task");
+        if i == 7 {
+            assert!(
+                matches!(result, Err(StorageError::Erased { ref id }) if id == gone),
+                "{result:?}"
+            );
+        } else {
+            assert_eq!(result.expect("written").inserted, 2, "doc-{i:02}");
+        }
+    }
+    assert_eq!(storage.document_scope(gone).await.expect("scope"), None);
+    assert_eq!(storage.load_document(gone).await.expect("load"), None);
+    assert_eq!(storage.count_documents().await.expect("count"), 19);
+    assert_eq!(
+        storage
+            .list_households(COMMUNE, None)
+            .await
+            .expect("list")
+            .len(),
+        19
+    );
     storage.close().await;
 }
 
@@ -302,7 +395,7 @@ pub async fn concurrent_writers_same_document(db: &TestDb) {
     }
     let mut new = 0;
     for task in tasks {
-        new += task.await.expect("task");
+        new += task.await.expect("task").inserted;
     }
     assert_eq!(new, 10);
     let stored = storage

@@ -121,7 +121,8 @@ pub async fn quarantine_hides_from_lists_only(db: &TestDb) {
         ))
         .await
         .expect("apply while quarantined");
-    assert_eq!(new, 1);
+    assert_eq!(new.inserted, 1);
+    assert!(new.scope.quarantined, "the update returns the flag it kept");
     assert_eq!(
         storage.document_scope(DOC).await.expect("scope"),
         Some(quarantined_scope("01"))

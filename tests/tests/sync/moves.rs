@@ -235,6 +235,96 @@ pub async fn households_move_only_through_the_hamlet_head(db: &TestDb) {
     w.app.stop().await;
 }
 
+/// The hamlet a copy of a household says it is in.
+fn hamlet_in(doc: &Automerge) -> Option<String> {
+    sansang_shared::read::project(doc, &doc.get_heads(), 2026)
+        .household
+        .hamlet_id
+}
+
+/// A T01 phone edits a household without pause while the admin moves it to T02: every edit
+/// before the move is stored, then the phone is told the household is gone; at no moment does
+/// it receive the move (or anything after it), and it is never cut off for racing it.
+pub async fn a_move_racing_a_phone_reaches_none_of_it(db: &TestDb) {
+    let w = world(db).await;
+    let url = w.sync_url();
+    let id = DocumentId::random();
+    let mut doc = doc_of("T01", "Số 9, xóm Bắc");
+    let mut maker = SyncClient::connect(&url, w.token("phone"), "phone-t01-maker")
+        .await
+        .unwrap();
+    maker.sync_document(&id, &mut doc).await.unwrap();
+
+    let (started, mut going) = tokio::sync::mpsc::channel::<()>(1);
+    let token = w.token("phone").to_owned();
+    let racing = id.clone();
+    let racer = tokio::spawn(async move {
+        let id = racing;
+        let mut phone = SyncClient::connect(&url, &token, "phone-t01-racer")
+            .await
+            .unwrap();
+        let mut copy = phone.request_document(&id).await.unwrap();
+        let mut acknowledged = None;
+        for round in 0..5000 {
+            put(&mut copy, "notes", &format!("lần {round}"));
+            match phone.sync_document(&id, &mut copy).await {
+                Ok(()) => acknowledged = Some(round),
+                Err(ClientError::Unavailable(_)) => break,
+                Err(e) => panic!(
+                    "round {round}: a phone racing a move is told the household is gone, not {e}"
+                ),
+            }
+            assert_eq!(
+                hamlet_in(&copy).as_deref(),
+                Some("T01"),
+                "round {round}: the move reached the old hamlet's phone"
+            );
+            if round == 5 {
+                let _ = started.try_send(());
+            }
+        }
+        assert_eq!(
+            hamlet_in(&copy).as_deref(),
+            Some("T01"),
+            "the move reached the old hamlet's phone with the refusal"
+        );
+        acknowledged
+    });
+    going.recv().await.expect("the racing phone syncs");
+    let path = format!("/api/v1/households/{id}/move");
+    let (status, body) = to_hamlet(&w, "admin", &path, "T02").await;
+    assert_eq!(status, 200, "{body}");
+    let acknowledged = tokio::time::timeout(std::time::Duration::from_secs(60), racer)
+        .await
+        .expect("the racing phone is told within a minute")
+        .unwrap()
+        .expect("edits were acknowledged before the move");
+
+    // What the server holds: the move, and the racing phone's last acknowledged edit.
+    let guard = w.app.state.documents.lock(&id).await.unwrap();
+    let stored = guard.doc().clone();
+    drop(guard);
+    assert_eq!(hamlet_in(&stored).as_deref(), Some("T02"));
+    let projection = w
+        .app
+        .state
+        .storage
+        .get_projection(id.as_str())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(projection.household.hamlet_id.as_deref(), Some("T02"));
+    let notes = automerge::ReadDoc::get(&stored, ROOT, "notes")
+        .unwrap()
+        .and_then(|(v, _)| v.as_str().map(str::to_owned));
+    assert_eq!(
+        notes,
+        Some(format!("lần {acknowledged}")),
+        "the last acknowledged edit is stored"
+    );
+    w.app.stop().await;
+}
+
 pub async fn new_households_from_outside_wait_for_the_admin(db: &TestDb) {
     let w = world(db).await;
     let url = w.sync_url();

@@ -1,7 +1,7 @@
 //! The append-only audit log: who read or changed what, and when. There is deliberately no
 //! statement here that updates or deletes an entry.
 
-use sqlx::{Any, AssertSqlSafe, Transaction};
+use sqlx::{AnyConnection, AssertSqlSafe};
 
 use super::{SqlStorage, actor_columns, actor_from_columns, col, query_err};
 use crate::storage::{AuditEntry, AuditFilter, Result};
@@ -19,10 +19,7 @@ pub(super) async fn append_audit(db: &SqlStorage, entry: &AuditEntry) -> Result<
 }
 
 /// Appends `entry` inside the caller's transaction; returns its id.
-pub(super) async fn insert_audit(
-    tx: &mut Transaction<'static, Any>,
-    entry: &AuditEntry,
-) -> Result<i64> {
+pub(super) async fn insert_audit(tx: &mut AnyConnection, entry: &AuditEntry) -> Result<i64> {
     let context = "appending to the audit log";
     let (kind, id) = actor_columns(&entry.actor);
     let row = sqlx::query(
@@ -39,7 +36,7 @@ pub(super) async fn insert_audit(
     .bind(&entry.address)
     .bind(&entry.detail)
     .bind(&entry.commune_code)
-    .fetch_one(&mut **tx)
+    .fetch_one(&mut *tx)
     .await
     .map_err(query_err(context))?;
     col(&row, "audit_log", "id")

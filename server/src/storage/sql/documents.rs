@@ -1,12 +1,13 @@
 //! Household documents: the change log, the compacted snapshot and where each document belongs.
 
 use sqlx::any::AnyRow;
-use sqlx::{AssertSqlSafe, Row};
+use sqlx::{AnyConnection, AssertSqlSafe, Row};
 
 use super::{SqlStorage, audit, col, from_flag, now_millis, projections, query_err, to_flag};
+use crate::storage::Millis;
 use crate::storage::{
     Backend, DocumentScope, DocumentUpdate, Purged, Quarantined, Result, StorageError,
-    StoredChange, StoredDocument, Tombstone,
+    StoredChange, StoredDocument, Tombstone, Written,
 };
 
 /// Writes the new changes and the projection of one document in one transaction.
@@ -16,14 +17,32 @@ use crate::storage::{
 /// quarantines the document in the same transaction (a new document from outside its sender's
 /// hamlets is never visible out of quarantine, not even for a moment); a clear flag changes
 /// nothing: only [`set_quarantined`] releases.
+///
+/// On SQLite, which writes one transaction at a time, the updates of documents written at the
+/// same moment share one transaction (see [`super::batch`]): one commit, one sync of the file,
+/// for all of them; each still succeeds or fails alone, and returns only once it is durable.
 #[tracing::instrument(skip_all, fields(document = %update.document_id, changes = update.changes.len()))]
 pub(super) async fn apply_document_update(
     db: &SqlStorage,
     update: &DocumentUpdate,
-) -> Result<usize> {
+) -> Result<Written> {
+    if let Some(batcher) = &db.batcher {
+        return batcher.write(&db.pool, update).await;
+    }
     let context = "storing document changes";
-    let now = now_millis();
     let mut w = db.begin_write(context).await?;
+    let written = write_update(&mut w.tx, update, now_millis()).await?;
+    w.commit(context).await?;
+    Ok(written)
+}
+
+/// The statements of [`apply_document_update`], inside the caller's transaction. On error the
+/// caller rolls back (a tombstoned id must leave no row behind).
+pub(super) async fn write_update(
+    tx: &mut AnyConnection,
+    update: &DocumentUpdate,
+    now: Millis,
+) -> Result<Written> {
     // The upsert also locks the document row on PostgreSQL, so two updates of one document
     // number their changes one after the other; it reserves their sequence numbers too
     // (`last_seq` moves past them in the same statement).
@@ -43,18 +62,18 @@ pub(super) async fn apply_document_update(
     .bind(&update.scope.hamlet_id)
     .bind(now)
     .bind(reserved)
-    .fetch_one(&mut *w.tx)
+    .fetch_one(&mut *tx)
     .await
     .map_err(query_err("saving the document row"))?;
     let reserved_to: i64 = col(&row, "documents", "last_seq")?;
     let last_seq = reserved_to - reserved;
     let mut scope = scope_from_row(&row)?;
     // A document never seen before (or never given a change): its id may be an erased one,
-    // which is never used again. The transaction is dropped, so nothing is written.
+    // which is never used again. The caller rolls back, so nothing is written.
     if last_seq == 0
         && sqlx::query("select 1 as one from tombstones where document_id = $1")
             .bind(&update.document_id)
-            .fetch_optional(&mut *w.tx)
+            .fetch_optional(&mut *tx)
             .await
             .map_err(query_err("reading tombstones"))?
             .is_some()
@@ -68,7 +87,7 @@ pub(super) async fn apply_document_update(
         sqlx::query("update documents set quarantined = 1, quarantined_by = $2 where id = $1")
             .bind(&update.document_id)
             .bind(&update.scope.quarantined_by)
-            .execute(&mut *w.tx)
+            .execute(&mut *tx)
             .await
             .map_err(query_err("quarantining the document"))?;
         scope.quarantined = true;
@@ -87,7 +106,7 @@ pub(super) async fn apply_document_update(
         .bind(&change.hash)
         .bind(seq)
         .bind(&change.bytes)
-        .execute(&mut *w.tx)
+        .execute(&mut *tx)
         .await
         .map_err(query_err("inserting a change"))?;
         inserted += usize::try_from(done.rows_affected()).unwrap_or(0);
@@ -95,7 +114,7 @@ pub(super) async fn apply_document_update(
 
     if let Some(projection) = &update.projection {
         projections::replace_projection(
-            &mut w.tx,
+            tx,
             &update.document_id,
             &scope,
             projection,
@@ -105,10 +124,9 @@ pub(super) async fn apply_document_update(
         .await?;
     }
     for entry in &update.audit {
-        audit::insert_audit(&mut w.tx, entry).await?;
+        audit::insert_audit(tx, entry).await?;
     }
-    w.commit(context).await?;
-    Ok(inserted)
+    Ok(Written { inserted, scope })
 }
 
 #[tracing::instrument(skip_all, fields(document = %document_id))]
@@ -125,11 +143,14 @@ pub(super) async fn load_document(
             .fetch_all(&db.pool)
             .await
             .map_err(query_err(context))?;
-    let Some(doc) = sqlx::query("select snapshot, snapshot_heads from documents where id = $1")
-        .bind(document_id)
-        .fetch_optional(&db.pool)
-        .await
-        .map_err(query_err(context))?
+    let Some(doc) = sqlx::query(
+        "select snapshot, snapshot_heads, commune_code, hamlet_id, quarantined, quarantined_by
+         from documents where id = $1",
+    )
+    .bind(document_id)
+    .fetch_optional(&db.pool)
+    .await
+    .map_err(query_err(context))?
     else {
         return Ok(None);
     };
@@ -150,6 +171,7 @@ pub(super) async fn load_document(
             detail: format!("snapshot_heads of {document_id}: {e}"),
         })?,
         changes,
+        scope: scope_from_row(&doc)?,
     }))
 }
 

@@ -6,6 +6,7 @@
 
 mod access;
 mod audit;
+mod batch;
 mod documents;
 mod people;
 mod photos;
@@ -16,6 +17,7 @@ mod reviews;
 mod settings;
 
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
@@ -29,7 +31,7 @@ use super::{
     Actor, AuditEntry, AuditFilter, Backend, Commune, DecideOutcome, Device, DocumentScope,
     DocumentUpdate, Enrollment, Hamlet, Holdings, HouseholdSummary, Millis, PhotoRecord, PhotoUse,
     Purged, Quarantined, Redeemed, Result, Review, ReviewedHousehold, Session, Storage,
-    StorageError, StoredDocument, StoredProjection, Tombstone, User,
+    StorageError, StoredDocument, StoredProjection, Tombstone, User, Written,
 };
 
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("../migrations/sqlite");
@@ -42,7 +44,9 @@ pub struct SqlStorage {
     /// SQLite allows one writer at a time, and a transaction that cannot upgrade its lock fails
     /// at once with SQLITE_BUSY instead of waiting; so every write transaction takes this lock.
     /// `None` on PostgreSQL, which has row locks.
-    write_lock: Option<Mutex<()>>,
+    write_lock: Option<Arc<Mutex<()>>>,
+    /// On SQLite, document updates written at the same moment share one commit.
+    batcher: Option<batch::Batcher>,
 }
 
 impl std::fmt::Debug for SqlStorage {
@@ -121,10 +125,12 @@ impl SqlStorage {
         migrator.run(&pool).await?;
         tracing::info!(backend = ?backend, "database ready");
 
+        let write_lock = (backend == Backend::Sqlite).then(|| Arc::new(Mutex::new(())));
         Ok(SqlStorage {
             pool,
             backend,
-            write_lock: (backend == Backend::Sqlite).then(|| Mutex::new(())),
+            batcher: write_lock.clone().map(batch::Batcher::new),
+            write_lock,
         })
     }
 
@@ -366,7 +372,7 @@ impl Storage for SqlStorage {
         access::list_enrollments(self, commune_code).await
     }
 
-    async fn apply_document_update(&self, update: &DocumentUpdate) -> Result<usize> {
+    async fn apply_document_update(&self, update: &DocumentUpdate) -> Result<Written> {
         documents::apply_document_update(self, update).await
     }
 

@@ -3,7 +3,7 @@
 
 use sansang_shared::model::is_sha256_hex;
 use sansang_shared::{Member, Projection, Severity};
-use sqlx::{Any, Transaction};
+use sqlx::AnyConnection;
 
 use super::{SqlStorage, col, from_flag, query_err, to_flag};
 use crate::storage::{
@@ -18,7 +18,7 @@ use crate::storage::{
 /// The summary row takes its commune and hamlet from the document's stored scope (what access
 /// checks use), falling back to the household's own fields.
 pub(super) async fn replace_projection(
-    tx: &mut Transaction<'static, Any>,
+    tx: &mut AnyConnection,
     document_id: &str,
     scope: &DocumentScope,
     projection: &Projection,
@@ -71,7 +71,7 @@ pub(super) async fn replace_projection(
                      updated_at = $12
                  where document_id = $1",
             )
-            .execute(&mut **tx)
+            .execute(&mut *tx)
             .await
             .map_err(query_err("updating a household"))?
             .rows_affected()
@@ -99,7 +99,7 @@ pub(super) async fn replace_projection(
                  updated_at)
              values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
         )
-        .execute(&mut **tx)
+        .execute(&mut *tx)
         .await
         .map_err(query_err("inserting a household"))?;
     }
@@ -144,7 +144,7 @@ pub(super) async fn replace_projection(
             })
             .bind(&finding.message_vi)
             .bind(&finding.message_en)
-            .execute(&mut **tx)
+            .execute(&mut *tx)
             .await
             .map_err(query_err("inserting a finding"))?;
         }
@@ -176,7 +176,7 @@ pub(super) async fn replace_projection(
             sqlx::query("insert into photo_refs (document_id, sha256) values ($1, $2)")
                 .bind(document_id)
                 .bind(sha256)
-                .execute(&mut **tx)
+                .execute(&mut *tx)
                 .await
                 .map_err(query_err("inserting a photo reference"))?;
         }
@@ -198,7 +198,7 @@ pub(super) async fn replace_projection(
             .bind(count(ordinal))
             .bind(&conflict.path)
             .bind(serde_json::to_string(&conflict.values).map_err(|e| json("conflict", e))?)
-            .execute(&mut **tx)
+            .execute(&mut *tx)
             .await
             .map_err(query_err("inserting a conflict"))?;
         }
@@ -206,35 +206,27 @@ pub(super) async fn replace_projection(
     Ok(())
 }
 
-async fn clear(
-    tx: &mut Transaction<'static, Any>,
-    sql: &'static str,
-    document_id: &str,
-) -> Result<()> {
+async fn clear(tx: &mut AnyConnection, sql: &'static str, document_id: &str) -> Result<()> {
     sqlx::query(sql)
         .bind(document_id)
-        .execute(&mut **tx)
+        .execute(&mut *tx)
         .await
         .map_err(query_err("replacing a projection"))?;
     Ok(())
 }
 
-async fn delete_member(
-    tx: &mut Transaction<'static, Any>,
-    document_id: &str,
-    member_id: &str,
-) -> Result<()> {
+async fn delete_member(tx: &mut AnyConnection, document_id: &str, member_id: &str) -> Result<()> {
     sqlx::query("delete from members where document_id = $1 and member_id = $2")
         .bind(document_id)
         .bind(member_id)
-        .execute(&mut **tx)
+        .execute(&mut *tx)
         .await
         .map_err(query_err("replacing a member"))?;
     Ok(())
 }
 
 async fn insert_member(
-    tx: &mut Transaction<'static, Any>,
+    tx: &mut AnyConnection,
     document_id: &str,
     member_id: &str,
     m: &Member,
@@ -266,7 +258,7 @@ async fn insert_member(
     .bind(flag(m.vneid_course_confirmed))
     .bind(flag(m.wants_to_learn))
     .bind(&m.mentor_id)
-    .execute(&mut **tx)
+    .execute(&mut *tx)
     .await
     .map_err(query_err("inserting a member"))?;
     Ok(())
