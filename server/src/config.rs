@@ -91,6 +91,10 @@ pub struct Config {
     /// Seconds between the server's pings on a sync socket; a socket from which nothing at all
     /// arrived over a whole interval after a ping is dropped.
     pub sync_ping_interval_seconds: u64,
+    /// Seconds after which a socket forgets what it knew of the peer for a document it has not
+    /// touched (the sync state, which grows with the changes sent); the document stays followed,
+    /// and the next message starts its state again. Checked at each ping.
+    pub sync_state_idle_seconds: u64,
     /// Changes a document may hold while their dependencies are missing.
     pub max_held_changes: usize,
     /// Bytes of changes one socket may leave waiting for missing dependencies, over all its
@@ -131,6 +135,7 @@ impl Default for Config {
             sync_held_bytes_per_connection: 16 << 20,
             sync_documents_per_connection: 20_000,
             sync_ping_interval_seconds: 15,
+            sync_state_idle_seconds: 300,
             max_held_changes: 1000,
             password_hash_workers: 1,
             password_hash_queue: 32,

@@ -14,7 +14,7 @@ mod moves;
 #[path = "sync/stories.rs"]
 mod stories;
 
-use limits::sync_costs_are_bounded_per_token;
+use limits::{idle_sync_states_start_again, sync_costs_are_bounded_per_token};
 use moves::{
     a_move_racing_a_phone_reaches_none_of_it, a_peer_id_stays_with_its_token,
     households_move_only_through_the_hamlet_head, new_households_from_outside_wait_for_the_admin,
@@ -38,5 +38,6 @@ sansang_tests::backend_tests!(
     new_households_from_outside_wait_for_the_admin,
     a_peer_id_stays_with_its_token,
     sync_costs_are_bounded_per_token,
+    idle_sync_states_start_again,
     revocation_ends_open_sockets_at_once,
 );

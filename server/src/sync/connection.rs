@@ -3,7 +3,7 @@
 //! they happen, ephemeral messages relayed, and a ping to drop peers that went silent.
 
 use std::collections::{HashMap, HashSet};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use automerge::sync;
 use axum::extract::ws::{CloseFrame, Message as Frame, WebSocket};
@@ -55,6 +55,9 @@ struct Connection {
     /// Documents holding changes this socket sent whose dependencies are missing, and their
     /// weight (bounded by `sync_held_bytes_per_connection`).
     held: HashMap<DocumentId, u64>,
+    /// Documents synced since the last sweep of idle sync states, and when that was.
+    touched: HashSet<DocumentId>,
+    swept: Instant,
 }
 
 /// Runs a sync socket to its end.
@@ -119,6 +122,8 @@ pub async fn run(mut socket: WebSocket, app: AppState, caller: Option<Caller>) {
         ephemeral_seen: HashMap::new(),
         disclosed: HashSet::new(),
         held: HashMap::new(),
+        touched: HashSet::new(),
+        swept: Instant::now(),
     };
     let end = conn.serve(&mut socket, &replaced).await;
     hub.release(&peer_id, id);
@@ -256,6 +261,7 @@ impl Connection {
                         return End::Revoked;
                     }
                     heard = false;
+                    self.forget_idle_states();
                     if socket.send(Frame::Ping(Default::default())).await.is_err() {
                         return End::Closed;
                     }
@@ -288,6 +294,30 @@ impl Connection {
                 Err(end) => return end,
             }
         }
+    }
+
+    /// Starts the sync state again for every document this socket has not touched for
+    /// `sync_state_idle_seconds`: a phone that pushed thousands of households keeps a small
+    /// entry for each, not what it was sent. The document stays followed (pushed when it
+    /// changes); a fresh state makes the next exchange start from the heads, which the protocol
+    /// handles as a peer that reconnected.
+    fn forget_idle_states(&mut self) {
+        let idle = Duration::from_secs(self.app.config.sync_state_idle_seconds.max(1));
+        if self.swept.elapsed() < idle {
+            return;
+        }
+        let mut forgotten = 0;
+        for (id, state) in &mut self.docs {
+            if !self.touched.contains(id) && !self.held.contains_key(id) {
+                *state = sync::State::new();
+                forgotten += 1;
+            }
+        }
+        if forgotten > 0 {
+            tracing::debug!(peer = %self.peer_id, forgotten, "idle sync states forgotten");
+        }
+        self.touched.clear();
+        self.swept = Instant::now();
     }
 
     /// The rate budget is per token: all connections of a phone or a person share it.
@@ -472,6 +502,7 @@ impl Connection {
                     self.note_disclosure(&id, m).await;
                 }
                 let out = reply.map(|m| self.sync_message(&id, m));
+                self.touched.insert(id.clone());
                 self.docs.insert(id, state);
                 Ok(out.into_iter().collect())
             }
@@ -538,6 +569,7 @@ impl Connection {
         };
         let generated = guard.generate_sync_message(state);
         drop(guard);
+        self.touched.insert(id.clone());
         if let Some(m) = &generated {
             self.note_disclosure(id, m).await;
         }

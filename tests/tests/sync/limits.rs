@@ -339,3 +339,65 @@ pub async fn sync_costs_are_bounded_per_token(db: &TestDb) {
     }
     w.app.stop().await;
 }
+
+/// A socket forgets its sync state for a document it has not touched for
+/// `sync_state_idle_seconds` (memory does not grow with households × phones), and keeps
+/// following it: another phone's edit is still pushed, starting again from the heads (the
+/// protocol's signal of a peer that starts afresh), and both copies converge.
+pub async fn idle_sync_states_start_again(db: &TestDb) {
+    let w = world_with(db, |c| {
+        c.sync_ping_interval_seconds = 1;
+        c.sync_state_idle_seconds = 1;
+    })
+    .await;
+    let url = w.sync_url();
+    let mut phone = SyncClient::connect(&url, w.token("phone"), "phone-idle")
+        .await
+        .unwrap();
+    let id = DocumentId::random();
+    let mut ours = doc_of("Số 4, xóm Đông");
+    phone.sync_document(&id, &mut ours).await.unwrap();
+
+    // Idle over two sweeps, reading (so the pings are answered): nothing arrives.
+    let idle = tokio::time::timeout(std::time::Duration::from_millis(3500), phone.recv()).await;
+    assert!(idle.is_err(), "nothing is sent to an idle phone: {idle:?}");
+
+    let mut other = SyncClient::connect(&url, w.token("phone"), "phone-other")
+        .await
+        .unwrap();
+    let theirs = other.request_document(&id).await.unwrap();
+    let mut theirs = with_notes(&theirs, 12);
+    other.sync_document(&id, &mut theirs).await.unwrap();
+
+    let pushed = loop {
+        match phone.recv().await.unwrap() {
+            Message::Sync {
+                document_id, data, ..
+            } if document_id == id.to_string() => {
+                break automerge::sync::Message::decode(&data).unwrap();
+            }
+            _ => continue,
+        }
+    };
+    assert!(
+        pushed.have.first().is_some_and(|h| h.last_sync.is_empty()),
+        "the push starts from nothing known of the peer: {:?}",
+        pushed.have
+    );
+    ours.receive_sync_message(phone.state_mut(&id), pushed)
+        .unwrap();
+    phone.sync_document(&id, &mut ours).await.unwrap();
+    let heads = |d: &Automerge| {
+        let mut h = d.get_heads();
+        h.sort();
+        h
+    };
+    assert_eq!(heads(&ours), heads(&theirs), "the idle phone has the edit");
+
+    // And what the idle phone writes next is stored.
+    let mut ours = with_notes(&ours, 20);
+    phone.sync_document(&id, &mut ours).await.unwrap();
+    let stored = w.app.state.documents.lock(&id).await.unwrap().doc().clone();
+    assert_eq!(heads(&stored), heads(&ours));
+    w.app.stop().await;
+}
