@@ -485,17 +485,16 @@ impl DocGuard<'_> {
         }
         let count = new.len();
         let (projection, mut update) = update_for(&self.id, &candidate, new);
-        let mut quarantined = false;
         match gate(&projection) {
             Gate::Store => {}
             Gate::Quarantine { by } => {
                 update.scope.quarantined = true;
                 update.scope.quarantined_by = Some(by);
-                quarantined = true;
             }
             // The candidate is dropped: the document in memory stays as it was.
             Gate::Refuse(reason) => return Err(DocumentError::Refused(reason)),
         }
+        let quarantined = update.scope.quarantined;
         if let Some(base) = audit {
             update.audit.push(AuditEntry {
                 action: "document.change".into(),

@@ -198,7 +198,7 @@ pub struct StoredDocument {
 }
 
 /// What a document update wrote.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Written {
     /// How many of its changes were new.
     pub inserted: usize,

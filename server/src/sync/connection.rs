@@ -11,7 +11,7 @@ use tokio::sync::broadcast::error::RecvError;
 use tokio::time::{MissedTickBehavior, interval, timeout};
 
 use super::hub::Relay;
-use super::receive::{Receipt, SyncError, may_change, may_see_quarantined, receive};
+use super::receive::{Receipt, SyncError, may_sync, receive};
 use super::wire::{self, Message, PROTOCOL_VERSION, PeerMetadata};
 use crate::app::AppState;
 use crate::audit;
@@ -531,8 +531,8 @@ impl Connection {
     }
 
     /// Another peer changed a document: send this peer what it lacks, if the document is still
-    /// (or now) the caller's: its stored scope is checked under its lock before every push, so a household moved
-    /// to another hamlet stops flowing to the old hamlet's phones at once.
+    /// (or now) the caller's: its stored scope is checked under its lock before every push, so a
+    /// household moved to another hamlet stops flowing to the old hamlet's phones at once.
     async fn document_changed(&mut self, id: &DocumentId) -> Result<Vec<Message>, End> {
         if !self.pending.contains(id) && !self.docs.contains_key(id) {
             return Ok(Vec::new());
@@ -545,18 +545,7 @@ impl Connection {
             .map_err(|e| End::Failed(e.to_string()))?;
         // The scope as stored, under the document's lock: a move that committed before this
         // notice is seen.
-        let allowed = guard.scope().is_some_and(|s| {
-            if s.quarantined {
-                may_see_quarantined(&self.caller, s)
-            } else {
-                may_change(
-                    &self.caller,
-                    s.commune_code.as_deref(),
-                    s.hamlet_id.as_deref(),
-                )
-            }
-        });
-        if !allowed {
+        if !guard.scope().is_some_and(|s| may_sync(&self.caller, s)) {
             // Out of the caller's reach now: forgotten, nothing more is sent.
             self.docs.remove(id);
             return Ok(Vec::new());

@@ -68,6 +68,20 @@ pub fn may_see_quarantined(caller: &Caller, scope: &DocumentScope) -> bool {
     ) || scope.quarantined_by.as_deref() == Some(caller.principal.key().as_str())
 }
 
+/// Whether the caller may sync a document stored with `scope`: a quarantined one only as
+/// [`may_see_quarantined`] says, any other inside the caller's hamlets.
+pub fn may_sync(caller: &Caller, scope: &DocumentScope) -> bool {
+    if scope.quarantined {
+        may_see_quarantined(caller, scope)
+    } else {
+        may_change(
+            caller,
+            scope.commune_code.as_deref(),
+            scope.hamlet_id.as_deref(),
+        )
+    }
+}
+
 /// What a change whose projection is `projection` may do, sent by `caller` for a document
 /// stored with `stored` (none for a new one): a stored household stays in the caller's hamlets
 /// or the change is refused whole; a new household from outside them is quarantined.
@@ -117,17 +131,9 @@ async fn refusal(
     requested: bool,
 ) -> Result<Option<Receipt>, SyncError> {
     match scope {
-        Some(s)
-            if !s.quarantined
-                && !may_change(caller, s.commune_code.as_deref(), s.hamlet_id.as_deref()) =>
-        {
-            Ok(Some(Receipt::Unavailable { unknown: false }))
-        }
-        // Quarantined documents stay reachable for the phone that made one, so it can go on
-        // syncing it, and for the commune's admins; for nobody else.
-        Some(s) if s.quarantined && !may_see_quarantined(caller, s) => {
-            Ok(Some(Receipt::Unavailable { unknown: false }))
-        }
+        // Outside the caller's hamlets, or quarantined and neither sent by the caller nor in
+        // a commune it administers: the same answer as for a document that does not exist.
+        Some(s) if !may_sync(caller, s) => Ok(Some(Receipt::Unavailable { unknown: false })),
         Some(_) => Ok(None),
         // Not stored: maybe erased. Its id is not used again, and the phone is told so.
         None => {
