@@ -39,11 +39,20 @@ pub struct AppState {
     pub decode_slots: Arc<tokio::sync::Semaphore>,
     /// The address actually bound, once it is (port 0 picks one).
     pub bound: Arc<OnceLock<SocketAddr>>,
+    /// `trusted_proxies`, parsed: peers whose forwarded-for headers are believed.
+    pub trusted_proxies: Arc<[ipnet::IpNet]>,
 }
 
 impl AppState {
+    /// The caller's address for a request from `peer` (see [`crate::auth::address`]).
+    pub fn caller_address(&self, peer: SocketAddr, headers: &axum::http::HeaderMap) -> String {
+        crate::auth::address::client_address(peer, headers, &self.trusted_proxies).to_string()
+    }
+
     /// Opens the database (applying migrations) and the photo store named by `config`.
     pub async fn open(config: Config) -> anyhow::Result<AppState> {
+        let trusted_proxies = crate::auth::address::parse_proxies(&config.trusted_proxies)
+            .map_err(anyhow::Error::msg)?;
         crate::private::create_dir_all(&config.data_dir)
             .with_context(|| format!("creating data folder {}", config.data_dir.display()))?;
         private_sqlite_file(config.database_url().expose())?;
@@ -98,6 +107,7 @@ impl AppState {
             sync,
             decode_slots: crate::http::photos::decode_slots(),
             bound: Arc::new(OnceLock::new()),
+            trusted_proxies: trusted_proxies.into(),
         })
     }
 }
@@ -142,6 +152,37 @@ fn private_sqlite_file(url: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// On SQLite, an exclusive lock on `<database>.lock`, so a second server on the same file is
+/// refused: each server keeps documents in memory and writes from them, which only one process
+/// may do on a SQLite file (PostgreSQL fences the writes of several servers). Held by the
+/// returned file, released when it closes (or the process ends, however it ends).
+fn single_server(url: &str) -> anyhow::Result<Option<std::fs::File>> {
+    let Some(path) = crate::backup::sqlite_path(url) else {
+        return Ok(None);
+    };
+    let lock_path = std::path::PathBuf::from(format!("{}.lock", path.display()));
+    let file = crate::private::options()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&lock_path)
+        .with_context(|| format!("opening {}", lock_path.display()))?;
+    match file.try_lock() {
+        Ok(()) => Ok(Some(file)),
+        Err(std::fs::TryLockError::WouldBlock) => anyhow::bail!(
+            "another sansang server is serving the SQLite database {} (it holds {}). A SQLite \
+             database is for one server only; to run several servers over one database, use \
+             PostgreSQL (database_url = \"postgres://...\"), or stop the other server first",
+            path.display(),
+            lock_path.display()
+        ),
+        Err(std::fs::TryLockError::Error(e)) => {
+            Err(e).with_context(|| format!("locking {}", lock_path.display()))
+        }
+    }
+}
+
 /// The rules that turn a document into its projection; raised when they change, so projections
 /// written by an older server are written again at start (2: consent holds personal data back).
 const PROJECTION_RULES: &str = "2";
@@ -152,11 +193,34 @@ async fn reproject_if_rules_changed(
     storage: &dyn Storage,
     documents: &DocumentService,
 ) -> anyhow::Result<()> {
+    // One server rewrites; another starting meanwhile waits for it, then finds the rules
+    // recorded.
+    let job = loop {
+        let stored = storage
+            .get_setting("projection-rules")
+            .await
+            .context("reading the projection rules")?;
+        if stored.as_deref() == Some(PROJECTION_RULES) {
+            return Ok(());
+        }
+        match storage
+            .try_job("projection-rules")
+            .await
+            .context("taking the projection rewrite's lock")?
+        {
+            Some(job) => break job,
+            None => {
+                tracing::info!("another server is writing the projections again; waiting");
+                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            }
+        }
+    };
     let stored = storage
         .get_setting("projection-rules")
         .await
         .context("reading the projection rules")?;
     if stored.as_deref() == Some(PROJECTION_RULES) {
+        job.release().await;
         return Ok(());
     }
     let ids = storage
@@ -189,6 +253,7 @@ async fn reproject_if_rules_changed(
         .put_setting("projection-rules", PROJECTION_RULES)
         .await
         .context("recording the projection rules")?;
+    job.release().await;
     Ok(())
 }
 
@@ -256,17 +321,24 @@ async fn count_requests(State(state): State<AppState>, request: Request, next: N
 pub struct App {
     pub state: AppState,
     listener: TcpListener,
+    /// On SQLite, the lock that keeps a second server off the file, held while serving.
+    _single: Option<std::fs::File>,
 }
 
 impl App {
     /// Binds `state.config.listen` (port 0 picks a free port).
     pub async fn bind(state: AppState) -> anyhow::Result<App> {
+        let single = single_server(state.config.database_url().expose())?;
         let listen = state.config.listen;
         let listener = TcpListener::bind(listen)
             .await
             .with_context(|| format!("binding {listen}"))?;
         let _ = state.bound.set(listener.local_addr()?);
-        Ok(App { state, listener })
+        Ok(App {
+            state,
+            listener,
+            _single: single,
+        })
     }
 
     pub fn local_addr(&self) -> anyhow::Result<SocketAddr> {
@@ -284,7 +356,11 @@ impl App {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
-        let App { state, listener } = self;
+        let App {
+            state,
+            listener,
+            _single,
+        } = self;
         let sweeper = photos::maintenance::spawn_sweeper(
             state.storage.clone(),
             state.photos.clone(),
@@ -292,6 +368,12 @@ impl App {
             Duration::from_secs(3600),
         );
         let retention = crate::retention::spawn(state.clone(), Duration::from_secs(3600));
+        // Several servers over one PostgreSQL: what the others write reaches this one's phones.
+        let follower = state
+            .documents
+            .follow_other_servers()
+            .await
+            .context("listening for the other servers' changes")?;
         let app = router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
         // Sync is many small messages each way: without TCP_NODELAY a reply waits for the
         // peer's delayed ACK (40 ms on Linux) whenever the previous one is unacknowledged.
@@ -307,6 +389,9 @@ impl App {
         sweeper.abort();
         if let Some(r) = retention {
             r.abort();
+        }
+        if let Some(f) = follower {
+            f.abort();
         }
         served?;
         state.storage.close().await;

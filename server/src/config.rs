@@ -105,6 +105,10 @@ pub struct Config {
     pub password_hash_workers: usize,
     /// Sign-ins waiting for a check beyond those; more are answered `429` with `Retry-After`.
     pub password_hash_queue: usize,
+    /// Addresses or networks of the load balancers in front of the server: only a request from
+    /// one of them has its caller's address taken from `X-Forwarded-For` or `Forwarded` (for
+    /// sign-in back-off, enrollment attempts and the audit log). Empty: the socket's peer.
+    pub trusted_proxies: Vec<String>,
 }
 
 impl Default for Config {
@@ -139,6 +143,7 @@ impl Default for Config {
             max_held_changes: 1000,
             password_hash_workers: 1,
             password_hash_queue: 32,
+            trusted_proxies: Vec::new(),
         }
     }
 }

@@ -63,7 +63,7 @@ async fn lock_stored<'a>(
 ) -> Result<DocGuard<'a>, ErasureError> {
     let guard = state
         .documents
-        .lock(id)
+        .lock_fresh(id)
         .await
         .map_err(|e| ErasureError::Failed(e.into()))?;
     if !guard.stored() {

@@ -86,6 +86,12 @@ impl From<StorageError> for ApiError {
                 "already-exists",
                 format!("{what} already exists"),
             ),
+            // Other servers kept writing the document while this one caught up, several times.
+            StorageError::Stale { id, .. } => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "document-busy",
+                format!("document {id} is being written by other servers; try again"),
+            ),
             other => ApiError::internal("storage-error", other),
         }
     }

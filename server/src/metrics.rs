@@ -5,10 +5,14 @@ use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Values read from elsewhere when metrics are scraped.
-pub struct Gauges {
+pub struct Gauges<'a> {
     pub documents: i64,
     pub loaded: usize,
     pub peers: usize,
+    /// This server's name among the servers over one database.
+    pub instance: &'a str,
+    /// `alone`, `listening` or `lost` (the other servers' change notices).
+    pub listener: &'a str,
 }
 
 #[derive(Default)]
@@ -17,6 +21,12 @@ pub struct Metrics {
     http_server_errors: AtomicU64,
     changes_received: AtomicU64,
     changes_stored: AtomicU64,
+    catch_ups: AtomicU64,
+    catch_up_changes: AtomicU64,
+    compactions_skipped: AtomicU64,
+    notices_sent: AtomicU64,
+    notices_received: AtomicU64,
+    notice_lag_ms: AtomicU64,
 }
 
 impl Metrics {
@@ -35,9 +45,34 @@ impl Metrics {
         self.changes_stored.fetch_add(n as u64, Ordering::Relaxed);
     }
 
+    /// A copy in memory caught up with the database (another server had written), bringing `n`
+    /// changes it lacked.
+    pub fn caught_up(&self, n: usize) {
+        self.catch_ups.fetch_add(1, Ordering::Relaxed);
+        self.catch_up_changes.fetch_add(n as u64, Ordering::Relaxed);
+    }
+
+    /// A compaction given up because another server wrote or compacted the document first.
+    pub fn compaction_skipped(&self) {
+        self.compactions_skipped.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Other servers were told of new changes written here.
+    pub fn notice_sent(&self) {
+        self.notices_sent.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Another server's notice arrived, `lag_ms` after its write.
+    pub fn notice_received(&self, lag_ms: i64) {
+        self.notices_received.fetch_add(1, Ordering::Relaxed);
+        self.notice_lag_ms
+            .fetch_add(u64::try_from(lag_ms).unwrap_or(0), Ordering::Relaxed);
+    }
+
     /// The exposition text; the gauges are read at scrape time.
-    pub fn render(&self, gauges: &Gauges) -> String {
+    pub fn render(&self, gauges: &Gauges<'_>) -> String {
         let mut out = String::new();
+        let (instance, listener) = (gauges.instance, gauges.listener);
         let counters = [
             (
                 "sansang_http_requests_total",
@@ -58,6 +93,39 @@ impl Metrics {
                 "sansang_document_changes_stored_total",
                 "Automerge changes newly written to the database.",
                 &self.changes_stored,
+            ),
+            (
+                "sansang_document_catch_ups_total",
+                "Times a document in memory was behind the database (written by another server) \
+                 and caught up.",
+                &self.catch_ups,
+            ),
+            (
+                "sansang_document_catch_up_changes_total",
+                "Changes read from the database by catch-ups.",
+                &self.catch_up_changes,
+            ),
+            (
+                "sansang_document_compactions_skipped_total",
+                "Compactions given up because another server had written or compacted the \
+                 document first.",
+                &self.compactions_skipped,
+            ),
+            (
+                "sansang_notices_sent_total",
+                "Writes of new changes announced to the other servers over the database.",
+                &self.notices_sent,
+            ),
+            (
+                "sansang_notices_received_total",
+                "Other servers' announcements of new changes received.",
+                &self.notices_received,
+            ),
+            (
+                "sansang_notice_lag_milliseconds_total",
+                "Sum over the notices received of the time from the other server's write to \
+                 the notice's arrival (divide by sansang_notices_received_total).",
+                &self.notice_lag_ms,
             ),
         ];
         for (name, help, value) in counters {
@@ -92,9 +160,18 @@ impl Metrics {
         }
         let _ = writeln!(
             out,
-            "# HELP sansang_build_info Version of the running server.\n\
-             # TYPE sansang_build_info gauge\nsansang_build_info{{version=\"{}\"}} 1",
-            env!("CARGO_PKG_VERSION")
+            "# HELP sansang_build_info Version of the running server and its instance id.\n\
+             # TYPE sansang_build_info gauge\n\
+             sansang_build_info{{version=\"{}\",instance=\"{}\"}} 1",
+            env!("CARGO_PKG_VERSION"),
+            instance
+        );
+        let _ = writeln!(
+            out,
+            "# HELP sansang_notice_listener Whether this server hears the other servers' \
+             changes: alone (SQLite), listening, or lost.\n\
+             # TYPE sansang_notice_listener gauge\nsansang_notice_listener{{state=\"{}\"}} 1",
+            listener
         );
         out
     }

@@ -55,7 +55,7 @@ async fn locked<'a>(
     state: &'a AppState,
     id: &DocumentId,
 ) -> Result<(DocGuard<'a>, DocumentScope, String), MoveError> {
-    let guard = state.documents.lock(id).await?;
+    let guard = state.documents.lock_fresh(id).await?;
     let scope = guard.scope().cloned().ok_or(MoveError::NotFound)?;
     let commune = scope.commune_code.clone().ok_or(MoveError::NotFound)?;
     Ok((guard, scope, commune))

@@ -165,11 +165,21 @@ pub fn spawn(state: AppState, every: Duration) -> Option<JoinHandle<()>> {
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             ticks.tick().await;
+            // Once per installation: the other servers over the database skip the hour.
+            let job = match state.storage.try_job("retention").await {
+                Ok(Some(job)) => job,
+                Ok(None) => continue,
+                Err(e) => {
+                    tracing::warn!(error = %e, "retention: cannot take the job's lock");
+                    continue;
+                }
+            };
             match apply(&state, crate::now_millis()).await {
                 Ok(a) if a != Applied::default() => tracing::info!(?a, "retention applied"),
                 Ok(_) => {}
                 Err(e) => tracing::warn!(error = %format!("{e:#}"), "retention failed"),
             }
+            job.release().await;
         }
     }))
 }

@@ -486,6 +486,7 @@ fn quarantined_documents_are_listed_released_and_erased() {
                     quarantined_by: Some("device:d-1".into()),
                 },
                 changes,
+                expected_seq: None,
                 projection: None,
                 stored_projection: None,
                 audit: Vec::new(),

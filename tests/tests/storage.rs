@@ -30,8 +30,8 @@ use access::{
 use audit::{audit_filters, audit_is_newest_first_with_default_limit};
 use documents::{
     change_log_is_idempotent, compaction_keeps_later_changes, concurrent_writers,
-    concurrent_writers_same_document, connection_settings, reopening_keeps_everything,
-    scope_and_counts, writers_at_once_succeed_or_fail_alone,
+    concurrent_writers_same_document, connection_settings, jobs_run_on_one_server_at_a_time,
+    reopening_keeps_everything, scope_and_counts, writers_at_once_succeed_or_fail_alone,
 };
 use people::{devices_roundtrip, users_roundtrip};
 use places::places_roundtrip;
@@ -51,6 +51,7 @@ sansang_tests::backend_tests!(
     devices_roundtrip,
     change_log_is_idempotent,
     compaction_keeps_later_changes,
+    jobs_run_on_one_server_at_a_time,
     scope_and_counts,
     concurrent_writers,
     concurrent_writers_same_document,

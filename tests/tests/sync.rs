@@ -11,6 +11,8 @@ mod fixture;
 mod limits;
 #[path = "sync/moves.rs"]
 mod moves;
+#[path = "sync/servers.rs"]
+mod servers;
 #[path = "sync/stories.rs"]
 mod stories;
 
@@ -20,6 +22,7 @@ use moves::{
     households_move_only_through_the_hamlet_head, new_households_from_outside_wait_for_the_admin,
     revocation_ends_open_sockets_at_once,
 };
+use servers::several_servers_share_one_database;
 use stories::{
     bad_input_is_refused_and_harms_nobody, concurrent_edits_merge_and_show_the_conflict,
     documents_stay_inside_the_callers_hamlets, phones_store_and_fetch_documents,
@@ -40,4 +43,5 @@ sansang_tests::backend_tests!(
     sync_costs_are_bounded_per_token,
     idle_sync_states_start_again,
     revocation_ends_open_sockets_at_once,
+    several_servers_share_one_database,
 );

@@ -54,12 +54,13 @@ impl Caller {
     }
 }
 
-/// The remote address of a request, when the server was started with connect info.
-pub fn remote_address(parts: &Parts) -> Option<String> {
+/// The caller's address, when the server was started with connect info: the peer's, or the
+/// forwarded one behind a trusted proxy.
+pub fn remote_address(parts: &Parts, state: &AppState) -> Option<String> {
     parts
         .extensions
         .get::<ConnectInfo<SocketAddr>>()
-        .map(|ConnectInfo(addr)| addr.ip().to_string())
+        .map(|ConnectInfo(addr)| state.caller_address(*addr, &parts.headers))
 }
 
 fn unauthenticated(code: &'static str, message: &str) -> ApiError {
@@ -146,7 +147,7 @@ impl FromRequestParts<AppState> for Caller {
         if from_cookie {
             check_origin(parts)?;
         }
-        authenticate(state, &token, from_cookie, remote_address(parts)).await
+        authenticate(state, &token, from_cookie, remote_address(parts, state)).await
     }
 }
 

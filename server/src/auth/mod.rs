@@ -1,6 +1,7 @@
 //! Who is asking and what they may do: passwords, tokens and codes, the signed-in caller, the
 //! access policy, back-off after failures, phone enrollment.
 
+pub mod address;
 pub mod caller;
 pub mod enrollment;
 pub mod hashing;

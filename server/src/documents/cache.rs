@@ -17,8 +17,12 @@ pub struct Loaded {
     pub doc: Automerge,
     /// Whether the document has a row in the database (false for a new one still empty).
     pub stored: bool,
-    /// Changes in the database log since the last snapshot.
-    pub log_len: usize,
+    /// The document's sequence number in the database this copy holds every change up to (its
+    /// last read or write); a write is refused by the database when it has moved past it.
+    pub seq: i64,
+    /// The sequence number the stored snapshot covers, as last seen: `seq - snapshot_seq` changes
+    /// wait in the log for the next compaction.
+    pub snapshot_seq: i64,
     /// What the document holds once inflated (see [`super::screen::measure`]): bounded by
     /// `max_document_bytes`.
     pub weight: u64,
@@ -42,7 +46,8 @@ impl Loaded {
         Loaded {
             doc: Automerge::new(),
             stored: false,
-            log_len: 0,
+            seq: 0,
+            snapshot_seq: 0,
             weight: 0,
             held: 0,
             held_changes: 0,
@@ -124,6 +129,19 @@ impl Cache {
                 .try_lock()
                 .is_ok_and(|slot| slot.loaded.as_ref().is_some_and(|l| l.stored))
         })
+    }
+
+    /// Whether `id` has a slot now (loaded, being loaded, or in use).
+    pub fn contains(&self, id: &str) -> bool {
+        let inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        inner.entries.contains_key(id)
+    }
+
+    /// Forgets every document: each is read from the database when next used. A slot in use
+    /// stays with its holder, whose writes the database still fences.
+    pub fn forget_all(&self) {
+        let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        inner.entries.clear();
     }
 
     /// Forgets a document (after a failed write, so the next use reloads what is durable).

@@ -71,12 +71,27 @@ impl DocumentError {
     }
 }
 
-/// A document changed (durably): which one, and the sync connection whose message changed it
-/// (0 for any other way), which has its answer already and need not be pushed to.
+/// What changed, for the sync connections to push.
 #[derive(Debug, Clone)]
-pub struct Changed {
-    pub id: DocumentId,
-    pub origin: u64,
+pub enum Changed {
+    /// A document changed (durably, here or on another server): which one, and the sync
+    /// connection whose message changed it (0 for any other way), which has its answer already
+    /// and need not be pushed to.
+    Document { id: DocumentId, origin: u64 },
+    /// Any document may have changed: notices from other servers were missed while the
+    /// listener was away. Every followed document is offered again.
+    Any,
+}
+
+/// Where this server stands with the other servers' change notices.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Listener {
+    /// No other server can write the database (SQLite).
+    Alone = 0,
+    Listening = 1,
+    /// The listening connection is lost; documents may be behind until it is back.
+    Lost = 2,
 }
 
 /// What applying changes did.
@@ -98,6 +113,8 @@ pub struct DocumentService {
     max_document_bytes: u64,
     /// Changes a document may hold while their dependencies are missing.
     max_held_changes: usize,
+    /// A [`Listener`], as its index.
+    listener: std::sync::atomic::AtomicU8,
 }
 
 impl DocumentService {
@@ -116,6 +133,7 @@ impl DocumentService {
             changed: broadcast::channel(1024).0,
             max_document_bytes: u64::MAX,
             max_held_changes: usize::MAX,
+            listener: std::sync::atomic::AtomicU8::new(0),
         }
     }
 
@@ -164,6 +182,76 @@ impl DocumentService {
         self.changed.subscribe()
     }
 
+    /// Follows what other servers over the database write, until the task is aborted: a
+    /// document they changed is caught up if it is in memory and offered to the phones that
+    /// follow it; when notices were missed, everything in memory is dropped and every followed
+    /// document offered again. Nothing to follow on SQLite.
+    pub async fn follow_other_servers(
+        self: &Arc<Self>,
+    ) -> Result<Option<tokio::task::JoinHandle<()>>, DocumentError> {
+        let Some(mut notices) = self.storage.notices().await? else {
+            return Ok(None);
+        };
+        let service = self.clone();
+        Ok(Some(tokio::spawn(async move {
+            let mut lost = false;
+            while let Some(notice) = notices.recv().await {
+                match notice {
+                    crate::storage::Notice::Listening => {
+                        service.set_listener(Listener::Listening);
+                        if std::mem::take(&mut lost) {
+                            service.cache.forget_all();
+                            let _ = service.changed.send(Changed::Any);
+                        }
+                    }
+                    crate::storage::Notice::Lost => {
+                        lost = true;
+                        service.set_listener(Listener::Lost);
+                    }
+                    crate::storage::Notice::Changed {
+                        document_id,
+                        lag_ms,
+                    } => {
+                        service.metrics.notice_received(lag_ms);
+                        if let Ok(id) = DocumentId::parse(&document_id) {
+                            service.changed_elsewhere(id).await;
+                        }
+                    }
+                }
+            }
+        })))
+    }
+
+    /// Another server stored changes of `id`: the copy in memory, if any, catches up, and the
+    /// phones following it are told.
+    async fn changed_elsewhere(&self, id: DocumentId) {
+        if self.cache.contains(id.as_str()) {
+            let refreshed = match self.lock(&id).await {
+                Ok(mut guard) => guard.refresh().await.map(drop),
+                Err(e) => Err(e),
+            };
+            if let Err(e) = refreshed {
+                tracing::warn!(document = %id, %e, "catching up after another server's change");
+                self.cache.forget(id.as_str());
+            }
+        }
+        let _ = self.changed.send(Changed::Document { id, origin: 0 });
+    }
+
+    fn set_listener(&self, state: Listener) {
+        self.listener
+            .store(state as u8, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Where this server stands with the other servers' change notices.
+    pub fn listener(&self) -> Listener {
+        match self.listener.load(std::sync::atomic::Ordering::Relaxed) {
+            1 => Listener::Listening,
+            2 => Listener::Lost,
+            _ => Listener::Alone,
+        }
+    }
+
     /// Documents in memory now.
     pub fn loaded(&self) -> usize {
         self.cache.len()
@@ -196,8 +284,14 @@ impl DocumentService {
 
     /// Locks document `id`, loading it from the database when it is not in memory.
     pub async fn lock(&self, id: &DocumentId) -> Result<DocGuard<'_>, DocumentError> {
+        Ok(self.lock_loading(id).await?.0)
+    }
+
+    /// The guard, and whether the document was read from the database just now.
+    async fn lock_loading(&self, id: &DocumentId) -> Result<(DocGuard<'_>, bool), DocumentError> {
         let mut slot = self.cache.lock(id.as_str()).await;
-        if slot.loaded.is_none() {
+        let loading = slot.loaded.is_none();
+        if loading {
             match self.load_stored(id).await {
                 Ok(loaded) => slot.loaded = Some(loaded),
                 Err(e) => {
@@ -207,12 +301,24 @@ impl DocumentService {
                 }
             }
         }
-        Ok(DocGuard {
+        let guard = DocGuard {
             service: self,
             id: id.clone(),
             slot,
             origin: 0,
-        })
+        };
+        Ok((guard, loading))
+    }
+
+    /// Locks document `id` as [`DocumentService::lock`] does, with the copy brought up to what
+    /// the database holds now (another server may have written it since it was loaded): for
+    /// decisions taken from the document's content (reviews, moves, erasure).
+    pub async fn lock_fresh(&self, id: &DocumentId) -> Result<DocGuard<'_>, DocumentError> {
+        let (mut guard, loaded_now) = self.lock_loading(id).await?;
+        if !loaded_now {
+            guard.refresh().await?;
+        }
+        Ok(guard)
     }
 
     /// Stores `changes` of document `id` (those already stored are ignored) and its new
@@ -235,35 +341,63 @@ impl DocumentService {
         let Some(stored) = self.storage.load_document(id.as_str()).await? else {
             return Ok(Loaded::empty());
         };
-        let corrupt = |detail: String| DocumentError::StoredCorrupt {
-            id: id.to_string(),
-            detail,
-        };
-        let mut weight = stored.snapshot.as_deref().map_or(0, weigh);
-        weight += stored.changes.iter().map(|c| weigh(&c.bytes)).sum::<u64>();
-        let mut doc = match &stored.snapshot {
-            Some(bytes) => Automerge::load(bytes).map_err(|e| corrupt(e.to_string()))?,
-            None => Automerge::new(),
-        };
-        let log_len = stored.changes.len();
-        let changes = stored
-            .changes
-            .into_iter()
-            .map(|c| Change::from_bytes(c.bytes).map_err(|e| corrupt(e.to_string())))
-            .collect::<Result<Vec<_>, _>>()?;
-        doc.apply_changes(changes)
-            .map_err(|e| corrupt(e.to_string()))?;
-        Ok(Loaded {
-            doc,
-            stored: true,
-            log_len,
-            weight,
-            held: 0,
-            held_changes: 0,
-            projection: None,
-            scope: Some(stored.scope),
-        })
+        let mut loaded = Loaded::empty();
+        absorb(id, &mut loaded, &stored)?;
+        Ok(loaded)
     }
+}
+
+/// How many times a write catches up with other servers' changes and tries again before it
+/// gives up (the caller is told to try later); each try reads only what it lacks.
+const MAX_CATCH_UPS: usize = 8;
+
+/// Brings what the database holds beyond the copy (`stored`, from [`Storage::load_document`] or
+/// [`Storage::load_document_after`]) into it: the snapshot when it is newer, then the changes.
+/// Returns how many changes were read.
+fn absorb(
+    id: &DocumentId,
+    loaded: &mut Loaded,
+    stored: &crate::storage::StoredDocument,
+) -> Result<usize, DocumentError> {
+    let corrupt = |detail: String| DocumentError::StoredCorrupt {
+        id: id.to_string(),
+        detail,
+    };
+    let changes = stored
+        .changes
+        .iter()
+        .map(|c| Change::from_bytes(c.bytes.clone()).map_err(|e| corrupt(e.to_string())))
+        .collect::<Result<Vec<_>, _>>()?;
+    merge_stored(&mut loaded.doc, stored.snapshot.as_deref(), changes)
+        .map_err(|e| corrupt(e.to_string()))?;
+    let added: u64 = stored.changes.iter().map(|c| weigh(&c.bytes)).sum();
+    loaded.weight = match stored.snapshot.as_deref() {
+        Some(snapshot) => weigh(snapshot).saturating_add(added),
+        None => loaded.weight.saturating_add(added),
+    };
+    loaded.stored = true;
+    loaded.seq = stored.last_seq;
+    loaded.snapshot_seq = stored.snapshot_seq;
+    loaded.scope = Some(stored.scope.clone());
+    // Another server may have written other rows: the next write rewrites them all.
+    loaded.projection = None;
+    Ok(stored.changes.len())
+}
+
+/// Merges a stored snapshot (when there is one) and stored changes into `doc`.
+fn merge_stored(
+    doc: &mut Automerge,
+    snapshot: Option<&[u8]>,
+    changes: Vec<Change>,
+) -> Result<(), automerge::AutomergeError> {
+    if let Some(bytes) = snapshot {
+        if doc.get_heads().is_empty() {
+            *doc = Automerge::load(bytes)?;
+        } else {
+            doc.load_incremental(bytes)?;
+        }
+    }
+    doc.apply_changes(changes)
 }
 
 /// A locked document: read it, or change it durably.
@@ -284,8 +418,45 @@ impl DocGuard<'_> {
             .unwrap_or_else(|| unreachable!("a DocGuard always holds a loaded document"))
     }
 
+    fn loaded_mut(&mut self) -> &mut Loaded {
+        self.slot
+            .loaded
+            .as_mut()
+            .unwrap_or_else(|| unreachable!("a DocGuard always holds a loaded document"))
+    }
+
     pub fn doc(&self) -> &Automerge {
         &self.loaded().doc
+    }
+
+    /// Brings the copy in memory up to what the database holds (changes another server
+    /// wrote); for decisions taken from the document (reviews, moves, erasure) rather than
+    /// from a phone's message. Returns what the database held beyond the copy, if anything.
+    pub async fn refresh(
+        &mut self,
+    ) -> Result<Option<crate::storage::StoredDocument>, DocumentError> {
+        let seq = self.loaded().seq;
+        let Some(stored) = self
+            .service
+            .storage
+            .load_document_after(self.id.as_str(), seq)
+            .await?
+        else {
+            if self.stored() {
+                // Erased through another server.
+                *self.loaded_mut() = Loaded::empty();
+            }
+            return Ok(None);
+        };
+        if stored.last_seq == seq && stored.changes.is_empty() && stored.snapshot.is_none() {
+            // Nothing new; the scope may have moved all the same.
+            self.loaded_mut().scope = Some(stored.scope);
+            return Ok(None);
+        }
+        let id = self.id.clone();
+        let read = absorb(&id, self.loaded_mut(), &stored)?;
+        self.service.metrics.caught_up(read);
+        Ok(Some(stored))
     }
 
     /// What the changes waiting inside the document for missing dependencies weigh.
@@ -431,16 +602,28 @@ impl DocGuard<'_> {
     /// Writes the projection again from the document as it is (after the projection's rules
     /// changed); no change is added. Nothing to do for a document not stored.
     pub async fn reproject(&mut self) -> Result<(), DocumentError> {
-        if !self.stored() {
-            return Ok(());
+        let mut tries = 0;
+        loop {
+            if !self.stored() {
+                return Ok(());
+            }
+            let (projection, mut update) = update_for(&self.id, self.doc(), &[]);
+            update.expected_seq = Some(self.loaded().seq);
+            match self.service.storage.apply_document_update(&update).await {
+                Ok(written) => {
+                    let loaded = self.loaded_mut();
+                    loaded.projection = Some(projection);
+                    loaded.scope = Some(written.scope);
+                    loaded.snapshot_seq = written.snapshot_seq;
+                    return Ok(());
+                }
+                Err(StorageError::Stale { .. }) if tries < MAX_CATCH_UPS => {
+                    tries += 1;
+                    self.refresh().await?;
+                }
+                Err(e) => return Err(e.into()),
+            }
         }
-        let (projection, update) = update_for(&self.id, self.doc(), Vec::new());
-        let written = self.service.storage.apply_document_update(&update).await?;
-        if let Some(loaded) = self.slot.loaded.as_mut() {
-            loaded.projection = Some(projection);
-            loaded.scope = Some(written.scope);
-        }
-        Ok(())
     }
 
     /// The next sync message for a peer, if it needs one.
@@ -449,99 +632,125 @@ impl DocGuard<'_> {
     }
 
     /// Persists what `candidate` has beyond `before`, then makes it the document.
+    ///
+    /// The write is fenced: the database refuses it when another server stored changes the copy
+    /// has not seen. The copy and the candidate then take those changes, the projection and the
+    /// gate's decision are made again from the whole document, and the write is tried again.
     async fn commit(
         &mut self,
-        candidate: Automerge,
+        mut candidate: Automerge,
         before: &[ChangeHash],
         gate: &(dyn Fn(&Projection) -> Gate + Sync),
         audit: Option<&AuditEntry>,
     ) -> Result<Applied, DocumentError> {
-        let new: Vec<Change> = candidate.get_changes(before);
-        if new.is_empty() {
-            // Nothing applied, but the candidate may hold changes waiting for their
-            // dependencies (a peer's Bloom filter wrongly said we had them). Keep it, unsaved, so
-            // the next sync message asks for what is missing: dropping it while the sync state
-            // moved on would leave both sides believing the changes were delivered, and the sync
-            // would never finish. Nothing here is acknowledged, so nothing durable is owed.
-            let loaded = self
-                .slot
-                .loaded
-                .as_mut()
-                .unwrap_or_else(|| unreachable!("a DocGuard always holds a loaded document"));
-            loaded.doc = candidate;
-            return Ok(Applied {
-                new_changes: 0,
-                projection: None,
-            });
-        }
-        let added: u64 = new.iter().map(|c| weigh(c.raw_bytes())).sum();
-        let weight = self.loaded().weight.saturating_add(added);
-        if weight > self.service.max_document_bytes {
-            return Err(DocumentError::TooLarge(format!(
-                "the household document would hold {weight} bytes, more than the {} allowed \
-                 (max_document_bytes); nothing was stored",
-                self.service.max_document_bytes
-            )));
-        }
-        let count = new.len();
-        let (projection, mut update) = update_for(&self.id, &candidate, new);
-        match gate(&projection) {
-            Gate::Store => {}
-            Gate::Quarantine { by } => {
-                update.scope.quarantined = true;
-                update.scope.quarantined_by = Some(by);
-            }
-            // The candidate is dropped: the document in memory stays as it was.
-            Gate::Refuse(reason) => return Err(DocumentError::Refused(reason)),
-        }
-        let quarantined = update.scope.quarantined;
-        if let Some(base) = audit {
-            update.audit.push(AuditEntry {
-                action: "document.change".into(),
-                document_id: Some(self.id.to_string()),
-                detail: Some(format!("{count} new changes")),
-                ..base.clone()
-            });
-            if quarantined {
-                update.audit.push(AuditEntry {
-                    action: "document.quarantine".into(),
-                    document_id: Some(self.id.to_string()),
-                    detail: None,
-                    ..base.clone()
+        let mut new: Vec<Change> = candidate.get_changes(before);
+        let mut tries = 0;
+        let (written, projection, weight, stored_projection) = loop {
+            if new.is_empty() {
+                // Nothing applied, but the candidate may hold changes waiting for their
+                // dependencies (a peer's Bloom filter wrongly said we had them). Keep it, unsaved,
+                // so the next sync message asks for what is missing: dropping it while the sync
+                // state moved on would leave both sides believing the changes were delivered, and
+                // the sync would never finish. Nothing here is acknowledged, so nothing durable is
+                // owed. (After a catch-up: another server had stored them all already.)
+                self.loaded_mut().doc = candidate;
+                return Ok(Applied {
+                    new_changes: 0,
+                    projection: None,
                 });
             }
-        }
-        // Taken, not copied: should the write fail, the next one rewrites every row.
-        update.stored_projection = self
-            .slot
-            .loaded
-            .as_mut()
-            .and_then(|loaded| loaded.projection.take());
-        let service = self.service;
-        let written = service.storage.apply_document_update(&update).await?;
+            let added: u64 = new.iter().map(|c| weigh(c.raw_bytes())).sum();
+            let weight = self.loaded().weight.saturating_add(added);
+            if weight > self.service.max_document_bytes {
+                return Err(DocumentError::TooLarge(format!(
+                    "the household document would hold {weight} bytes, more than the {} allowed \
+                     (max_document_bytes); nothing was stored",
+                    self.service.max_document_bytes
+                )));
+            }
+            let (projection, mut update) = update_for(&self.id, &candidate, &new);
+            update.expected_seq = Some(self.loaded().seq);
+            match gate(&projection) {
+                Gate::Store => {}
+                Gate::Quarantine { by } => {
+                    update.scope.quarantined = true;
+                    update.scope.quarantined_by = Some(by);
+                }
+                // The candidate is dropped: the document in memory stays as it was.
+                Gate::Refuse(reason) => return Err(DocumentError::Refused(reason)),
+            }
+            let quarantined = update.scope.quarantined;
+            if let Some(base) = audit {
+                update.audit.push(AuditEntry {
+                    action: "document.change".into(),
+                    document_id: Some(self.id.to_string()),
+                    detail: Some(format!("{} new changes", new.len())),
+                    ..base.clone()
+                });
+                if quarantined {
+                    update.audit.push(AuditEntry {
+                        action: "document.quarantine".into(),
+                        document_id: Some(self.id.to_string()),
+                        detail: None,
+                        ..base.clone()
+                    });
+                }
+            }
+            // Taken, not copied: should the write fail, the next one rewrites every row.
+            update.stored_projection = self.loaded_mut().projection.take();
+            match self.service.storage.apply_document_update(&update).await {
+                Ok(written) => {
+                    if quarantined {
+                        tracing::warn!(document = %self.id, "document outside the sender's hamlets: quarantined");
+                    }
+                    break (written, projection, weight, update.projection.take());
+                }
+                Err(StorageError::Stale {
+                    expected, found, ..
+                }) if tries < MAX_CATCH_UPS => {
+                    tries += 1;
+                    tracing::debug!(document = %self.id, expected, found, "behind the database: catching up");
+                    if let Some(stored) = self.refresh().await? {
+                        let changes = stored
+                            .changes
+                            .into_iter()
+                            .filter_map(|c| Change::from_bytes(c.bytes).ok())
+                            .collect();
+                        guarded("stored changes", || {
+                            merge_stored(&mut candidate, stored.snapshot.as_deref(), changes)
+                        })?
+                        .map_err(|e| DocumentError::StoredCorrupt {
+                            id: self.id.to_string(),
+                            detail: e.to_string(),
+                        })?;
+                    }
+                    let doc = self.doc();
+                    new.retain(|c| doc.get_change_by_hash(&c.hash()).is_none());
+                }
+                Err(e) => return Err(e.into()),
+            }
+        };
         let new_changes = written.inserted;
-        if quarantined {
-            tracing::warn!(document = %self.id, "document outside the sender's hamlets: quarantined");
-        }
+        let service = self.service;
         service.metrics.changes_stored(new_changes);
-        let loaded = self
-            .slot
-            .loaded
-            .as_mut()
-            .unwrap_or_else(|| unreachable!("a DocGuard always holds a loaded document"));
+        let loaded = self.loaded_mut();
         loaded.doc = candidate;
         loaded.stored = true;
-        loaded.log_len += new_changes;
+        loaded.seq = written.last_seq;
+        loaded.snapshot_seq = written.snapshot_seq;
         loaded.weight = weight;
-        loaded.projection = update.projection.take();
+        loaded.projection = stored_projection;
         loaded.scope = Some(written.scope);
-        if loaded.log_len >= service.compact_after
+        if loaded.seq - loaded.snapshot_seq >= service.compact_after as i64
             && let Err(e) = self.compact().await
         {
             // The changes are durable already; compaction is tried again after the next ones.
             tracing::warn!(document = %self.id, %e, "compaction failed");
         }
-        let _ = service.changed.send(Changed {
+        if written.notified {
+            service.metrics.notice_sent();
+        }
+        let _ = service.changed.send(Changed::Document {
             id: self.id.clone(),
             origin: self.origin,
         });
@@ -551,35 +760,30 @@ impl DocGuard<'_> {
         })
     }
 
-    /// Folds every applied change into a new snapshot and deletes exactly those changes; a
-    /// change still waiting for its dependencies stays in the log.
+    /// Folds the copy, which holds every change stored up to its sequence number, into a new
+    /// snapshot covering that number, and deletes those changes; given up when another server
+    /// wrote since (the database checks). A copy with changes still waiting for their
+    /// dependencies waits too: its snapshot would not hold them.
     async fn compact(&mut self) -> Result<(), DocumentError> {
-        let storage = &self.service.storage;
-        let Some(stored) = storage.load_document(self.id.as_str()).await? else {
-            return Ok(());
-        };
         let doc = self.doc();
-        let merged: Vec<String> = stored
-            .changes
-            .iter()
-            .filter(|c| {
-                c.hash
-                    .parse::<ChangeHash>()
-                    .is_ok_and(|h| doc.get_change_by_hash(&h).is_some())
-            })
-            .map(|c| c.hash.clone())
-            .collect();
+        if !doc.get_missing_deps(&[]).is_empty() {
+            return Ok(());
+        }
         let mut heads: Vec<String> = doc.get_heads().iter().map(|h| h.to_string()).collect();
         heads.sort();
         let snapshot = doc.save();
-        storage
-            .compact_document(self.id.as_str(), &snapshot, &heads, &merged)
+        let covers = self.loaded().seq;
+        let done = self
+            .service
+            .storage
+            .compact_document(self.id.as_str(), &snapshot, &heads, covers)
             .await?;
-        let left = stored.changes.len() - merged.len();
-        if let Some(loaded) = self.slot.loaded.as_mut() {
-            loaded.log_len = left;
+        if done {
+            self.loaded_mut().snapshot_seq = covers;
+        } else {
+            self.service.metrics.compaction_skipped();
         }
-        tracing::debug!(merged = merged.len(), left, "compacted");
+        tracing::debug!(covers, done, "compacted");
         Ok(())
     }
 }
@@ -611,7 +815,7 @@ fn guarded<T>(what: &str, decode: impl FnOnce() -> T) -> Result<T, DocumentError
 fn update_for(
     id: &DocumentId,
     doc: &Automerge,
-    changes: Vec<Change>,
+    changes: &[Change],
 ) -> (Projection, DocumentUpdate) {
     let projection = read::project(doc, &doc.get_heads(), crate::reference_year())
         .without_personal_data_unless_consent();
@@ -630,6 +834,7 @@ fn update_for(
                 bytes: c.raw_bytes().to_vec(),
             })
             .collect(),
+        expected_seq: None,
         projection: Some(projection.clone()),
         stored_projection: None,
         audit: Vec::new(),

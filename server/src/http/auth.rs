@@ -116,9 +116,11 @@ pub fn session_cookie(state: &AppState, token: &str, max_age: Duration) -> Heade
 async fn sign_in(
     State(state): State<AppState>,
     ConnectInfo(remote): ConnectInfo<std::net::SocketAddr>,
+    headers: axum::http::HeaderMap,
     ApiJson(body): ApiJson<SignIn>,
 ) -> Result<Response, ApiError> {
-    let signed_in = match sign_in_person(&state, &body, remote.ip().to_string()).await? {
+    let address = state.caller_address(remote, &headers);
+    let signed_in = match sign_in_person(&state, &body, address).await? {
         Ok(signed_in) => signed_in,
         Err(SignInRefused::TooMany(wait)) => return Ok(too_many(wait)),
         Err(SignInRefused::Busy) => return Ok(busy()),

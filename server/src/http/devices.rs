@@ -168,9 +168,10 @@ const MAX_TYPED_CODE_BYTES: usize = 128;
 async fn enroll_device(
     State(state): State<AppState>,
     ConnectInfo(remote): ConnectInfo<std::net::SocketAddr>,
+    headers: axum::http::HeaderMap,
     ApiJson(body): ApiJson<Enroll>,
 ) -> Result<Response, ApiError> {
-    let address = remote.ip().to_string();
+    let address = state.caller_address(remote, &headers);
     // A code is a few dozen characters however it is typed; a longer one is refused before it is
     // counted, looked up or written anywhere.
     if body.code.len() > MAX_TYPED_CODE_BYTES {

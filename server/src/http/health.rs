@@ -10,6 +10,7 @@ use serde_json::json;
 
 use super::openapi::{ErrorBody, HealthBody};
 use crate::app::AppState;
+use crate::documents::Listener;
 use crate::error::ApiError;
 use crate::metrics::Gauges;
 
@@ -44,7 +45,17 @@ async fn healthz(State(state): State<AppState>) -> Result<impl IntoResponse, Api
         "status": "ok",
         "database": state.storage.backend(),
         "photoStore": state.photos.kind(),
+        "instance": state.storage.instance_id(),
+        "listener": state.documents.listener(),
     })))
+}
+
+fn listener_name(listener: Listener) -> &'static str {
+    match listener {
+        Listener::Alone => "alone",
+        Listener::Listening => "listening",
+        Listener::Lost => "lost",
+    }
 }
 
 /// Counters for Prometheus, in its text format.
@@ -69,6 +80,8 @@ async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse, Api
             documents,
             loaded: state.documents.loaded(),
             peers: state.sync.connected(),
+            instance: state.storage.instance_id(),
+            listener: listener_name(state.documents.listener()),
         }),
     ))
 }

@@ -236,6 +236,11 @@ pub struct HealthBody {
     pub database: Backend,
     /// Kind of photo store, e.g. `folder`.
     pub photo_store: String,
+    /// This server's name among the servers over one database (new at each start).
+    pub instance: String,
+    /// Whether it hears the other servers' changes: `alone` on SQLite, `listening`, or `lost`
+    /// while its listening connection to PostgreSQL is down.
+    pub listener: crate::documents::Listener,
 }
 
 /// A new session: the token (also set as the `sansang_session` cookie) and who signed in.

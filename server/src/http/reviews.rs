@@ -313,7 +313,7 @@ pub async fn decide_core(
     heads.dedup();
 
     // Under the document's lock: no phone's change slips between the checks and the note.
-    let mut guard = state.documents.lock(&id).await?;
+    let mut guard = state.documents.lock_fresh(&id).await?;
     if !guard.stored() {
         return Err(ApiError::not_found());
     }
@@ -552,7 +552,7 @@ pub async fn resolve_core(
             "value: a string, a whole number or true/false",
         );
     };
-    let mut guard = state.documents.lock(&id).await?;
+    let mut guard = state.documents.lock_fresh(&id).await?;
     if !guard.stored() {
         return Err(ApiError::not_found());
     }

@@ -75,6 +75,15 @@ pub fn spawn_sweeper(
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             ticks.tick().await;
+            // Once per installation: the other servers over the database skip the period.
+            let job = match storage.try_job("photo-sweep").await {
+                Ok(Some(job)) => job,
+                Ok(None) => continue,
+                Err(e) => {
+                    tracing::warn!(error = %e, "photo sweep: cannot take the job's lock");
+                    continue;
+                }
+            };
             let grace_ms = Millis::try_from(grace.as_millis()).unwrap_or(Millis::MAX);
             let before = crate::now_millis().saturating_sub(grace_ms);
             match sweep_orphans(storage.as_ref(), store.as_ref(), before).await {
@@ -84,6 +93,7 @@ pub fn spawn_sweeper(
                 Ok(_) => {}
                 Err(e) => tracing::warn!(error = %format!("{e:#}"), "photo sweep failed"),
             }
+            job.release().await;
         }
     })
 }

@@ -36,6 +36,16 @@ pub enum StorageError {
     /// The document was erased; its id is not used again.
     #[error("document {id} was erased")]
     Erased { id: String },
+    /// The database holds changes of the document that the writer's copy has not seen (another
+    /// server wrote them): nothing was written. The writer catches up and tries again.
+    #[error(
+        "document {id} changed in the database since it was read (sequence {found}, not {expected})"
+    )]
+    Stale {
+        id: String,
+        expected: i64,
+        found: i64,
+    },
 }
 
 pub type Result<T, E = StorageError> = std::result::Result<T, E>;
@@ -195,6 +205,11 @@ pub struct StoredDocument {
     pub changes: Vec<StoredChange>,
     /// Where it belongs, as stored.
     pub scope: DocumentScope,
+    /// The sequence number of the last change stored: snapshot and changes hold every change
+    /// numbered up to it (read in one transaction).
+    pub last_seq: i64,
+    /// The sequence number the snapshot covers.
+    pub snapshot_seq: i64,
 }
 
 /// What a document update wrote.
@@ -204,6 +219,51 @@ pub struct Written {
     pub inserted: usize,
     /// Where the document belongs now, read under the row's lock in the update's transaction.
     pub scope: DocumentScope,
+    /// The document's sequence number after the update: its changes were numbered up to it.
+    pub last_seq: i64,
+    /// The sequence number its snapshot covers, as stored.
+    pub snapshot_seq: i64,
+    /// Whether the other servers over the database were told (PostgreSQL, new changes only).
+    pub notified: bool,
+}
+
+/// What another server over the same database did, heard through it (PostgreSQL's
+/// `LISTEN/NOTIFY`; the notice is sent inside the write's transaction, so only committed changes
+/// are announced).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Notice {
+    /// Listening: at start, and again after the connection was lost (notices sent meanwhile were
+    /// missed, so whatever is in memory may be behind).
+    Listening,
+    /// The listening connection is lost; notices are missed until the next `Listening`.
+    Lost,
+    /// Another server stored new changes of a document, `lag_ms` ago (by the clocks of both).
+    Changed { document_id: String, lag_ms: i64 },
+}
+
+/// A job of the installation (retention, the photo sweep, ...) held by this server: the other
+/// servers over the database skip it while this is kept. On PostgreSQL a session advisory lock
+/// on a connection of its own, released when this is released or dropped (the connection closes,
+/// and PostgreSQL lets go of its locks, even when the server dies mid-job); nothing on SQLite,
+/// which one server opens.
+pub struct JobLock {
+    connection: Option<sqlx::AnyConnection>,
+}
+
+impl JobLock {
+    pub(crate) fn held(connection: Option<sqlx::AnyConnection>) -> Self {
+        JobLock { connection }
+    }
+
+    /// Lets the other servers run the job.
+    pub async fn release(mut self) {
+        if let Some(connection) = self.connection.take() {
+            use sqlx::Connection;
+            if let Err(e) = connection.close().await {
+                tracing::debug!(error = %e, "closing a job's lock connection");
+            }
+        }
+    }
 }
 
 /// What is left of an erased document: its id, and the document that replaced it, if any.
@@ -270,6 +330,10 @@ pub struct DocumentUpdate {
     pub document_id: String,
     pub scope: DocumentScope,
     pub changes: Vec<StoredChange>,
+    /// The document's sequence number the writer's copy has seen (`last_seq` of its last read or
+    /// write): when the database is past it, nothing is written and the update fails with
+    /// [`StorageError::Stale`]. `None` writes whatever the database holds (tools, tests).
+    pub expected_seq: Option<i64>,
     pub projection: Option<Projection>,
     /// The projection stored now, when the caller knows it: only the rows that differ from it
     /// are written. `None` rewrites every row.
@@ -453,6 +517,17 @@ pub struct AuditFilter {
 pub trait Storage: Send + Sync + 'static {
     fn backend(&self) -> Backend;
 
+    /// This server's name among the servers over one database (random, new at each start).
+    fn instance_id(&self) -> &str;
+
+    /// Takes job `name` for this server, or `None` when another server over the database runs
+    /// it now.
+    async fn try_job(&self, name: &str) -> Result<Option<JobLock>>;
+
+    /// Notices of what other servers over the database write, for as long as the receiver is
+    /// kept; `None` on SQLite, which only one server opens.
+    async fn notices(&self) -> Result<Option<tokio::sync::mpsc::Receiver<Notice>>>;
+
     /// Cheap round trip, for `/healthz`.
     async fn ping(&self) -> Result<()>;
 
@@ -516,17 +591,28 @@ pub trait Storage: Send + Sync + 'static {
     /// one transaction. Returns how many changes were new and the scope stored. A `None` scope
     /// field keeps the stored value; a `None` projection keeps the stored projection.
     async fn apply_document_update(&self, update: &DocumentUpdate) -> Result<Written>;
-    /// `None` when the document was never stored.
+    /// `None` when the document was never stored. Snapshot, changes and sequence numbers are
+    /// read in one transaction.
     async fn load_document(&self, document_id: &str) -> Result<Option<StoredDocument>>;
-    /// Replaces the snapshot and deletes exactly the changes named in `merged` (the ones the
-    /// snapshot contains), in one transaction; changes that arrived meanwhile stay.
+    /// What a copy that holds every change up to sequence `seq` lacks, read in one transaction:
+    /// the changes numbered after `seq`, and the snapshot when it covers more than `seq` (the
+    /// changes it holds are deleted). `None` when the document is not stored.
+    async fn load_document_after(
+        &self,
+        document_id: &str,
+        seq: i64,
+    ) -> Result<Option<StoredDocument>>;
+    /// Replaces the snapshot with one covering every change up to sequence `covers` and deletes
+    /// those changes, in one transaction, but only while the document's `last_seq` is still
+    /// `covers` (no server wrote since the copy the snapshot was made from) and its snapshot
+    /// covers less: false, and nothing written, otherwise.
     async fn compact_document(
         &self,
         document_id: &str,
         snapshot: &[u8],
         snapshot_heads: &[String],
-        merged: &[String],
-    ) -> Result<()>;
+        covers: i64,
+    ) -> Result<bool>;
     async fn document_scope(&self, document_id: &str) -> Result<Option<DocumentScope>>;
     /// Sets or clears the quarantine flag (clearing forgets who sent it); `NotFound` when the
     /// document was never stored. `apply_document_update` only ever sets the flag.

@@ -16,7 +16,7 @@ use super::wire::{self, Message, PROTOCOL_VERSION, PeerMetadata};
 use crate::app::AppState;
 use crate::audit;
 use crate::auth::Caller;
-use crate::documents::{DocumentError, DocumentId};
+use crate::documents::{Changed, DocumentError, DocumentId};
 
 /// How long a new socket has to send `join`.
 const JOIN_TIMEOUT: Duration = Duration::from_secs(10);
@@ -244,9 +244,9 @@ impl Connection {
                 },
                 changed = changed.recv() => match changed {
                     // This socket's own message: its reply went out already.
-                    Ok(changed) if changed.origin == self.id => Ok(Vec::new()),
-                    Ok(changed) => self.document_changed(&changed.id).await,
-                    Err(RecvError::Lagged(_)) => self.resync_all().await,
+                    Ok(Changed::Document { origin, .. }) if origin == self.id => Ok(Vec::new()),
+                    Ok(Changed::Document { id, .. }) => self.document_changed(&id).await,
+                    Ok(Changed::Any) | Err(RecvError::Lagged(_)) => self.resync_all().await,
                     Err(RecvError::Closed) => return End::Closed,
                 },
                 relay = relays.recv() => match relay {

@@ -71,7 +71,7 @@ pub async fn open_socket(
         Some(token) => Some((token, false)),
         None => presented_token(&headers).ok(),
     };
-    let address = Some(remote.ip().to_string());
+    let address = Some(app.caller_address(remote, &headers));
     let caller = match presented {
         // A cookie is sent by the browser whichever site opened the socket: only our own pages'
         // sockets are taken on it (`Origin` names this server).

@@ -81,7 +81,8 @@ pub async fn submit(
     };
     let refused =
         |status, message: &str| respond(status, form_page(lang, &next, &shown, Some(message)));
-    match sign_in_person(&state, &body, remote.ip().to_string()).await {
+    let address = state.caller_address(remote, &headers);
+    match sign_in_person(&state, &body, address).await {
         Ok(Ok(signed_in)) => {
             let mut response = Redirect::to(&next).into_response();
             response.headers_mut().insert(

@@ -395,3 +395,75 @@ pub async fn parallel_guesses_are_held_back(db: &TestDb) {
     assert_eq!(long_code.status(), 400);
     w.app.stop().await;
 }
+
+/// A wrong sign-in of `username` as seen from `forwarded` (in `X-Forwarded-For`).
+async fn wrong_sign_in_from(
+    app: &sansang_tests::app::TestApp,
+    username: &str,
+    forwarded: &str,
+) -> u16 {
+    app.http
+        .post(format!("{}/api/v1/auth/login", app.url))
+        .header("x-forwarded-for", forwarded)
+        .json(&json!({ "username": username, "password": "sai-mật-khẩu" }))
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+/// Behind a load balancer every caller has the balancer's address: with it in `trusted_proxies`
+/// the back-off counts per forwarded address, and without it a forged header counts for nothing.
+pub async fn the_callers_address_comes_through_trusted_proxies_only(db: &TestDb) {
+    // The test's requests come from 127.0.0.1, here the proxy.
+    let w =
+        crate::fixture::world_with(db, |c| c.trusted_proxies = vec!["127.0.0.0/8".into()]).await;
+    let app = &w.app;
+    for _ in 0..5 {
+        assert_eq!(wrong_sign_in_from(app, "head1", "198.51.100.1").await, 401);
+    }
+    assert_eq!(
+        wrong_sign_in_from(app, "head1", "198.51.100.1").await,
+        429,
+        "that address's guesses wait"
+    );
+    // What a caller writes itself sits left of what the proxy appended, and is not believed.
+    assert_eq!(
+        wrong_sign_in_from(app, "head1", "198.51.100.1, 198.51.100.2").await,
+        401,
+        "another caller, behind the same proxy, is not held back by the first one's typos"
+    );
+    let audited = app
+        .state
+        .storage
+        .list_audit(&sansang_server::storage::AuditFilter {
+            limit: 100,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let addresses: Vec<&str> = audited
+        .iter()
+        .filter(|e| e.action == "auth.login-failed")
+        .filter_map(|e| e.address.as_deref())
+        .collect();
+    assert!(
+        addresses.contains(&"198.51.100.1") && addresses.contains(&"198.51.100.2"),
+        "{addresses:?}"
+    );
+    assert!(!addresses.contains(&"127.0.0.1"), "{addresses:?}");
+    w.app.stop().await;
+
+    // The same requests to a server that trusts no proxy: the header is the caller's own
+    // writing, and every guess counts against 127.0.0.1.
+    let app = sansang_tests::app::TestApp::spawn(db).await;
+    for i in 0..5 {
+        assert_eq!(
+            wrong_sign_in_from(&app, "head2", &format!("198.51.100.{i}")).await,
+            401
+        );
+    }
+    assert_eq!(wrong_sign_in_from(&app, "head2", "198.51.100.9").await, 429);
+    app.stop().await;
+}

@@ -145,6 +145,7 @@ pub async fn personal_data_waits_for_consent(db: &TestDb) {
             document_id: old_id.as_str().to_owned(),
             scope: Default::default(),
             changes: Vec::new(),
+            expected_seq: None,
             projection: Some(shown_whole),
             stored_projection: None,
             audit: Vec::new(),

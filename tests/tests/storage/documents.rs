@@ -79,36 +79,55 @@ pub async fn change_log_is_idempotent(db: &TestDb) {
     storage.close().await;
 }
 
-/// Compaction deletes exactly the merged changes; one received after the snapshot was taken
-/// stays, and snapshot + remaining changes rebuild the same document.
+/// Compaction is fenced by the document's sequence number: a snapshot made from a copy that
+/// missed a later change is refused whole, one made from a copy holding every change replaces
+/// the log; a copy catches up from any sequence number, and a write from a copy that is behind
+/// is refused with nothing written.
 pub async fn compaction_keeps_later_changes(db: &TestDb) {
     let storage = db.storage().await;
     let here = scope(Some(COMMUNE), Some("02"));
     let mut doc = survey_doc("Xóm Chùa", 3);
     let merged = all_changes(&mut doc);
-    storage
+    let written = storage
         .apply_document_update(&update(DOC, here.clone(), merged.clone(), None))
         .await
         .expect("apply");
+    assert_eq!((written.last_seq, written.snapshot_seq), (3, 0));
 
-    // The compactor saves the document as it knows it...
-    let snapshot = doc.save();
-    let snapshot_heads = sorted_heads(&mut doc);
-    // ...while a phone sends one more change.
+    // A server saves the document as it knows it (three changes)...
+    let stale_snapshot = doc.save();
+    let stale_heads = sorted_heads(&mut doc);
+    // ...while another server stores one more change.
     let late = edit(&mut doc, "address", "Xóm Chùa, nhà thứ hai");
-    storage
+    let written = storage
         .apply_document_update(&update(DOC, here.clone(), vec![late.clone()], None))
         .await
         .expect("apply late");
-
-    let merged_hashes: Vec<String> = merged.iter().map(|c| c.hash.clone()).collect();
-    let mut reversed_heads = snapshot_heads.clone();
-    reversed_heads.reverse();
-    storage
-        .compact_document(DOC, &snapshot, &reversed_heads, &merged_hashes)
+    assert_eq!(written.last_seq, 4);
+    let compacted = storage
+        .compact_document(DOC, &stale_snapshot, &stale_heads, 3)
         .await
         .expect("compact");
+    assert!(!compacted, "a snapshot missing the late change is refused");
+    let stored = storage
+        .load_document(DOC)
+        .await
+        .expect("load")
+        .expect("stored");
+    assert_eq!(stored.snapshot, None);
+    assert_eq!(stored.changes.len(), 4, "no change deleted");
 
+    // From a copy holding all four, the snapshot replaces the log.
+    let snapshot = doc.save();
+    let snapshot_heads = sorted_heads(&mut doc);
+    let mut reversed_heads = snapshot_heads.clone();
+    reversed_heads.reverse();
+    assert!(
+        storage
+            .compact_document(DOC, &snapshot, &reversed_heads, 4)
+            .await
+            .expect("compact")
+    );
     let stored = storage
         .load_document(DOC)
         .await
@@ -116,18 +135,79 @@ pub async fn compaction_keeps_later_changes(db: &TestDb) {
         .expect("stored");
     assert_eq!(stored.snapshot.as_deref(), Some(snapshot.as_slice()));
     assert_eq!(stored.snapshot_heads, snapshot_heads, "heads stored sorted");
+    assert!(stored.changes.is_empty());
+    assert_eq!((stored.last_seq, stored.snapshot_seq), (4, 4));
     assert_eq!(
-        stored.changes,
-        vec![late.clone()],
-        "only the late change is left"
-    );
-
-    let mut rebuilt = rebuild(&stored);
-    assert_eq!(sorted_heads(&mut rebuilt), sorted_heads(&mut doc));
-    assert_eq!(
-        root_str(&rebuilt, "address").as_deref(),
+        root_str(&rebuild(&stored), "address").as_deref(),
         Some("Xóm Chùa, nhà thứ hai")
     );
+    // The same compaction again is not done twice.
+    assert!(
+        !storage
+            .compact_document(DOC, &snapshot, &snapshot_heads, 4)
+            .await
+            .expect("compact again")
+    );
+
+    // A copy at sequence 2 is behind the snapshot: it gets the snapshot. One at 4 needs nothing.
+    let behind = storage
+        .load_document_after(DOC, 2)
+        .await
+        .expect("load after")
+        .expect("stored");
+    assert_eq!(behind.snapshot.as_deref(), Some(snapshot.as_slice()));
+    assert!(behind.changes.is_empty());
+    let current = storage
+        .load_document_after(DOC, 4)
+        .await
+        .expect("load after")
+        .expect("stored");
+    assert_eq!((current.snapshot, current.changes.len()), (None, 0));
+
+    // One more change: a copy at 4 gets just that one.
+    let fifth = edit(&mut doc, "address", "Xóm Chùa, nhà thứ ba");
+    let mut fenced = update(DOC, here.clone(), vec![fifth.clone()], None);
+    fenced.expected_seq = Some(4);
+    let written = storage
+        .apply_document_update(&fenced)
+        .await
+        .expect("a write from a copy at the database's sequence");
+    assert_eq!((written.last_seq, written.snapshot_seq), (5, 4));
+    let after = storage
+        .load_document_after(DOC, 4)
+        .await
+        .expect("load after")
+        .expect("stored");
+    assert_eq!(after.snapshot, None);
+    assert_eq!(after.changes, vec![fifth.clone()]);
+    assert_eq!(after.last_seq, 5);
+
+    // A write from a copy still at 4 is refused, and leaves nothing behind.
+    let sixth = edit(&mut doc, "address", "Xóm Chùa, nhà thứ tư");
+    let mut behind_write = update(DOC, here.clone(), vec![sixth], None);
+    behind_write.expected_seq = Some(4);
+    let err = storage
+        .apply_document_update(&behind_write)
+        .await
+        .expect_err("a write from a copy that is behind");
+    assert!(
+        matches!(
+            err,
+            StorageError::Stale {
+                expected: 4,
+                found: 5,
+                ..
+            }
+        ),
+        "got {err:?}"
+    );
+    let stored = storage
+        .load_document(DOC)
+        .await
+        .expect("load")
+        .expect("stored");
+    assert_eq!(stored.last_seq, 5);
+    assert_eq!(stored.changes, vec![fifth]);
 
     // A change the snapshot contains, sent again by a phone after compaction, is harmless: the
     // rebuilt document is the same.
@@ -140,13 +220,24 @@ pub async fn compaction_keeps_later_changes(db: &TestDb) {
         .await
         .expect("load")
         .expect("stored");
-    assert_eq!(sorted_heads(&mut rebuild(&stored)), sorted_heads(&mut doc));
+    let mut rebuilt = rebuild(&stored);
+    assert_eq!(
+        root_str(&rebuilt, "address").as_deref(),
+        Some("Xóm Chùa, nhà thứ ba")
+    );
+    assert_eq!(
+        rebuilt.get_changes(&[]).len(),
+        5,
+        "the three, the late one, the fifth"
+    );
 
-    let err = storage
-        .compact_document("no-such-doc", &snapshot, &snapshot_heads, &[])
-        .await
-        .expect_err("compact unknown");
-    assert!(matches!(err, StorageError::NotFound { .. }), "got {err:?}");
+    assert!(
+        !storage
+            .compact_document("no-such-doc", &snapshot, &snapshot_heads, 1)
+            .await
+            .expect("compact unknown"),
+        "nothing to compact"
+    );
     storage.close().await;
 }
 
@@ -495,4 +586,38 @@ pub async fn reopening_keeps_everything(db: &TestDb) {
         Some(heads)
     );
     storage.close().await;
+}
+
+/// A job of the installation runs on one server at a time: on PostgreSQL a second server over
+/// the database is told no while the first holds it, and gets it once it is released or its
+/// holder's connection is gone; SQLite, which one server opens, always says yes.
+pub async fn jobs_run_on_one_server_at_a_time(db: &TestDb) {
+    let one = db.storage().await;
+    let two = db.storage().await;
+    let held = one.try_job("retention").await.expect("try").expect("free");
+    let shared = db.backend == sansang_tests::db::TestBackend::Postgres;
+    let other = two.try_job("retention").await.expect("try");
+    assert_eq!(other.is_none(), shared, "held by the first server");
+    let sweep = two.try_job("photo-sweep").await.expect("try");
+    assert!(sweep.is_some(), "another job is free");
+    drop(other);
+    held.release().await;
+    let taken = two
+        .try_job("retention")
+        .await
+        .expect("try")
+        .expect("released");
+    // A holder that goes away without releasing (a server killed mid-job) frees it too.
+    drop(taken);
+    let mut freed = None;
+    for _ in 0..50 {
+        freed = one.try_job("retention").await.expect("try");
+        if freed.is_some() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(freed.is_some(), "a dropped lock is freed");
+    one.close().await;
+    two.close().await;
 }

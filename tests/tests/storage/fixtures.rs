@@ -144,6 +144,7 @@ pub fn update(
         document_id: document_id.to_owned(),
         scope,
         changes,
+        expected_seq: None,
         projection,
         stored_projection: None,
         audit: Vec::new(),

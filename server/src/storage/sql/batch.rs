@@ -131,7 +131,7 @@ async fn write_all(
     let mut tx = pool.begin().await.map_err(query_err(context))?;
     let mut written = Vec::new();
     for update in updates {
-        written.push(write_update(&mut tx, update, now).await?);
+        written.push(write_update(&mut tx, update, now, None).await?);
     }
     tx.commit().await.map_err(query_err(context))?;
     Ok(written)

@@ -31,21 +31,25 @@ pub(super) async fn apply_document_update(
     }
     let context = "storing document changes";
     let mut w = db.begin_write(context).await?;
-    let written = write_update(&mut w.tx, update, now_millis()).await?;
+    let written = write_update(&mut w.tx, update, now_millis(), Some(&db.instance)).await?;
     w.commit(context).await?;
     Ok(written)
 }
 
 /// The statements of [`apply_document_update`], inside the caller's transaction. On error the
 /// caller rolls back (a tombstoned id must leave no row behind).
+///
+/// `notify` (PostgreSQL) names this server in the notice that tells the others about new
+/// changes, sent in the same transaction so it is delivered only if the changes commit.
 pub(super) async fn write_update(
     tx: &mut AnyConnection,
     update: &DocumentUpdate,
     now: Millis,
+    notify: Option<&str>,
 ) -> Result<Written> {
     // The upsert also locks the document row on PostgreSQL, so two updates of one document
-    // number their changes one after the other; it reserves their sequence numbers too
-    // (`last_seq` moves past them in the same statement).
+    // (from this server or another) number their changes one after the other; it reserves their
+    // sequence numbers too (`last_seq` moves past them in the same statement).
     let reserved = i64::try_from(update.changes.len()).unwrap_or(i64::MAX);
     let row = sqlx::query(
         "insert into documents (id, commune_code, hamlet_id, created_at, updated_at, last_seq)
@@ -55,7 +59,7 @@ pub(super) async fn write_update(
              hamlet_id = coalesce(excluded.hamlet_id, documents.hamlet_id),
              updated_at = excluded.updated_at,
              last_seq = documents.last_seq + excluded.last_seq
-         returning last_seq, commune_code, hamlet_id, quarantined, quarantined_by",
+         returning last_seq, snapshot_seq, commune_code, hamlet_id, quarantined, quarantined_by",
     )
     .bind(&update.document_id)
     .bind(&update.scope.commune_code)
@@ -66,7 +70,20 @@ pub(super) async fn write_update(
     .await
     .map_err(query_err("saving the document row"))?;
     let reserved_to: i64 = col(&row, "documents", "last_seq")?;
+    let snapshot_seq: i64 = col(&row, "documents", "snapshot_seq")?;
     let last_seq = reserved_to - reserved;
+    // The fence: read under the row's lock, so no other writer can slip in between. A copy that
+    // has not seen every change stored would write a projection (photo references included)
+    // from less than the document holds; the caller rolls back, catches up and tries again.
+    if let Some(expected) = update.expected_seq
+        && expected != last_seq
+    {
+        return Err(StorageError::Stale {
+            id: update.document_id.clone(),
+            expected,
+            found: last_seq,
+        });
+    }
     let mut scope = scope_from_row(&row)?;
     // A document never seen before (or never given a change): its id may be an erased one,
     // which is never used again. The caller rolls back, so nothing is written.
@@ -126,34 +143,76 @@ pub(super) async fn write_update(
     for entry in &update.audit {
         audit::insert_audit(tx, entry).await?;
     }
-    Ok(Written { inserted, scope })
+    let notified = match notify {
+        Some(instance) if inserted > 0 => {
+            super::notices::notify(tx, instance, &update.document_id, now).await?;
+            true
+        }
+        _ => false,
+    };
+    Ok(Written {
+        inserted,
+        scope,
+        last_seq: reserved_to,
+        snapshot_seq,
+        notified,
+    })
 }
 
-#[tracing::instrument(skip_all, fields(document = %document_id))]
+/// The stored document, whole (`after` is `None`) or what a copy holding every change up to
+/// sequence `after` lacks. One transaction, so snapshot, changes and sequence numbers agree
+/// however other servers write and compact meanwhile (a repeatable-read snapshot on
+/// PostgreSQL, a read transaction in WAL mode on SQLite).
+#[tracing::instrument(skip_all, fields(document = %document_id, after = ?after))]
 pub(super) async fn load_document(
     db: &SqlStorage,
     document_id: &str,
+    after: Option<i64>,
 ) -> Result<Option<StoredDocument>> {
     let context = "loading a document";
-    // Changes first, snapshot second: a compaction in between only makes the snapshot newer and
-    // deletes changes it contains, so the answer may repeat a change but can never lose one.
-    let change_rows =
-        sqlx::query("select hash, bytes from changes where document_id = $1 order by seq")
-            .bind(document_id)
-            .fetch_all(&db.pool)
+    let mut tx = db.pool.begin().await.map_err(query_err(context))?;
+    if db.backend == Backend::Postgres {
+        sqlx::query("set transaction isolation level repeatable read, read only")
+            .execute(&mut *tx)
             .await
             .map_err(query_err(context))?;
+    }
     let Some(doc) = sqlx::query(
-        "select snapshot, snapshot_heads, commune_code, hamlet_id, quarantined, quarantined_by
+        "select last_seq, snapshot_seq, snapshot_heads, commune_code, hamlet_id, quarantined,
+             quarantined_by
          from documents where id = $1",
     )
     .bind(document_id)
-    .fetch_optional(&db.pool)
+    .fetch_optional(&mut *tx)
     .await
     .map_err(query_err(context))?
     else {
         return Ok(None);
     };
+    let last_seq: i64 = col(&doc, "documents", "last_seq")?;
+    let snapshot_seq: i64 = col(&doc, "documents", "snapshot_seq")?;
+    let from = after.unwrap_or(0);
+    // A copy that is behind the snapshot takes the snapshot (the changes it folded in are gone
+    // from the log); one past it needs only the later changes.
+    let snapshot: Option<Vec<u8>> = if after.is_none() || snapshot_seq > from {
+        let row = sqlx::query("select snapshot from documents where id = $1")
+            .bind(document_id)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(query_err(context))?;
+        col(&row, "documents", "snapshot")?
+    } else {
+        None
+    };
+    let change_rows = sqlx::query(
+        "select hash, bytes from changes where document_id = $1 and seq > $2 order by seq",
+    )
+    .bind(document_id)
+    .bind(from)
+    .fetch_all(&mut *tx)
+    .await
+    .map_err(query_err(context))?;
+    tx.commit().await.map_err(query_err(context))?;
     let heads: String = col(&doc, "documents", "snapshot_heads")?;
     let changes = change_rows
         .iter()
@@ -165,24 +224,30 @@ pub(super) async fn load_document(
         })
         .collect::<Result<Vec<_>>>()?;
     Ok(Some(StoredDocument {
-        snapshot: col(&doc, "documents", "snapshot")?,
+        snapshot,
         snapshot_heads: serde_json::from_str(&heads).map_err(|e| StorageError::Corrupt {
             table: "documents",
             detail: format!("snapshot_heads of {document_id}: {e}"),
         })?,
         changes,
         scope: scope_from_row(&doc)?,
+        last_seq,
+        snapshot_seq,
     }))
 }
 
-#[tracing::instrument(skip_all, fields(document = %document_id, merged = merged.len()))]
+/// Replaces the snapshot by one covering every change up to `covers` and deletes those changes,
+/// only while nothing was written since (`last_seq = covers`, checked under the row's lock) and
+/// the stored snapshot covers less. The snapshot was made from a copy holding exactly those
+/// changes, so no change and no head is dropped that the copy did not hold.
+#[tracing::instrument(skip_all, fields(document = %document_id, covers = covers))]
 pub(super) async fn compact_document(
     db: &SqlStorage,
     document_id: &str,
     snapshot: &[u8],
     snapshot_heads: &[String],
-    merged: &[String],
-) -> Result<()> {
+    covers: i64,
+) -> Result<bool> {
     let context = "compacting a document";
     let mut heads = snapshot_heads.to_vec();
     heads.sort();
@@ -192,29 +257,31 @@ pub(super) async fn compact_document(
     })?;
     let mut w = db.begin_write(context).await?;
     let done = sqlx::query(
-        "update documents set snapshot = $2, snapshot_heads = $3, updated_at = $4 where id = $1",
+        "update documents set snapshot = $2, snapshot_heads = $3, snapshot_seq = $4,
+             updated_at = $5
+         where id = $1 and last_seq = $4 and snapshot_seq < $4",
     )
     .bind(document_id)
     .bind(snapshot)
     .bind(heads)
+    .bind(covers)
     .bind(now_millis())
     .execute(&mut *w.tx)
     .await
     .map_err(query_err("saving a snapshot"))?;
     if done.rows_affected() == 0 {
-        return Err(StorageError::NotFound {
-            what: format!("document {document_id}"),
-        });
+        // Written or compacted by another server meanwhile (or gone): the next write catches up
+        // and compacts again.
+        return Ok(false);
     }
-    for hash in merged {
-        sqlx::query("delete from changes where document_id = $1 and hash = $2")
-            .bind(document_id)
-            .bind(hash)
-            .execute(&mut *w.tx)
-            .await
-            .map_err(query_err("deleting merged changes"))?;
-    }
-    w.commit(context).await
+    sqlx::query("delete from changes where document_id = $1 and seq <= $2")
+        .bind(document_id)
+        .bind(covers)
+        .execute(&mut *w.tx)
+        .await
+        .map_err(query_err("deleting merged changes"))?;
+    w.commit(context).await?;
+    Ok(true)
 }
 
 #[tracing::instrument(skip_all, fields(document = %document_id))]
@@ -266,6 +333,10 @@ pub(super) async fn set_quarantined(
         return Err(StorageError::NotFound {
             what: format!("document {document_id}"),
         });
+    }
+    // Other servers take the new scope into the copies they hold.
+    if db.backend == Backend::Postgres {
+        super::notices::notify(&mut w.tx, &db.instance, document_id, now_millis()).await?;
     }
     w.commit(context).await
 }
@@ -389,6 +460,16 @@ pub(super) async fn erase_document(db: &SqlStorage, tombstone: &Tombstone) -> Re
         .execute(&mut *w.tx)
         .await
         .map_err(query_err(context))?;
+    // Other servers drop their copies in memory (never served again from there).
+    if db.backend == Backend::Postgres {
+        super::notices::notify(
+            &mut w.tx,
+            &db.instance,
+            &tombstone.document_id,
+            now_millis(),
+        )
+        .await?;
+    }
     w.commit(context).await?;
     Ok(purged)
 }

@@ -8,6 +8,7 @@ mod access;
 mod audit;
 mod batch;
 mod documents;
+mod notices;
 mod people;
 mod photos;
 mod places;
@@ -29,9 +30,9 @@ use tokio::sync::{Mutex, MutexGuard};
 
 use super::{
     Actor, AuditEntry, AuditFilter, Backend, Commune, DecideOutcome, Device, DocumentScope,
-    DocumentUpdate, Enrollment, Hamlet, Holdings, HouseholdSummary, Millis, PhotoRecord, PhotoUse,
-    Purged, Quarantined, Redeemed, Result, Review, ReviewedHousehold, Session, Storage,
-    StorageError, StoredDocument, StoredProjection, Tombstone, User, Written,
+    DocumentUpdate, Enrollment, Hamlet, Holdings, HouseholdSummary, JobLock, Millis, Notice,
+    PhotoRecord, PhotoUse, Purged, Quarantined, Redeemed, Result, Review, ReviewedHousehold,
+    Session, Storage, StorageError, StoredDocument, StoredProjection, Tombstone, User, Written,
 };
 
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("../migrations/sqlite");
@@ -47,6 +48,10 @@ pub struct SqlStorage {
     write_lock: Option<Arc<Mutex<()>>>,
     /// On SQLite, document updates written at the same moment share one commit.
     batcher: Option<batch::Batcher>,
+    /// This server's name in the change notices it sends (see [`notices`]).
+    instance: String,
+    /// Where the notices' listener connects (its own connection, outside the pool).
+    url: String,
 }
 
 impl std::fmt::Debug for SqlStorage {
@@ -126,11 +131,15 @@ impl SqlStorage {
         tracing::info!(backend = ?backend, "database ready");
 
         let write_lock = (backend == Backend::Sqlite).then(|| Arc::new(Mutex::new(())));
+        let mut instance = uuid::Uuid::new_v4().simple().to_string();
+        instance.truncate(12);
         Ok(SqlStorage {
             pool,
             backend,
             batcher: write_lock.clone().map(batch::Batcher::new),
             write_lock,
+            instance,
+            url,
         })
     }
 
@@ -376,8 +385,47 @@ impl Storage for SqlStorage {
         documents::apply_document_update(self, update).await
     }
 
+    fn instance_id(&self) -> &str {
+        &self.instance
+    }
+
+    async fn try_job(&self, name: &str) -> Result<Option<JobLock>> {
+        if self.backend == Backend::Sqlite {
+            return Ok(Some(JobLock::held(None)));
+        }
+        let context = "taking a job's lock";
+        let mut connection = self
+            .pool
+            .acquire()
+            .await
+            .map_err(query_err(context))?
+            .detach();
+        let row = sqlx::query("select pg_try_advisory_lock(hashtext($1)) as taken")
+            .bind(format!("sansang-job:{name}"))
+            .fetch_one(&mut connection)
+            .await
+            .map_err(query_err(context))?;
+        let taken: bool = row.try_get("taken").map_err(query_err(context))?;
+        Ok(taken.then(|| JobLock::held(Some(connection))))
+    }
+
+    async fn notices(&self) -> Result<Option<tokio::sync::mpsc::Receiver<Notice>>> {
+        match self.backend {
+            Backend::Sqlite => Ok(None),
+            Backend::Postgres => notices::listen(&self.url, &self.instance).await.map(Some),
+        }
+    }
+
     async fn load_document(&self, document_id: &str) -> Result<Option<StoredDocument>> {
-        documents::load_document(self, document_id).await
+        documents::load_document(self, document_id, None).await
+    }
+
+    async fn load_document_after(
+        &self,
+        document_id: &str,
+        seq: i64,
+    ) -> Result<Option<StoredDocument>> {
+        documents::load_document(self, document_id, Some(seq)).await
     }
 
     async fn compact_document(
@@ -385,9 +433,9 @@ impl Storage for SqlStorage {
         document_id: &str,
         snapshot: &[u8],
         snapshot_heads: &[String],
-        merged: &[String],
-    ) -> Result<()> {
-        documents::compact_document(self, document_id, snapshot, snapshot_heads, merged).await
+        covers: i64,
+    ) -> Result<bool> {
+        documents::compact_document(self, document_id, snapshot, snapshot_heads, covers).await
     }
 
     async fn document_scope(&self, document_id: &str) -> Result<Option<DocumentScope>> {

@@ -1,0 +1,153 @@
+//! Change notices between servers over one PostgreSQL database: `NOTIFY` inside each write that
+//! stores new changes, and one `LISTEN`ing connection per server.
+//!
+//! The payload is `<instance> <millis> <document id>`: the writer (whose own notices its
+//! listener skips), when it wrote (for the lag), and the document. PostgreSQL delivers a notice
+//! only when its transaction commits, and folds identical notices of one transaction into one.
+
+use std::time::Duration;
+
+use sqlx::AnyConnection;
+use sqlx::postgres::PgListener;
+use tokio::sync::mpsc;
+
+use super::{now_millis, query_err};
+use crate::storage::{Millis, Notice, Result};
+
+const CHANNEL: &str = "sansang_changes";
+
+/// Notices waiting for the server to take them; past that the listener waits (PostgreSQL
+/// queues them meanwhile, up to its own 8 GB queue).
+const QUEUE: usize = 4096;
+
+/// Tells the other servers, once this transaction commits, that `document_id` has new changes.
+pub(super) async fn notify(
+    tx: &mut AnyConnection,
+    instance: &str,
+    document_id: &str,
+    now: Millis,
+) -> Result<()> {
+    sqlx::query("select pg_notify($1, $2) is not null as sent")
+        .bind(CHANNEL)
+        .bind(format!("{instance} {now} {document_id}"))
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(query_err("announcing the change to the other servers"))?;
+    Ok(())
+}
+
+/// Connects a listener to `url` and hands what other servers announce to the returned
+/// receiver, reconnecting (with `Lost`, then `Listening` again) for as long as it is kept.
+pub(super) async fn listen(url: &str, instance: &str) -> Result<mpsc::Receiver<Notice>> {
+    let listener = connect(url)
+        .await
+        .map_err(query_err("listening for the other servers' changes"))?;
+    let (tx, rx) = mpsc::channel(QUEUE);
+    let url = url.to_owned();
+    let instance = instance.to_owned();
+    tokio::spawn(async move {
+        if tx.send(Notice::Listening).await.is_ok() {
+            run(listener, &url, &instance, &tx).await;
+        }
+    });
+    Ok(rx)
+}
+
+async fn connect(url: &str) -> std::result::Result<PgListener, sqlx::Error> {
+    let mut listener = PgListener::connect(url).await?;
+    listener.listen(CHANNEL).await?;
+    Ok(listener)
+}
+
+async fn run(mut listener: PgListener, url: &str, instance: &str, tx: &mpsc::Sender<Notice>) {
+    loop {
+        // Ends as soon as the server lets go of the receiver, closing the connection.
+        let received = tokio::select! {
+            () = tx.closed() => return,
+            received = listener.try_recv() => received,
+        };
+        let notice = match received {
+            Ok(Some(notification)) => match parse(notification.payload(), instance) {
+                Some(notice) => notice,
+                None => continue,
+            },
+            // Lost and connected again (sqlx listens again before it returns): whatever was
+            // announced in between was missed.
+            Ok(None) => {
+                tracing::warn!("the change listener lost its connection; connected again");
+                if tx.send(Notice::Lost).await.is_err() {
+                    return;
+                }
+                Notice::Listening
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "the change listener lost its connection");
+                if tx.send(Notice::Lost).await.is_err() {
+                    return;
+                }
+                listener = tokio::select! {
+                    () = tx.closed() => return,
+                    listener = reconnect(url) => listener,
+                };
+                Notice::Listening
+            }
+        };
+        if tx.send(notice).await.is_err() {
+            return;
+        }
+    }
+}
+
+/// A listener again, trying every second (up to every 30) until the database answers.
+async fn reconnect(url: &str) -> PgListener {
+    let mut wait = Duration::from_secs(1);
+    loop {
+        tokio::time::sleep(wait).await;
+        match connect(url).await {
+            Ok(listener) => {
+                tracing::info!("the change listener is listening again");
+                return listener;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "the change listener cannot connect yet");
+                wait = (wait * 2).min(Duration::from_secs(30));
+            }
+        }
+    }
+}
+
+/// The notice in `payload`, unless this server sent it (or it is not one of ours).
+fn parse(payload: &str, instance: &str) -> Option<Notice> {
+    let mut parts = payload.splitn(3, ' ');
+    let (from, at, document_id) = (parts.next()?, parts.next()?, parts.next()?);
+    if from == instance || document_id.is_empty() {
+        return None;
+    }
+    let at: Millis = at.parse().ok()?;
+    Some(Notice::Changed {
+        document_id: document_id.to_owned(),
+        lag_ms: (now_millis() - at).max(0),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn notices_of_others_are_read_and_our_own_skipped() {
+        let now = now_millis();
+        let Some(Notice::Changed {
+            document_id,
+            lag_ms,
+        }) = parse(&format!("other {now} 2Xab"), "mine")
+        else {
+            panic!("not read");
+        };
+        assert_eq!(document_id, "2Xab");
+        assert!(lag_ms >= 0);
+        assert_eq!(parse(&format!("mine {now} 2Xab"), "mine"), None);
+        assert_eq!(parse("garbage", "mine"), None);
+        assert_eq!(parse("other soon 2Xab", "mine"), None);
+    }
+}

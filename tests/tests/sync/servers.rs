@@ -1,0 +1,246 @@
+//! Several servers over one database. On PostgreSQL, two servers behind no proxy at all, a
+//! phone on each editing one household: every acknowledged edit is kept, whichever server
+//! compacts. On SQLite, a second server on the same file is refused at start.
+
+use automerge::transaction::Transactable;
+use automerge::{ActorId, Automerge, ChangeHash, ROOT, ReadDoc};
+use sansang_server::app::{App, AppState};
+use sansang_server::config::{Config, Secret};
+use sansang_server::documents::DocumentId;
+use sansang_server::sync::client::SyncClient;
+use sansang_tests::app::TestApp;
+use sansang_tests::db::{TestBackend, TestDb};
+
+use crate::fixture::{World, document_of, household_of, world_with};
+
+/// Compaction after every four changes, so both servers compact while the phones edit.
+fn compact_often(config: &mut Config) {
+    config.compact_after_changes = 4;
+}
+
+/// One edit by `doc`'s actor, as a phone makes it: the notes and a key of its own.
+fn edit(doc: &mut Automerge, key: &str) -> ChangeHash {
+    let mut tx = doc.transaction();
+    tx.put(ROOT, "notes", key).unwrap();
+    tx.put(ROOT, key, true).unwrap();
+    tx.commit();
+    doc.get_heads()[0]
+}
+
+pub async fn several_servers_share_one_database(db: &TestDb) {
+    match db.backend {
+        TestBackend::Sqlite => a_second_server_on_a_sqlite_file_is_refused(db).await,
+        TestBackend::Postgres => two_servers_keep_every_acknowledged_edit(db).await,
+    }
+}
+
+async fn a_second_server_on_a_sqlite_file_is_refused(db: &TestDb) {
+    let w = world_with(db, compact_often).await;
+    let data_dir = tempfile::tempdir().unwrap();
+    let config = Config {
+        listen: ([127, 0, 0, 1], 0).into(),
+        data_dir: data_dir.path().to_owned(),
+        database_url: Some(Secret::new(db.url.clone())),
+        ..Config::default()
+    };
+    let state = AppState::open(config.clone()).await.unwrap();
+    let Err(refused) = App::bind(state).await else {
+        panic!("a second server started on the SQLite file of a running one");
+    };
+    let message = format!("{refused:#}");
+    assert!(
+        message.contains("another sansang server") && message.contains("PostgreSQL"),
+        "the refusal says why and what to use instead: {message}"
+    );
+    // Once the first one stops, the file is free again.
+    w.app.stop().await;
+    let state = AppState::open(config).await.unwrap();
+    let app = App::bind(state).await.expect("the only server on the file");
+    drop(app);
+}
+
+async fn phone_on(app: &TestApp, w: &World, peer: &str) -> SyncClient {
+    SyncClient::connect(
+        &format!("ws://{}/api/v1/sync", app.addr),
+        w.token("phone"),
+        peer,
+    )
+    .await
+    .unwrap()
+}
+
+/// The scenario of the multi-server issue: phone 1 on server A creates a household, phone 2 on
+/// server B makes ten acknowledged edits, phone 1 ten more through A; a fresh server on the
+/// database holds all twenty, and so do both phones.
+async fn two_servers_keep_every_acknowledged_edit(db: &TestDb) {
+    let w = world_with(db, compact_often).await;
+    let b = TestApp::spawn_with(db, compact_often).await;
+    let id = DocumentId::random();
+    let mut one = {
+        let mut doc = document_of(&household_of(
+            "T01",
+            "Số 2, xóm Đông",
+            &[("m1", "Lê Văn Một")],
+        ));
+        doc.set_actor(ActorId::from(b"phone-one".as_slice()));
+        doc.document().clone()
+    };
+    let mut phone1 = phone_on(&w.app, &w, "phone-one").await;
+    phone1.sync_document(&id, &mut one).await.unwrap();
+
+    let mut phone2 = phone_on(&b, &w, "phone-two").await;
+    let mut two = phone2.request_document(&id).await.unwrap();
+    two.set_actor(ActorId::from(b"phone-two".as_slice()));
+    let mut acknowledged = Vec::new();
+    for i in 0..10 {
+        acknowledged.push(edit(&mut two, &format!("b{i}")));
+        phone2.sync_document(&id, &mut two).await.unwrap();
+    }
+    for i in 0..10 {
+        acknowledged.push(edit(&mut one, &format!("a{i}")));
+        phone1.sync_document(&id, &mut one).await.unwrap();
+    }
+    // Phone 1 wrote through a server whose copy was behind: it got phone 2's edits back.
+    for i in 0..10 {
+        assert!(
+            one.get(ROOT, format!("b{i}")).unwrap().is_some(),
+            "phone 1 lacks b{i}"
+        );
+    }
+
+    // Phone 2 hears phone 1's edits from server B, which heard of them from server A.
+    until_it_has(&mut phone2, &id, &mut two, "a9").await;
+    for i in 0..10 {
+        assert!(
+            two.get(ROOT, format!("a{i}")).unwrap().is_some(),
+            "phone 2 lacks a{i}"
+        );
+    }
+    assert!(metric(&w.app, "sansang_notices_sent_total").await > 0.0);
+    assert!(metric(&b, "sansang_notices_received_total").await > 0.0);
+    for app in [&w.app, &b] {
+        let health: serde_json::Value = app.get("/healthz").await.json().await.unwrap();
+        assert_eq!(health["listener"], "listening", "{health}");
+    }
+    let a_id = w
+        .app
+        .get("/healthz")
+        .await
+        .json::<serde_json::Value>()
+        .await
+        .unwrap()["instance"]
+        .clone();
+    let b_id = b
+        .get("/healthz")
+        .await
+        .json::<serde_json::Value>()
+        .await
+        .unwrap()["instance"]
+        .clone();
+    assert_ne!(a_id, b_id, "each server has its own instance id");
+
+    // The listening connections die (a database restart, a proxy's idle cut): both servers
+    // listen again, and edits go on reaching the other server's phones.
+    let pool = sqlx::PgPool::connect(&db.url).await.unwrap();
+    let cut: i64 = sqlx::query_scalar(
+        "select count(pg_terminate_backend(pid)) from pg_stat_activity
+         where datname = current_database() and query ilike 'listen%'",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(cut, 2, "one listener per server");
+    for app in [&w.app, &b] {
+        let mut tries = 0;
+        loop {
+            let health: serde_json::Value = app.get("/healthz").await.json().await.unwrap();
+            let back: i64 = sqlx::query_scalar(
+                "select count(*) from pg_stat_activity
+                 where datname = current_database() and query ilike 'listen%'",
+            )
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+            if health["listener"] == "listening" && back == 2 {
+                break;
+            }
+            tries += 1;
+            assert!(tries < 100, "not listening again: {health}");
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    }
+    pool.close().await;
+    acknowledged.push(edit(&mut one, "after-the-cut"));
+    phone1.sync_document(&id, &mut one).await.unwrap();
+    until_it_has(&mut phone2, &id, &mut two, "after-the-cut").await;
+
+    // What the database holds, read by a server that never saw either phone.
+    let c = TestApp::spawn_with(db, compact_often).await;
+    let mut phone3 = phone_on(&c, &w, "phone-three").await;
+    let fresh = phone3.request_document(&id).await.unwrap();
+    let missing: Vec<String> = acknowledged
+        .iter()
+        .filter(|h| fresh.get_change_by_hash(h).is_none())
+        .map(ToString::to_string)
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "{} of {} acknowledged edits lost: {missing:?}",
+        missing.len(),
+        acknowledged.len()
+    );
+    let mut heads = fresh.get_heads();
+    heads.sort();
+    let mut expected = one.get_heads();
+    expected.sort();
+    assert_eq!(heads, expected, "the database holds what phone 1 holds");
+    let projection = c
+        .state
+        .storage
+        .get_projection(id.as_str())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(projection.household.notes.as_deref(), Some("after-the-cut"));
+    let stored = c
+        .state
+        .storage
+        .load_document(id.as_str())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        stored.snapshot.is_some() && stored.changes.len() < 4,
+        "compacted as the edits came: {} changes in the log",
+        stored.changes.len()
+    );
+    assert!(
+        metric(&w.app, "sansang_document_catch_ups_total").await > 0.0,
+        "server A caught up with server B's changes"
+    );
+    c.stop().await;
+    b.stop().await;
+    w.app.stop().await;
+}
+
+/// Waits (10 s at most) for the server to push `key` to `phone`'s copy.
+async fn until_it_has(phone: &mut SyncClient, id: &DocumentId, doc: &mut Automerge, key: &str) {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    while doc.get(ROOT, key).unwrap().is_none() {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        tokio::time::timeout(left, phone.receive_push(id, doc))
+            .await
+            .unwrap_or_else(|_| panic!("{key} never reached the phone on the other server"))
+            .unwrap();
+    }
+}
+
+/// The value of an unlabelled metric of `app`.
+async fn metric(app: &TestApp, name: &str) -> f64 {
+    let text = app.get("/metrics").await.text().await.unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix(&format!("{name} ")))
+        .unwrap_or_else(|| panic!("no {name} in\n{text}"))
+        .parse()
+        .unwrap()
+}
