@@ -20,8 +20,9 @@ use isolation::{
 };
 use matrix::role_by_resource_matrix;
 use sessions::{
-    devices_enrol_once_and_are_cut_off_when_revoked, parallel_guesses_are_held_back,
-    sign_in_is_throttled_and_sessions_end, the_callers_address_comes_through_trusted_proxies_only,
+    back_off_holds_across_servers_and_restarts, devices_enrol_once_and_are_cut_off_when_revoked,
+    parallel_guesses_are_held_back, sign_in_is_throttled_and_sessions_end,
+    the_callers_address_comes_through_trusted_proxies_only,
 };
 
 sansang_tests::backend_tests!(
@@ -33,4 +34,5 @@ sansang_tests::backend_tests!(
     parallel_guesses_are_held_back,
     devices_enrol_once_and_are_cut_off_when_revoked,
     the_callers_address_comes_through_trusted_proxies_only,
+    back_off_holds_across_servers_and_restarts,
 );

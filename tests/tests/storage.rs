@@ -34,7 +34,7 @@ use documents::{
     reopening_keeps_everything, scope_and_counts, writers_at_once_succeed_or_fail_alone,
 };
 use people::{devices_roundtrip, users_roundtrip};
-use places::places_roundtrip;
+use places::{one_dashboard_point_a_day, places_roundtrip};
 use projections::{
     households_list_filters_and_counts, projection_roundtrip, projection_written_by_difference,
 };
@@ -47,6 +47,7 @@ sansang_tests::backend_tests!(
     decisions_are_pinned_numbered_and_kept,
     concurrent_decisions_have_one_winner,
     places_roundtrip,
+    one_dashboard_point_a_day,
     users_roundtrip,
     devices_roundtrip,
     change_log_is_idempotent,

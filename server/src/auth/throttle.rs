@@ -3,20 +3,24 @@
 //!
 //! An attempt is counted when it starts, before the password is hashed or the code looked up,
 //! so attempts sent in parallel cannot all pass the check together; a right one takes its count
-//! back. Kept in memory: a restart forgetting the counts costs an attacker a restart's worth of
-//! guesses at most.
+//! back. The counts are kept in the database (see [`Storage::throttle_attempt`]), counted under
+//! its row locks: several servers over one database hold a caller to one allowance however the
+//! load balancer spreads its requests, and a restart forgets nothing.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use crate::storage::{Millis, Storage, StorageError};
 
 /// The longest wait, and how long a quiet key takes to be forgotten.
 const MAX_WAIT: Duration = Duration::from_secs(15 * 60);
 
+const MAX_WAIT_MS: Millis = 15 * 60 * 1000;
+
 pub struct Throttle {
+    /// The back-off's name in the database.
+    scope: &'static str,
     /// Failures allowed before waiting starts.
     free: u32,
-    keys: Mutex<HashMap<String, Entry>>,
 }
 
 /// The throttles of the server. Sign-in waits per account (guesses from anywhere) and per
@@ -32,9 +36,9 @@ pub struct Throttles {
 impl Default for Throttles {
     fn default() -> Self {
         Throttles {
-            accounts: Throttle::new(10),
-            account_addresses: Throttle::new(5),
-            enrollment_codes: Throttle::new(10),
+            accounts: Throttle::new("accounts", 10),
+            account_addresses: Throttle::new("account-addresses", 5),
+            enrollment_codes: Throttle::new("enrollment-codes", 10),
         }
     }
 }
@@ -44,99 +48,62 @@ pub fn account_at(username: &str, address: &str) -> String {
     format!("{username}@{address}")
 }
 
-#[derive(Clone, Copy)]
-struct Entry {
-    failures: u32,
-    last: Instant,
-}
-
-impl Entry {
-    /// 1 s after the last free failure, doubling with each one after, at most 15 minutes.
-    fn wait(&self, free: u32) -> Duration {
-        if self.failures < free {
-            return Duration::ZERO;
-        }
-        let doublings = (self.failures - free).min(10);
-        Duration::from_secs(1u64 << doublings).min(MAX_WAIT)
+/// After `failures`, the wait from the last one: none for the free ones, then 1 s doubling with
+/// each failure after, at most 15 minutes.
+fn wait_after(free: u32, failures: i64) -> Millis {
+    let free = i64::from(free);
+    if failures < free {
+        return 0;
     }
+    let doublings = (failures - free).min(10);
+    (1000_i64 << doublings).min(MAX_WAIT_MS)
 }
 
 impl Throttle {
-    pub fn new(free_failures: u32) -> Self {
+    pub fn new(scope: &'static str, free_failures: u32) -> Self {
         Throttle {
+            scope,
             free: free_failures,
-            keys: Mutex::default(),
         }
-    }
-
-    /// How long `keys` must still wait before another attempt; zero when they may try now.
-    pub fn retry_after(&self, keys: &[&str]) -> Duration {
-        let now = Instant::now();
-        let map = self.keys.lock().unwrap_or_else(|e| e.into_inner());
-        self.wait(&map, keys, now)
-    }
-
-    /// The longest wait of `keys` at `now` (an entry quiet for `MAX_WAIT` waits no more).
-    fn wait(&self, map: &HashMap<String, Entry>, keys: &[&str], now: Instant) -> Duration {
-        keys.iter()
-            .filter_map(|k| map.get(*k))
-            .map(|e| (e.last + e.wait(self.free)).saturating_duration_since(now))
-            .max()
-            .unwrap_or(Duration::ZERO)
     }
 
     /// Counts an attempt on `keys` before it is checked: `Err(wait)` (nothing counted) when any
     /// of them must still wait, else the attempt counts as a failure until [`Throttle::forgive`]
     /// or [`Throttle::succeed`] takes it back.
-    pub fn attempt(&self, keys: &[&str]) -> Result<(), Duration> {
-        let now = Instant::now();
-        let mut map = self.keys.lock().unwrap_or_else(|e| e.into_inner());
-        let wait = self.wait(&map, keys, now);
-        if !wait.is_zero() {
-            return Err(wait);
-        }
-        Self::count(&mut map, keys, now);
-        Ok(())
+    pub async fn attempt(
+        &self,
+        storage: &dyn Storage,
+        keys: &[&str],
+    ) -> Result<Result<(), Duration>, StorageError> {
+        let free = self.free;
+        let wait = storage
+            .throttle_attempt(
+                self.scope,
+                keys,
+                crate::now_millis(),
+                MAX_WAIT_MS,
+                &move |failures| wait_after(free, failures),
+            )
+            .await?;
+        Ok(if wait > 0 {
+            // Rounded up to whole seconds, as Retry-After says them.
+            let wait = u64::try_from(wait).unwrap_or(0).div_ceil(1000).max(1);
+            Err(Duration::from_secs(wait).min(MAX_WAIT))
+        } else {
+            Ok(())
+        })
     }
 
-    /// Takes back the count of one attempt that turned out right.
-    pub fn forgive(&self, keys: &[&str]) {
-        let mut map = self.keys.lock().unwrap_or_else(|e| e.into_inner());
-        for key in keys {
-            if let Some(entry) = map.get_mut(*key) {
-                entry.failures = entry.failures.saturating_sub(1);
-            }
-        }
+    /// Takes back the count of one attempt that turned out right (or was never checked).
+    pub async fn forgive(&self, storage: &dyn Storage, keys: &[&str]) -> Result<(), StorageError> {
+        storage.throttle_forgive(self.scope, keys).await
     }
 
-    pub fn fail(&self, keys: &[&str]) {
-        let now = Instant::now();
-        let mut map = self.keys.lock().unwrap_or_else(|e| e.into_inner());
-        Self::count(&mut map, keys, now);
-    }
-
-    fn count(map: &mut HashMap<String, Entry>, keys: &[&str], now: Instant) {
-        if map.len() > 100_000 {
-            map.retain(|_, e| now.duration_since(e.last) < MAX_WAIT);
-        }
-        for key in keys {
-            let entry = map.entry((*key).to_owned()).or_insert(Entry {
-                failures: 0,
-                last: now,
-            });
-            if now.duration_since(entry.last) >= MAX_WAIT {
-                entry.failures = 0;
-            }
-            entry.failures = entry.failures.saturating_add(1);
-            entry.last = now;
-        }
-    }
-
-    pub fn succeed(&self, keys: &[&str]) {
-        let mut map = self.keys.lock().unwrap_or_else(|e| e.into_inner());
-        for key in keys {
-            map.remove(*key);
-        }
+    /// Forgets `keys` after a right attempt (and every key quiet for the longest wait).
+    pub async fn succeed(&self, storage: &dyn Storage, keys: &[&str]) -> Result<(), StorageError> {
+        storage
+            .throttle_clear(self.scope, keys, crate::now_millis() - MAX_WAIT_MS)
+            .await
     }
 }
 
@@ -146,39 +113,13 @@ mod tests {
 
     #[test]
     fn five_failures_are_free_then_waits_grow() {
-        let t = Throttle::new(5);
-        for _ in 0..4 {
-            t.fail(&["user:an"]);
+        for failures in 0..5 {
+            assert_eq!(wait_after(5, failures), 0);
         }
-        assert_eq!(t.retry_after(&["user:an"]), Duration::ZERO);
-        t.fail(&["user:an"]);
-        let first = t.retry_after(&["user:an"]);
-        assert!(first > Duration::ZERO && first <= Duration::from_secs(1));
-        for _ in 0..15 {
-            t.fail(&["user:an"]);
-        }
-        let later = t.retry_after(&["user:an", "addr:1.2.3.4"]);
-        assert!(
-            later > Duration::from_secs(500) && later <= MAX_WAIT,
-            "{later:?}"
-        );
-        assert_eq!(t.retry_after(&["user:binh"]), Duration::ZERO);
-        t.succeed(&["user:an"]);
-        assert_eq!(t.retry_after(&["user:an"]), Duration::ZERO);
-    }
-
-    #[test]
-    fn attempts_count_before_they_are_checked() {
-        let t = Throttle::new(3);
-        // Three attempts in flight at once pass; the fourth is held back before any is checked.
-        for _ in 0..3 {
-            assert_eq!(t.attempt(&["an", "an@1.2.3.4"]), Ok(()));
-        }
-        assert!(t.attempt(&["an", "an@1.2.3.4"]).is_err());
-        // A key not involved is not held back by the others.
-        assert_eq!(t.attempt(&["binh", "binh@1.2.3.4"]), Ok(()));
-        // Right attempts take their count back.
-        t.forgive(&["an", "an@1.2.3.4"]);
-        assert_eq!(t.attempt(&["an", "an@1.2.3.4"]), Ok(()));
+        assert_eq!(wait_after(5, 5), 1000);
+        assert_eq!(wait_after(5, 6), 2000);
+        assert_eq!(wait_after(5, 14), 512_000);
+        assert_eq!(wait_after(5, 15), MAX_WAIT_MS, "at most 15 minutes");
+        assert_eq!(wait_after(5, 1000), MAX_WAIT_MS);
     }
 }

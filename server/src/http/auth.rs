@@ -207,22 +207,35 @@ pub async fn sign_in_person(
         return Ok(Err(SignInRefused::UsernameTooLong));
     }
     let throttles = &state.throttles;
+    let storage = state.storage.as_ref();
     let at_address = throttle::account_at(&username, &address);
-    if let Err(wait) = throttles.accounts.attempt(&[&username]) {
+    if let Err(wait) = throttles.accounts.attempt(storage, &[&username]).await? {
         return Ok(Err(SignInRefused::TooMany(wait)));
     }
-    if let Err(wait) = throttles.account_addresses.attempt(&[&at_address]) {
-        throttles.accounts.forgive(&[&username]);
-        return Ok(Err(SignInRefused::TooMany(wait)));
+    let refused = match throttles
+        .account_addresses
+        .attempt(storage, &[&at_address])
+        .await
+    {
+        Ok(Ok(())) => None,
+        Ok(Err(wait)) => Some(Ok(Err(SignInRefused::TooMany(wait)))),
+        Err(e) => Some(Err(e.into())),
+    };
+    if let Some(answer) = refused {
+        throttles.accounts.forgive(storage, &[&username]).await?;
+        return answer;
     }
-    let forgive = || {
-        throttles.accounts.forgive(&[&username]);
-        throttles.account_addresses.forgive(&[&at_address]);
+    let forgive = || async {
+        throttles.accounts.forgive(storage, &[&username]).await?;
+        throttles
+            .account_addresses
+            .forgive(storage, &[&at_address])
+            .await
     };
     let user = match state.storage.get_user_by_username(&username).await {
         Ok(user) => user,
         Err(e) => {
-            forgive();
+            forgive().await?;
             return Err(e.into());
         }
     };
@@ -232,11 +245,11 @@ pub async fn sign_in_person(
         Ok(matches) => matches,
         Err(HashError::Busy(_)) => {
             // Not the caller's guess that failed: the server was busy.
-            forgive();
+            forgive().await?;
             return Ok(Err(SignInRefused::Busy));
         }
         Err(HashError::Failed(e)) => {
-            forgive();
+            forgive().await?;
             return Err(ApiError::internal("password-check-failed", e));
         }
     };
@@ -261,8 +274,11 @@ pub async fn sign_in_person(
             return Ok(Err(SignInRefused::WrongCredentials));
         }
     };
-    throttles.accounts.succeed(&[&username]);
-    throttles.account_addresses.succeed(&[&at_address]);
+    throttles.accounts.succeed(storage, &[&username]).await?;
+    throttles
+        .account_addresses
+        .succeed(storage, &[&at_address])
+        .await?;
     let token = token::new_token(token::SESSION_PREFIX);
     let now = crate::now_millis();
     let session = Session {
@@ -394,7 +410,8 @@ async fn change_password(
     }
     // Counted before the hash, as for signing in.
     let accounts = &state.throttles.accounts;
-    if let Err(wait) = accounts.attempt(&[&user.username]) {
+    let storage = state.storage.as_ref();
+    if let Err(wait) = accounts.attempt(storage, &[&user.username]).await? {
         return Ok(too_many(wait));
     }
     let hash = user.password_hash.clone();
@@ -405,11 +422,11 @@ async fn change_password(
     let new_hash = match checked {
         Ok(new_hash) => new_hash,
         Err(HashError::Busy(_)) => {
-            accounts.forgive(&[&user.username]);
+            accounts.forgive(storage, &[&user.username]).await?;
             return Ok(busy());
         }
         Err(HashError::Failed(e)) => {
-            accounts.forgive(&[&user.username]);
+            accounts.forgive(storage, &[&user.username]).await?;
             return Err(ApiError::internal("password-hash-failed", e));
         }
     };

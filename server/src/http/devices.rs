@@ -182,17 +182,18 @@ async fn enroll_device(
     }
     // Counted before the code is looked up, so guesses sent at once cannot all pass the check.
     let throttle = &state.throttles.enrollment_codes;
-    if let Err(wait) = throttle.attempt(&[&address]) {
+    let storage = state.storage.as_ref();
+    if let Err(wait) = throttle.attempt(storage, &[&address]).await? {
         return Ok(crate::http::auth::too_many(wait));
     }
-    let (token, device) = match enrollment::redeem(state.storage.as_ref(), &body.code).await {
+    let (token, device) = match enrollment::redeem(storage, &body.code).await {
         Ok(ok) => {
-            throttle.forgive(&[&address]);
+            throttle.forgive(storage, &[&address]).await?;
             ok
         }
         Err(e) => {
             if matches!(e, EnrollmentError::Storage(_)) {
-                throttle.forgive(&[&address]);
+                throttle.forgive(storage, &[&address]).await?;
             } else {
                 audit::record_as(
                     &state,

@@ -520,6 +520,24 @@ pub trait Storage: Send + Sync + 'static {
     /// This server's name among the servers over one database (random, new at each start).
     fn instance_id(&self) -> &str;
 
+    // Back-off (`auth::throttle`), shared by every server over the database.
+    /// Counts an attempt on every key of `keys` in `scope`, all or none, atomically however many
+    /// servers count at once: when a key must still wait at `now` (`wait` gives the wait after a
+    /// number of failures, from the last one; a key quiet for `forget_after` starts from zero)
+    /// nothing is counted and the longest wait is returned; 0 when counted.
+    async fn throttle_attempt(
+        &self,
+        scope: &str,
+        keys: &[&str],
+        now: Millis,
+        forget_after: Millis,
+        wait: &(dyn Fn(i64) -> Millis + Sync),
+    ) -> Result<Millis>;
+    /// Takes back one counted attempt on each key (it turned out right, or was never checked).
+    async fn throttle_forgive(&self, scope: &str, keys: &[&str]) -> Result<()>;
+    /// Forgets `keys`, and every key quiet since `quiet_before`.
+    async fn throttle_clear(&self, scope: &str, keys: &[&str], quiet_before: Millis) -> Result<()>;
+
     /// Takes job `name` for this server, or `None` when another server over the database runs
     /// it now.
     async fn try_job(&self, name: &str) -> Result<Option<JobLock>>;
@@ -696,7 +714,7 @@ pub trait Storage: Send + Sync + 'static {
     /// The value under `key`, if any.
     async fn get_setting(&self, key: &str) -> Result<Option<String>>;
     /// Keeps the indices of a commune as they stand (a JSON report) for the dashboard's
-    /// progress over time.
+    /// progress over time: one a day (in Vietnam) per commune and view, the first one taken.
     async fn add_index_snapshot(
         &self,
         commune_code: &str,

@@ -467,3 +467,37 @@ pub async fn the_callers_address_comes_through_trusted_proxies_only(db: &TestDb)
     assert_eq!(wrong_sign_in_from(&app, "head2", "198.51.100.9").await, 429);
     app.stop().await;
 }
+
+/// The back-off is kept in the database: on PostgreSQL a second server over it refuses the
+/// guesses the first one counted, and on either backend a restart forgets none of them.
+pub async fn back_off_holds_across_servers_and_restarts(db: &TestDb) {
+    let w = world(db).await;
+    for i in 0..5 {
+        let status = sign_in(&w.app, "head2", &format!("sai-{i}")).await.status();
+        assert_eq!(status, 401);
+    }
+    let second = if db.backend == sansang_tests::db::TestBackend::Postgres {
+        let other = sansang_tests::app::TestApp::spawn(db).await;
+        let refused = sign_in(&other, "head2", PASSWORD).await;
+        assert_eq!(
+            refused.status(),
+            StatusCode::TOO_MANY_REQUESTS,
+            "the other server counts the first one's guesses"
+        );
+        assert!(refused.headers().contains_key("retry-after"));
+        Some(other)
+    } else {
+        None
+    };
+    w.app.stop().await;
+    if let Some(other) = second {
+        other.stop().await;
+    }
+    let restarted = sansang_tests::app::TestApp::spawn(db).await;
+    assert_eq!(
+        sign_in(&restarted, "head2", PASSWORD).await.status(),
+        StatusCode::TOO_MANY_REQUESTS,
+        "a restart forgets nothing"
+    );
+    restarted.stop().await;
+}

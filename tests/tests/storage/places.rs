@@ -71,3 +71,51 @@ pub async fn places_roundtrip(db: &TestDb) {
     );
     storage.close().await;
 }
+
+/// One dashboard point a day (in Vietnam) per commune and view: two servers drawing the
+/// dashboard at once keep the first; the next day adds one.
+pub async fn one_dashboard_point_a_day(db: &TestDb) {
+    let storage = db.storage().await;
+    storage
+        .upsert_commune(&commune(COMMUNE, "Xã Hà Tây"))
+        .await
+        .expect("upsert");
+    // 2026-12-03 08:00 in Vietnam (01:00 UTC), then 23:30 the same day (16:30 UTC).
+    let morning: i64 = 1_796_259_600_000;
+    let evening = morning + 15 * 3600 * 1000 + 30 * 60 * 1000;
+    let tomorrow = evening + 3600 * 1000;
+    let (one, two) = tokio::join!(
+        storage.add_index_snapshot(COMMUNE, "approved", morning, "{\"n\":1}"),
+        storage.add_index_snapshot(COMMUNE, "approved", morning + 1, "{\"n\":2}"),
+    );
+    one.expect("add");
+    two.expect("add");
+    storage
+        .add_index_snapshot(COMMUNE, "approved", evening, "{\"n\":3}")
+        .await
+        .expect("add");
+    storage
+        .add_index_snapshot(COMMUNE, "all-surveyed", evening, "{\"n\":4}")
+        .await
+        .expect("add");
+    storage
+        .add_index_snapshot(COMMUNE, "approved", tomorrow, "{\"n\":5}")
+        .await
+        .expect("add");
+    let points = storage
+        .index_snapshots(COMMUNE, "approved")
+        .await
+        .expect("read");
+    assert_eq!(points.len(), 2, "{points:?}");
+    assert!(points[0].0 == morning || points[0].0 == morning + 1);
+    assert_eq!(points[1], (tomorrow, "{\"n\":5}".to_owned()));
+    assert_eq!(
+        storage
+            .index_snapshots(COMMUNE, "all-surveyed")
+            .await
+            .expect("read")
+            .len(),
+        1
+    );
+    storage.close().await;
+}

@@ -16,6 +16,7 @@ mod projections;
 mod retention;
 mod reviews;
 mod settings;
+mod throttles;
 
 use std::str::FromStr;
 use std::sync::Arc;
@@ -387,6 +388,25 @@ impl Storage for SqlStorage {
 
     fn instance_id(&self) -> &str {
         &self.instance
+    }
+
+    async fn throttle_attempt(
+        &self,
+        scope: &str,
+        keys: &[&str],
+        now: Millis,
+        forget_after: Millis,
+        wait: &(dyn Fn(i64) -> Millis + Sync),
+    ) -> Result<Millis> {
+        throttles::attempt(self, scope, keys, now, forget_after, wait).await
+    }
+
+    async fn throttle_forgive(&self, scope: &str, keys: &[&str]) -> Result<()> {
+        throttles::forgive(self, scope, keys).await
+    }
+
+    async fn throttle_clear(&self, scope: &str, keys: &[&str], quiet_before: Millis) -> Result<()> {
+        throttles::clear(self, scope, keys, quiet_before).await
     }
 
     async fn try_job(&self, name: &str) -> Result<Option<JobLock>> {
