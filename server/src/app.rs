@@ -369,11 +369,13 @@ impl App {
         );
         let retention = crate::retention::spawn(state.clone(), Duration::from_secs(3600));
         // Several servers over one PostgreSQL: what the others write reaches this one's phones.
+        let hub = state.sync.clone();
         let follower = state
             .documents
-            .follow_other_servers()
+            .follow_other_servers(move |bytes| crate::sync::relay_from_elsewhere(&hub, &bytes))
             .await
             .context("listening for the other servers' changes")?;
+        let (registered, counting) = count_servers(&state).await?;
         let app = router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
         // Sync is many small messages each way: without TCP_NODELAY a reply waits for the
         // peer's delayed ACK (40 ms on Linux) whenever the previous one is unacknowledged.
@@ -393,11 +395,52 @@ impl App {
         if let Some(f) = follower {
             f.abort();
         }
+        counting.abort();
+        registered.release().await;
         served?;
         state.storage.close().await;
         tracing::info!("stopped; database closed");
         Ok(())
     }
+}
+
+/// Registers this server among those serving the database, counts them before anything is
+/// served and again every `servers_count_seconds`, and shares the per-token sync budgets among
+/// them. The registration lasts as long as the returned lock.
+async fn count_servers(
+    state: &AppState,
+) -> anyhow::Result<(crate::storage::JobLock, tokio::task::JoinHandle<()>)> {
+    let registered = state
+        .storage
+        .register_instance()
+        .await
+        .context("registering this server in the database")?;
+    let every = Duration::from_secs(state.config.servers_count_seconds.max(1));
+    let (storage, sync) = (state.storage.clone(), state.sync.clone());
+    let count = move || {
+        let (storage, sync) = (storage.clone(), sync.clone());
+        async move {
+            let servers = storage.count_instances().await?;
+            if servers != sync.servers() {
+                tracing::info!(servers, "servers serving the database");
+            }
+            sync.set_servers(servers);
+            Ok::<(), crate::storage::StorageError>(())
+        }
+    };
+    count().await.context("counting the servers")?;
+    let task = tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(every);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        ticks.tick().await;
+        loop {
+            ticks.tick().await;
+            if let Err(e) = count().await {
+                tracing::warn!(%e, "counting the servers failed; the count stays as it was");
+            }
+        }
+    });
+    Ok((registered, task))
 }
 
 /// Completes on Ctrl-C or SIGTERM.

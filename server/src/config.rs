@@ -109,6 +109,9 @@ pub struct Config {
     /// one of them has its caller's address taken from `X-Forwarded-For` or `Forwarded` (for
     /// sign-in back-off, enrollment attempts and the audit log). Empty: the socket's peer.
     pub trusted_proxies: Vec<String>,
+    /// Seconds between two counts of the servers serving the database (PostgreSQL), which share
+    /// the per-token sync budgets.
+    pub servers_count_seconds: u64,
 }
 
 impl Default for Config {
@@ -144,6 +147,7 @@ impl Default for Config {
             password_hash_workers: 1,
             password_hash_queue: 32,
             trusted_proxies: Vec::new(),
+            servers_count_seconds: 5,
         }
     }
 }

@@ -13,6 +13,8 @@ pub struct Gauges<'a> {
     pub instance: &'a str,
     /// `alone`, `listening` or `lost` (the other servers' change notices).
     pub listener: &'a str,
+    /// Servers serving the database now.
+    pub servers: usize,
 }
 
 #[derive(Default)]
@@ -150,6 +152,12 @@ impl Metrics {
                 "sansang_sync_peers",
                 "Peers connected to the sync socket.",
                 gauges.peers as i64,
+            ),
+            (
+                "sansang_servers",
+                "Servers serving the database (holders of a server lock), sharing the per-token \
+                 sync budgets.",
+                gauges.servers as i64,
             ),
         ];
         for (name, help, value) in gauges {

@@ -133,6 +133,14 @@ describe("two servers behind HAProxy, stock automerge-repo phones", { timeout: 1
     const other = await two.find(url)
     await waitFor("the second phone to get the household", () => other.doc().address === value.address)
 
+    // Presence crosses between the servers too: phone 1 broadcasts on its handle, phone 2 hears.
+    const heard = []
+    other.on("ephemeral-message", ({ message }) => heard.push(message))
+    await waitFor("phone 1's presence to reach phone 2 on the other server", () => {
+      created.broadcast({ presence: "phone 1", at: Date.now() })
+      return heard.some(m => m?.presence === "phone 1")
+    })
+
     let edits = 0
     const handles = [created, other]
     /** Phone `from` edits; waits until the other phone, on the other server, shows it. */

@@ -31,7 +31,8 @@ use audit::{audit_filters, audit_is_newest_first_with_default_limit};
 use documents::{
     change_log_is_idempotent, compaction_keeps_later_changes, concurrent_writers,
     concurrent_writers_same_document, connection_settings, jobs_run_on_one_server_at_a_time,
-    reopening_keeps_everything, scope_and_counts, writers_at_once_succeed_or_fail_alone,
+    reopening_keeps_everything, scope_and_counts, servers_are_counted_while_registered,
+    writers_at_once_succeed_or_fail_alone,
 };
 use people::{devices_roundtrip, users_roundtrip};
 use places::{one_dashboard_point_a_day, places_roundtrip};
@@ -53,6 +54,7 @@ sansang_tests::backend_tests!(
     change_log_is_idempotent,
     compaction_keeps_later_changes,
     jobs_run_on_one_server_at_a_time,
+    servers_are_counted_while_registered,
     scope_and_counts,
     concurrent_writers,
     concurrent_writers_same_document,

@@ -186,8 +186,10 @@ impl DocumentService {
     /// document they changed is caught up if it is in memory and offered to the phones that
     /// follow it; when notices were missed, everything in memory is dropped and every followed
     /// document offered again. Nothing to follow on SQLite.
+    /// Ephemeral messages of phones on the other servers go to `ephemeral` (wire bytes).
     pub async fn follow_other_servers(
         self: &Arc<Self>,
+        ephemeral: impl Fn(Vec<u8>) + Send + 'static,
     ) -> Result<Option<tokio::task::JoinHandle<()>>, DocumentError> {
         let Some(mut notices) = self.storage.notices().await? else {
             return Ok(None);
@@ -217,6 +219,7 @@ impl DocumentService {
                             service.changed_elsewhere(id).await;
                         }
                     }
+                    crate::storage::Notice::Ephemeral { message } => ephemeral(message),
                 }
             }
         })))

@@ -47,6 +47,7 @@ async fn healthz(State(state): State<AppState>) -> Result<impl IntoResponse, Api
         "photoStore": state.photos.kind(),
         "instance": state.storage.instance_id(),
         "listener": state.documents.listener(),
+        "servers": state.sync.servers(),
     })))
 }
 
@@ -82,6 +83,7 @@ async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse, Api
             peers: state.sync.connected(),
             instance: state.storage.instance_id(),
             listener: listener_name(state.documents.listener()),
+            servers: state.sync.servers(),
         }),
     ))
 }

@@ -241,6 +241,9 @@ pub struct HealthBody {
     /// Whether it hears the other servers' changes: `alone` on SQLite, `listening`, or `lost`
     /// while its listening connection to PostgreSQL is down.
     pub listener: crate::documents::Listener,
+    /// Servers serving the database now (holders of a server lock on PostgreSQL), sharing the per-token sync
+    /// budgets.
+    pub servers: usize,
 }
 
 /// A new session: the token (also set as the `sansang_session` cookie) and who signed in.

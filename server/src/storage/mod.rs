@@ -239,6 +239,8 @@ pub enum Notice {
     Lost,
     /// Another server stored new changes of a document, `lag_ms` ago (by the clocks of both).
     Changed { document_id: String, lag_ms: i64 },
+    /// An ephemeral message from a phone on another server (as the sync wire encodes it).
+    Ephemeral { message: Vec<u8> },
 }
 
 /// A job of the installation (retention, the photo sweep, ...) held by this server: the other
@@ -538,9 +540,21 @@ pub trait Storage: Send + Sync + 'static {
     /// Forgets `keys`, and every key quiet since `quiet_before`.
     async fn throttle_clear(&self, scope: &str, keys: &[&str], quiet_before: Millis) -> Result<()>;
 
+    /// Counts this server among those serving the database for as long as the returned lock is
+    /// kept (on PostgreSQL an advisory lock on a connection of its own: a server that dies is no
+    /// longer counted the moment its connection goes).
+    async fn register_instance(&self) -> Result<JobLock>;
+    /// How many servers serve the database now, this one included (1 on SQLite, which one
+    /// server opens).
+    async fn count_instances(&self) -> Result<usize>;
+
     /// Takes job `name` for this server, or `None` when another server over the database runs
     /// it now.
     async fn try_job(&self, name: &str) -> Result<Option<JobLock>>;
+
+    /// Hands an ephemeral message (wire bytes) to the phones on the other servers; nothing on
+    /// SQLite, or for a message over a few kilobytes.
+    async fn announce_ephemeral(&self, message: &[u8]) -> Result<()>;
 
     /// Notices of what other servers over the database write, for as long as the receiver is
     /// kept; `None` on SQLite, which only one server opens.

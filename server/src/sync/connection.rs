@@ -406,6 +406,15 @@ impl Connection {
                         self.ephemeral_seen.clear();
                     }
                     self.ephemeral_seen.insert(key, count);
+                    // The phones of the other servers over the database too (PostgreSQL),
+                    // without holding this socket up for the database's answer.
+                    let storage = self.app.storage.clone();
+                    let bytes = wire::encode(&message);
+                    tokio::spawn(async move {
+                        if let Err(e) = storage.announce_ephemeral(&bytes).await {
+                            tracing::debug!(%e, "ephemeral message not relayed to the other servers");
+                        }
+                    });
                     self.app.sync.publish(Relay {
                         document: id,
                         origin: self.id,

@@ -2,7 +2,7 @@
 //! id (a second `join` replaces the first), and the relay of ephemeral messages.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use tokio::sync::{Notify, broadcast};
@@ -37,6 +37,10 @@ pub struct SyncHub {
     limits: Limits,
     /// What each token's messages being handled now hold, and all of them together.
     in_flight: Mutex<InFlight>,
+    /// Servers serving the database now (as last counted): each holds a token to its
+    /// share of the budgets above, so a token spread over all of them by a load balancer gets
+    /// what one server would give it.
+    servers: AtomicUsize,
 }
 
 /// What one token's sync may cost at once (settings `sync_*` of the configuration).
@@ -140,6 +144,28 @@ impl SyncHub {
             burst: burst.max(1.0),
             limits: Limits::default(),
             in_flight: Mutex::default(),
+            servers: AtomicUsize::new(1),
+        }
+    }
+
+    /// `n` servers serve the database now: the per-token budgets are shared among them.
+    pub fn set_servers(&self, n: usize) {
+        self.servers.store(n.max(1), Ordering::Relaxed);
+    }
+
+    /// Servers serving the database, as last counted.
+    pub fn servers(&self) -> usize {
+        self.servers.load(Ordering::Relaxed).max(1)
+    }
+
+    /// This server's share of the per-token limits (the server-wide byte limit is its own).
+    fn limits(&self) -> Limits {
+        let n = self.servers();
+        Limits {
+            messages_per_token: self.limits.messages_per_token.div_ceil(n).max(1),
+            bytes_per_token: (self.limits.bytes_per_token / n as u64).max(1),
+            bytes_total: self.limits.bytes_total,
+            connections_per_token: self.limits.connections_per_token.div_ceil(n).max(1),
         }
     }
 
@@ -155,7 +181,7 @@ impl SyncHub {
 
     /// Admits a message of `key`'s holding `bytes`, or says which limit it would pass.
     pub fn admit(self: &Arc<Self>, key: &str, bytes: u64) -> Result<Admission, Busy> {
-        let limits = self.limits;
+        let limits = self.limits();
         let mut in_flight = self.in_flight.lock().unwrap_or_else(|e| e.into_inner());
         let (messages, held) = in_flight.per_token.get(key).copied().unwrap_or((0, 0));
         if messages >= limits.messages_per_token {
@@ -215,8 +241,9 @@ impl SyncHub {
         }
         // A reconnection under the same peer id replaces a connection; another one adds one.
         let open = peers.values().filter(|c| c.owner == owner).count();
-        if held.is_none() && open >= self.limits.connections_per_token {
-            return Err(Busy::Connections(self.limits.connections_per_token));
+        let allowed = self.limits().connections_per_token;
+        if held.is_none() && open >= allowed {
+            return Err(Busy::Connections(allowed));
         }
         let signal = Arc::new(Notify::new());
         let claimed = Claim {
@@ -268,21 +295,24 @@ impl SyncHub {
     /// Waiting (instead of refusing) slows a flooding peer down without breaking a real one.
     pub fn spend(&self, key: &str) -> std::time::Duration {
         let now = std::time::Instant::now();
+        // This server's share of the token's budget.
+        let n = self.servers() as f64;
+        let (rate, burst) = (self.rate / n, (self.burst / n).max(1.0));
         let mut budgets = self.budgets.lock().unwrap_or_else(|e| e.into_inner());
         if budgets.len() > 10_000 {
-            budgets.retain(|_, b| now.duration_since(b.at).as_secs_f64() * self.rate < self.burst);
+            budgets.retain(|_, b| now.duration_since(b.at).as_secs_f64() * rate < burst);
         }
         let budget = budgets.entry(key.to_owned()).or_insert(Budget {
-            tokens: self.burst,
+            tokens: burst,
             at: now,
         });
-        let refill = now.duration_since(budget.at).as_secs_f64() * self.rate;
-        budget.tokens = (budget.tokens + refill).min(self.burst) - 1.0;
+        let refill = now.duration_since(budget.at).as_secs_f64() * rate;
+        budget.tokens = (budget.tokens + refill).min(burst) - 1.0;
         budget.at = now;
         if budget.tokens >= 0.0 {
             std::time::Duration::ZERO
         } else {
-            std::time::Duration::from_secs_f64(-budget.tokens / self.rate)
+            std::time::Duration::from_secs_f64(-budget.tokens / rate)
         }
     }
 
@@ -335,5 +365,41 @@ mod tests {
         assert!(waits[..BURST as usize].iter().all(|w| w.is_zero()));
         assert!(waits[BURST as usize + 5] > std::time::Duration::ZERO);
         assert!(hub.spend("device:b").is_zero(), "budgets are per token");
+    }
+
+    #[test]
+    fn budgets_are_shared_among_the_servers() {
+        let hub = Arc::new(SyncHub::new("s".into(), 200.0, 100.0).with_limits(Limits {
+            messages_per_token: 4,
+            bytes_per_token: 1000,
+            bytes_total: 10_000,
+            connections_per_token: 8,
+        }));
+        hub.set_servers(2);
+        let waits: Vec<_> = (0..60).map(|_| hub.spend("device:a")).collect();
+        assert!(
+            waits[..50].iter().all(|w| w.is_zero()),
+            "half the burst is free"
+        );
+        assert!(
+            waits[55] > std::time::Duration::ZERO,
+            "the other half is the other server's"
+        );
+        let held: Vec<_> = (0..2).map(|_| hub.admit("device:a", 10).unwrap()).collect();
+        assert_eq!(hub.admit("device:a", 10).err(), Some(Busy::Messages(2)));
+        drop(held);
+        for n in 0..4 {
+            hub.claim(&format!("peer-{n}"), "device:a", n).unwrap();
+        }
+        assert_eq!(
+            hub.claim("peer-4", "device:a", 4).err(),
+            Some(Busy::Connections(4)),
+            "4 of the token's 8 sockets here"
+        );
+        hub.set_servers(1);
+        assert!(
+            hub.claim("peer-4", "device:a", 4).is_ok(),
+            "alone again: all 8"
+        );
     }
 }

@@ -87,3 +87,23 @@ pub async fn open_socket(
         .max_frame_size(MAX_FRAME_BYTES)
         .on_upgrade(move |socket| connection::run(socket, app, caller))
 }
+
+/// An ephemeral message a phone sent to another server over the database (wire bytes, from its
+/// notice): relayed to this server's sockets that follow the document, as one of their own
+/// phones' would be. Anything else is dropped.
+pub fn relay_from_elsewhere(hub: &hub::SyncHub, bytes: &[u8]) {
+    let Ok(message @ wire::Message::Ephemeral { .. }) = wire::decode(bytes) else {
+        return;
+    };
+    let wire::Message::Ephemeral { document_id, .. } = &message else {
+        return;
+    };
+    let Ok(document) = crate::documents::DocumentId::parse(document_id) else {
+        return;
+    };
+    hub.publish(hub::Relay {
+        document,
+        origin: 0,
+        message,
+    });
+}

@@ -621,3 +621,35 @@ pub async fn jobs_run_on_one_server_at_a_time(db: &TestDb) {
     one.close().await;
     two.close().await;
 }
+
+/// The servers serving a database are counted by their registrations: two on PostgreSQL while
+/// both are held, one again the moment a holder's connection goes without a word (a server
+/// killed); SQLite always has one.
+pub async fn servers_are_counted_while_registered(db: &TestDb) {
+    let one = db.storage().await;
+    let two = db.storage().await;
+    let shared = db.backend == sansang_tests::db::TestBackend::Postgres;
+    let first = one.register_instance().await.expect("register");
+    assert_eq!(one.count_instances().await.expect("count"), 1);
+    let second = two.register_instance().await.expect("register");
+    assert_eq!(
+        one.count_instances().await.expect("count"),
+        if shared { 2 } else { 1 }
+    );
+    drop(second);
+    let mut counted = 0;
+    for _ in 0..50 {
+        counted = one.count_instances().await.expect("count");
+        if counted == 1 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        counted, 1,
+        "a server whose connection is gone is not counted"
+    );
+    first.release().await;
+    one.close().await;
+    two.close().await;
+}

@@ -2,12 +2,14 @@
 //! phone on each editing one household: every acknowledged edit is kept, whichever server
 //! compacts. On SQLite, a second server on the same file is refused at start.
 
+use automerge::sync::SyncDoc;
 use automerge::transaction::Transactable;
 use automerge::{ActorId, Automerge, ChangeHash, ROOT, ReadDoc};
 use sansang_server::app::{App, AppState};
 use sansang_server::config::{Config, Secret};
 use sansang_server::documents::DocumentId;
 use sansang_server::sync::client::SyncClient;
+use sansang_server::sync::wire::Message;
 use sansang_tests::app::TestApp;
 use sansang_tests::db::{TestBackend, TestDb};
 
@@ -139,6 +141,52 @@ async fn two_servers_keep_every_acknowledged_edit(db: &TestDb) {
         .clone();
     assert_ne!(a_id, b_id, "each server has its own instance id");
 
+    // Presence (an ephemeral message) crosses too: phone 1's, sent to A, reaches phone 2 on B.
+    phone1
+        .send(&Message::Ephemeral {
+            sender_id: "phone-one".into(),
+            target_id: phone1.server_peer_id.clone(),
+            document_id: id.to_string(),
+            count: 1,
+            session_id: "session-one".into(),
+            data: vec![0xa1, 0x61, 0x70, 0x01],
+        })
+        .await
+        .unwrap();
+    let relayed = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+        loop {
+            match phone2.recv().await.unwrap() {
+                Message::Ephemeral {
+                    sender_id,
+                    target_id,
+                    session_id,
+                    data,
+                    ..
+                } => break (sender_id, target_id, session_id, data),
+                // Sync messages meanwhile are taken in, as the client would.
+                Message::Sync {
+                    document_id, data, ..
+                } if document_id == id.as_str() => {
+                    let message = automerge::sync::Message::decode(&data).unwrap();
+                    two.receive_sync_message(phone2.state_mut(&id), message)
+                        .unwrap();
+                }
+                _ => {}
+            }
+        }
+    })
+    .await
+    .expect("phone 1's presence never reached phone 2 on the other server");
+    assert_eq!(
+        relayed,
+        (
+            "phone-one".to_owned(),
+            "phone-two".to_owned(),
+            "session-one".to_owned(),
+            vec![0xa1, 0x61, 0x70, 0x01]
+        )
+    );
+
     // The listening connections die (a database restart, a proxy's idle cut): both servers
     // listen again, and edits go on reaching the other server's phones.
     let pool = sqlx::PgPool::connect(&db.url).await.unwrap();
@@ -243,4 +291,62 @@ async fn metric(app: &TestApp, name: &str) -> f64 {
         .unwrap_or_else(|| panic!("no {name} in\n{text}"))
         .parse()
         .unwrap()
+}
+
+/// Budgets allowing two sockets per token, the servers counted every second.
+fn two_sockets(config: &mut Config) {
+    config.sync_connections_per_token = 2;
+    config.servers_count_seconds = 1;
+}
+
+/// Waits (10 s at most) until `app` counts `n` servers over its database.
+async fn until_servers(app: &TestApp, n: u64) {
+    for _ in 0..100 {
+        let health: serde_json::Value = app.get("/healthz").await.json().await.unwrap();
+        if health["servers"] == n {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("{} never counted {n} servers", app.url);
+}
+
+/// Per-token sync budgets hold across servers: each of N servers gives a token its share, so
+/// a phone spread over all of them by a load balancer gets no more than from one. Here the
+/// sockets a token may hold: two in all, one on each of two servers, both again on the one left.
+pub async fn the_servers_share_each_tokens_budget(db: &TestDb) {
+    let w = world_with(db, two_sockets).await;
+    until_servers(&w.app, 1).await;
+    if db.backend == TestBackend::Sqlite {
+        // One server: the whole budget.
+        let _a = phone_on(&w.app, &w, "p-1").await;
+        let _b = phone_on(&w.app, &w, "p-2").await;
+        w.app.stop().await;
+        return;
+    }
+    let b = TestApp::spawn_with(db, two_sockets).await;
+    until_servers(&w.app, 2).await;
+    until_servers(&b, 2).await;
+    let on_a = phone_on(&w.app, &w, "p-1").await;
+    let refused = SyncClient::connect(
+        &format!("ws://{}/api/v1/sync", w.app.addr),
+        w.token("phone"),
+        "p-2",
+    )
+    .await;
+    match refused {
+        Err(sansang_server::sync::client::ClientError::Refused(message)) => {
+            assert!(message.contains("sync_connections_per_token"), "{message}");
+        }
+        Err(other) => panic!("expected a refusal, got {other:?}"),
+        Ok(_) => panic!("server A gave the token both sockets while B serves too"),
+    }
+    let on_b = phone_on(&b, &w, "p-2").await;
+    // B stops: A alone again gives the whole budget.
+    drop(on_b);
+    b.stop().await;
+    until_servers(&w.app, 1).await;
+    let _second_on_a = phone_on(&w.app, &w, "p-3").await;
+    drop(on_a);
+    w.app.stop().await;
 }

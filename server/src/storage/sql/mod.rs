@@ -39,6 +39,11 @@ use super::{
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("../migrations/sqlite");
 static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("../migrations/postgres");
 
+/// The first key of every server's advisory lock on PostgreSQL (the second is its instance id's
+/// hash): the servers serving the database are the holders of such locks, and one that dies
+/// loses its lock with its connection, so the count is never stale.
+const INSTANCE_LOCK_CLASS: i32 = 0x5a5a;
+
 /// A pool of connections to SQLite or PostgreSQL, with the schema migrated.
 pub struct SqlStorage {
     pool: AnyPool,
@@ -390,6 +395,48 @@ impl Storage for SqlStorage {
         &self.instance
     }
 
+    async fn register_instance(&self) -> Result<JobLock> {
+        if self.backend == Backend::Sqlite {
+            return Ok(JobLock::held(None));
+        }
+        let context = "registering this server";
+        let mut connection = self
+            .pool
+            .acquire()
+            .await
+            .map_err(query_err(context))?
+            .detach();
+        let row = sqlx::query("select pg_try_advisory_lock($1, hashtext($2)) as taken")
+            .bind(INSTANCE_LOCK_CLASS)
+            .bind(&self.instance)
+            .fetch_one(&mut connection)
+            .await
+            .map_err(query_err(context))?;
+        let taken: bool = row.try_get("taken").map_err(query_err(context))?;
+        if !taken {
+            // Two instance ids with one hash: this server is counted as the other's twin.
+            tracing::warn!(instance = %self.instance, "instance lock held already");
+        }
+        Ok(JobLock::held(Some(connection)))
+    }
+
+    async fn count_instances(&self) -> Result<usize> {
+        if self.backend == Backend::Sqlite {
+            return Ok(1);
+        }
+        let row = sqlx::query(
+            "select count(*) as n from pg_locks
+             where locktype = 'advisory' and classid = $1 and objsubid = 2 and granted
+               and database = (select oid from pg_database where datname = current_database())",
+        )
+        .bind(i64::from(INSTANCE_LOCK_CLASS))
+        .fetch_one(&self.pool)
+        .await
+        .map_err(query_err("counting the servers"))?;
+        let n: i64 = col(&row, "pg_locks", "n")?;
+        Ok(usize::try_from(n).unwrap_or(1).max(1))
+    }
+
     async fn throttle_attempt(
         &self,
         scope: &str,
@@ -427,6 +474,15 @@ impl Storage for SqlStorage {
             .map_err(query_err(context))?;
         let taken: bool = row.try_get("taken").map_err(query_err(context))?;
         Ok(taken.then(|| JobLock::held(Some(connection))))
+    }
+
+    async fn announce_ephemeral(&self, message: &[u8]) -> Result<()> {
+        match self.backend {
+            Backend::Sqlite => Ok(()),
+            Backend::Postgres => {
+                notices::announce_ephemeral(&self.pool, &self.instance, message).await
+            }
+        }
     }
 
     async fn notices(&self) -> Result<Option<tokio::sync::mpsc::Receiver<Notice>>> {

@@ -16,6 +16,13 @@ use crate::storage::{Millis, Notice, Result};
 
 const CHANNEL: &str = "sansang_changes";
 
+/// Ephemeral messages (presence, cursors) of phones, for the phones on the other servers.
+const EPHEMERAL: &str = "sansang_ephemeral";
+
+/// The largest ephemeral message relayed to other servers (wire bytes; hex doubles them, and a
+/// notice holds 8,000 bytes at most). Presence messages are tens of bytes.
+pub(super) const MAX_EPHEMERAL_BYTES: usize = 3_900;
+
 /// Notices waiting for the server to take them; past that the listener waits (PostgreSQL
 /// queues them meanwhile, up to its own 8 GB queue).
 const QUEUE: usize = 4096;
@@ -33,6 +40,26 @@ pub(super) async fn notify(
         .fetch_one(&mut *tx)
         .await
         .map_err(query_err("announcing the change to the other servers"))?;
+    Ok(())
+}
+
+/// Hands an ephemeral message (as the wire encodes it) to the phones on the other servers.
+pub(super) async fn announce_ephemeral(
+    pool: &sqlx::AnyPool,
+    instance: &str,
+    message: &[u8],
+) -> Result<()> {
+    if message.len() > MAX_EPHEMERAL_BYTES {
+        return Ok(());
+    }
+    sqlx::query("select pg_notify($1, $2) is not null as sent")
+        .bind(EPHEMERAL)
+        .bind(format!("{instance} {}", hex::encode(message)))
+        .fetch_one(pool)
+        .await
+        .map_err(query_err(
+            "relaying an ephemeral message to the other servers",
+        ))?;
     Ok(())
 }
 
@@ -55,7 +82,7 @@ pub(super) async fn listen(url: &str, instance: &str) -> Result<mpsc::Receiver<N
 
 async fn connect(url: &str) -> std::result::Result<PgListener, sqlx::Error> {
     let mut listener = PgListener::connect(url).await?;
-    listener.listen(CHANNEL).await?;
+    listener.listen_all([CHANNEL, EPHEMERAL]).await?;
     Ok(listener)
 }
 
@@ -67,10 +94,18 @@ async fn run(mut listener: PgListener, url: &str, instance: &str, tx: &mpsc::Sen
             received = listener.try_recv() => received,
         };
         let notice = match received {
-            Ok(Some(notification)) => match parse(notification.payload(), instance) {
-                Some(notice) => notice,
-                None => continue,
-            },
+            Ok(Some(notification)) => {
+                let payload = notification.payload();
+                let notice = if notification.channel() == EPHEMERAL {
+                    parse_ephemeral(payload, instance)
+                } else {
+                    parse(payload, instance)
+                };
+                match notice {
+                    Some(notice) => notice,
+                    None => continue,
+                }
+            }
             // Lost and connected again (sqlx listens again before it returns): whatever was
             // announced in between was missed.
             Ok(None) => {
@@ -130,6 +165,17 @@ fn parse(payload: &str, instance: &str) -> Option<Notice> {
     })
 }
 
+/// The ephemeral message in `payload`, unless this server sent it.
+fn parse_ephemeral(payload: &str, instance: &str) -> Option<Notice> {
+    let (from, message) = payload.split_once(' ')?;
+    if from == instance {
+        return None;
+    }
+    Some(Notice::Ephemeral {
+        message: hex::decode(message).ok()?,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -149,5 +195,13 @@ mod tests {
         assert_eq!(parse(&format!("mine {now} 2Xab"), "mine"), None);
         assert_eq!(parse("garbage", "mine"), None);
         assert_eq!(parse("other soon 2Xab", "mine"), None);
+        assert_eq!(
+            parse_ephemeral("other a0ff", "mine"),
+            Some(Notice::Ephemeral {
+                message: vec![0xa0, 0xff]
+            })
+        );
+        assert_eq!(parse_ephemeral("mine a0ff", "mine"), None);
+        assert_eq!(parse_ephemeral("other zz", "mine"), None);
     }
 }
