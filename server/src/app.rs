@@ -184,8 +184,8 @@ fn single_server(url: &str) -> anyhow::Result<Option<std::fs::File>> {
 }
 
 /// The rules that turn a document into its projection; raised when they change, so projections
-/// written by an older server are written again at start (2: consent holds personal data back).
-const PROJECTION_RULES: &str = "2";
+/// written by an older server are written again (2: consent holds personal data back).
+const PROJECTION_RULES: i32 = 2;
 
 /// Writes every projection again when the stored ones were made by other rules, before anything
 /// is served: a projection written before consent held data back must not show it.
@@ -193,6 +193,7 @@ async fn reproject_if_rules_changed(
     storage: &dyn Storage,
     documents: &DocumentService,
 ) -> anyhow::Result<()> {
+    let ours = PROJECTION_RULES.to_string();
     // One server rewrites; another starting meanwhile waits for it, then finds the rules
     // recorded.
     let job = loop {
@@ -200,7 +201,7 @@ async fn reproject_if_rules_changed(
             .get_setting("projection-rules")
             .await
             .context("reading the projection rules")?;
-        if stored.as_deref() == Some(PROJECTION_RULES) {
+        if stored.as_deref() == Some(ours.as_str()) {
             return Ok(());
         }
         match storage
@@ -219,20 +220,27 @@ async fn reproject_if_rules_changed(
         .get_setting("projection-rules")
         .await
         .context("reading the projection rules")?;
-    if stored.as_deref() == Some(PROJECTION_RULES) {
-        job.release().await;
-        return Ok(());
+    if stored.as_deref() != Some(ours.as_str()) {
+        tracing::info!("projection rules changed: writing projections again");
+        rewrite_projections(storage, documents).await?;
+        storage
+            .put_setting("projection-rules", &ours)
+            .await
+            .context("recording the projection rules")?;
     }
+    job.release().await;
+    Ok(())
+}
+
+/// Writes every document's projection again from the document, by this server's rules.
+async fn rewrite_projections(
+    storage: &dyn Storage,
+    documents: &DocumentService,
+) -> anyhow::Result<()> {
     let ids = storage
         .all_document_ids()
         .await
         .context("listing documents")?;
-    if !ids.is_empty() {
-        tracing::info!(
-            documents = ids.len(),
-            "projection rules changed: writing projections again"
-        );
-    }
     for (n, id) in ids.iter().enumerate() {
         let Ok(doc_id) = crate::documents::DocumentId::parse(id) else {
             continue;
@@ -249,11 +257,37 @@ async fn reproject_if_rules_changed(
             tracing::info!(done = n + 1, of = ids.len(), "writing projections again");
         }
     }
-    storage
-        .put_setting("projection-rules", PROJECTION_RULES)
-        .await
-        .context("recording the projection rules")?;
+    Ok(())
+}
+
+/// During a rolling upgrade, servers of the older version go on writing projections by their
+/// rules after this one rewrote them at start. Once the last of them is gone, every projection
+/// is written again (once per installation, under the rewrite's job lock).
+async fn rewrite_after_older_servers(
+    state: &AppState,
+    older_seen: &mut bool,
+) -> anyhow::Result<()> {
+    let storage = state.storage.as_ref();
+    if storage.older_rules_running(PROJECTION_RULES).await? {
+        if !*older_seen {
+            tracing::info!("servers with older projection rules still serve the database");
+        }
+        *older_seen = true;
+        return Ok(());
+    }
+    if !*older_seen {
+        return Ok(());
+    }
+    let Some(job) = storage.try_job("projection-rules").await? else {
+        // Another new server is at it.
+        *older_seen = false;
+        return Ok(());
+    };
+    tracing::info!("the older servers are gone: writing projections again");
+    let done = rewrite_projections(storage, &state.documents).await;
     job.release().await;
+    done?;
+    *older_seen = false;
     Ok(())
 }
 
@@ -412,7 +446,7 @@ async fn count_servers(
 ) -> anyhow::Result<(crate::storage::JobLock, tokio::task::JoinHandle<()>)> {
     let registered = state
         .storage
-        .register_instance()
+        .register_instance(PROJECTION_RULES)
         .await
         .context("registering this server in the database")?;
     let every = Duration::from_secs(state.config.servers_count_seconds.max(1));
@@ -429,14 +463,19 @@ async fn count_servers(
         }
     };
     count().await.context("counting the servers")?;
+    let state = state.clone();
     let task = tokio::spawn(async move {
         let mut ticks = tokio::time::interval(every);
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         ticks.tick().await;
+        let mut older_seen = false;
         loop {
             ticks.tick().await;
             if let Err(e) = count().await {
                 tracing::warn!(%e, "counting the servers failed; the count stays as it was");
+            }
+            if let Err(e) = rewrite_after_older_servers(&state, &mut older_seen).await {
+                tracing::warn!(error = %format!("{e:#}"), "writing projections again failed");
             }
         }
     });

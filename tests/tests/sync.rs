@@ -22,7 +22,10 @@ use moves::{
     households_move_only_through_the_hamlet_head, new_households_from_outside_wait_for_the_admin,
     revocation_ends_open_sockets_at_once,
 };
-use servers::{several_servers_share_one_database, the_servers_share_each_tokens_budget};
+use servers::{
+    a_rolling_upgrade_leaves_no_older_projection, several_servers_share_one_database,
+    the_servers_share_each_tokens_budget,
+};
 use stories::{
     bad_input_is_refused_and_harms_nobody, concurrent_edits_merge_and_show_the_conflict,
     documents_stay_inside_the_callers_hamlets, phones_store_and_fetch_documents,
@@ -45,4 +48,5 @@ sansang_tests::backend_tests!(
     revocation_ends_open_sockets_at_once,
     several_servers_share_one_database,
     the_servers_share_each_tokens_budget,
+    a_rolling_upgrade_leaves_no_older_projection,
 );

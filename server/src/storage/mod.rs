@@ -543,7 +543,11 @@ pub trait Storage: Send + Sync + 'static {
     /// Counts this server among those serving the database for as long as the returned lock is
     /// kept (on PostgreSQL an advisory lock on a connection of its own: a server that dies is no
     /// longer counted the moment its connection goes).
-    async fn register_instance(&self) -> Result<JobLock>;
+    /// `rules` is the version of the projection rules this server writes by.
+    async fn register_instance(&self, rules: i32) -> Result<JobLock>;
+    /// Whether a server writing projections by rules older than `rules` serves the database now
+    /// (one registered by [`Storage::register_instance`]; false on SQLite).
+    async fn older_rules_running(&self, rules: i32) -> Result<bool>;
     /// How many servers serve the database now, this one included (1 on SQLite, which one
     /// server opens).
     async fn count_instances(&self) -> Result<usize>;

@@ -629,9 +629,9 @@ pub async fn servers_are_counted_while_registered(db: &TestDb) {
     let one = db.storage().await;
     let two = db.storage().await;
     let shared = db.backend == sansang_tests::db::TestBackend::Postgres;
-    let first = one.register_instance().await.expect("register");
+    let first = one.register_instance(2).await.expect("register");
     assert_eq!(one.count_instances().await.expect("count"), 1);
-    let second = two.register_instance().await.expect("register");
+    let second = two.register_instance(2).await.expect("register");
     assert_eq!(
         one.count_instances().await.expect("count"),
         if shared { 2 } else { 1 }

@@ -8,6 +8,7 @@ use automerge::{ActorId, Automerge, ChangeHash, ROOT, ReadDoc};
 use sansang_server::app::{App, AppState};
 use sansang_server::config::{Config, Secret};
 use sansang_server::documents::DocumentId;
+use sansang_server::storage::Storage;
 use sansang_server::sync::client::SyncClient;
 use sansang_server::sync::wire::Message;
 use sansang_tests::app::TestApp;
@@ -348,5 +349,56 @@ pub async fn the_servers_share_each_tokens_budget(db: &TestDb) {
     until_servers(&w.app, 1).await;
     let _second_on_a = phone_on(&w.app, &w, "p-3").await;
     drop(on_a);
+    w.app.stop().await;
+}
+
+/// A rolling upgrade: while a server of older projection rules still serves the database it may
+/// overwrite projections the new server wrote; once it is gone, the new server writes them all
+/// again, so none written by the older rules is left behind.
+pub async fn a_rolling_upgrade_leaves_no_older_projection(db: &TestDb) {
+    if db.backend == TestBackend::Sqlite {
+        // One server per SQLite file: an upgrade stops the old one first.
+        return;
+    }
+    let w = world_with(db, |c| c.servers_count_seconds = 1).await;
+    let storage = w.app.state.storage.clone();
+    let id = w.doc_t01.as_str();
+    let current = storage.get_projection(id).await.unwrap().unwrap();
+    // The older server: registered with rules 1, writing a projection as its rules would.
+    let old = db.storage().await;
+    let old_server = old.register_instance(1).await.unwrap();
+    let mut by_old_rules = current.clone();
+    by_old_rules.household.address = Some("VIẾT BỞI LUẬT CŨ".into());
+    old.apply_document_update(&sansang_server::storage::DocumentUpdate {
+        document_id: id.to_owned(),
+        scope: Default::default(),
+        changes: Vec::new(),
+        expected_seq: None,
+        projection: Some(by_old_rules),
+        stored_projection: None,
+        audit: Vec::new(),
+    })
+    .await
+    .unwrap();
+    // While it serves, the new server leaves it be (the old one would write again anyway).
+    tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+    let meanwhile = storage.get_projection(id).await.unwrap().unwrap();
+    assert_eq!(
+        meanwhile.household.address.as_deref(),
+        Some("VIẾT BỞI LUẬT CŨ")
+    );
+    // The older server stops: every projection is written again by the new rules.
+    old_server.release().await;
+    old.close().await;
+    let mut tries = 0;
+    loop {
+        let now = storage.get_projection(id).await.unwrap().unwrap();
+        if now.household.address == current.household.address {
+            break;
+        }
+        tries += 1;
+        assert!(tries < 100, "the older rules' projection was left behind");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
     w.app.stop().await;
 }

@@ -44,6 +44,10 @@ static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("../migrations/postgres");
 /// loses its lock with its connection, so the count is never stale.
 const INSTANCE_LOCK_CLASS: i32 = 0x5a5a;
 
+/// The first key of the shared advisory lock each server holds on the version of the projection
+/// rules it writes by (the second key).
+const RULES_LOCK_CLASS: i32 = 0x5a5b;
+
 /// A pool of connections to SQLite or PostgreSQL, with the schema migrated.
 pub struct SqlStorage {
     pool: AnyPool,
@@ -395,7 +399,7 @@ impl Storage for SqlStorage {
         &self.instance
     }
 
-    async fn register_instance(&self) -> Result<JobLock> {
+    async fn register_instance(&self, rules: i32) -> Result<JobLock> {
         if self.backend == Backend::Sqlite {
             return Ok(JobLock::held(None));
         }
@@ -406,6 +410,14 @@ impl Storage for SqlStorage {
             .await
             .map_err(query_err(context))?
             .detach();
+        // Which projection rules this server writes by, shared with every server of that
+        // version: a newer one knows when the last older one is gone.
+        sqlx::query("select pg_advisory_lock_shared($1, $2) is not null as taken")
+            .bind(RULES_LOCK_CLASS)
+            .bind(rules)
+            .fetch_one(&mut connection)
+            .await
+            .map_err(query_err(context))?;
         let row = sqlx::query("select pg_try_advisory_lock($1, hashtext($2)) as taken")
             .bind(INSTANCE_LOCK_CLASS)
             .bind(&self.instance)
@@ -418,6 +430,25 @@ impl Storage for SqlStorage {
             tracing::warn!(instance = %self.instance, "instance lock held already");
         }
         Ok(JobLock::held(Some(connection)))
+    }
+
+    async fn older_rules_running(&self, rules: i32) -> Result<bool> {
+        if self.backend == Backend::Sqlite {
+            return Ok(false);
+        }
+        let row = sqlx::query(
+            "select count(*) as n from pg_locks
+             where locktype = 'advisory' and classid = $1 and objsubid = 2 and granted
+               and objid::int8 < $2
+               and database = (select oid from pg_database where datname = current_database())",
+        )
+        .bind(i64::from(RULES_LOCK_CLASS))
+        .bind(i64::from(rules))
+        .fetch_one(&self.pool)
+        .await
+        .map_err(query_err("looking for servers with older projection rules"))?;
+        let n: i64 = col(&row, "pg_locks", "n")?;
+        Ok(n > 0)
     }
 
     async fn count_instances(&self) -> Result<usize> {
