@@ -17,7 +17,7 @@ import { readFileSync } from "node:fs"
 import * as A from "@automerge/automerge"
 import { Repo } from "@automerge/automerge-repo"
 import { WebSocketClientAdapter } from "@automerge/automerge-repo-network-websocket"
-import { household } from "./phones.mjs"
+import { household, waitFor } from "./phones.mjs"
 
 const baseUrl = process.env.SANSANG_URL
 const credentialsPath = process.env.SANSANG_CREDENTIALS
@@ -36,23 +36,6 @@ function syncUrl() {
   return url.toString()
 }
 
-async function waitFor(what, check, ms = 20_000) {
-  const deadline = Date.now() + ms
-  let last
-  for (;;) {
-    try {
-      const value = await check()
-      if (value) return value
-    } catch (e) {
-      last = e
-    }
-    if (Date.now() > deadline) {
-      throw new Error(`timed out after ${ms} ms waiting for ${what}${last ? `: ${last.message}` : ""}`)
-    }
-    await new Promise(resolve => setTimeout(resolve, 50))
-  }
-}
-
 /** A metric of one server (its own address, not the proxy's). */
 async function metric(server, name) {
   const text = await (await fetch(new URL("/metrics", server))).text()
@@ -65,13 +48,16 @@ async function health(server) {
   return (await fetch(new URL("/healthz", server))).json()
 }
 
+/** As waitFor, up to 20 s: a server killed and a socket moved take seconds. */
+const waitFor20 = (what, check) => waitFor(what, check, 20_000)
+
 const repos = []
 
 /** A phone: network only, the WebSocket adapter on the proxy, retrying every second. */
 async function phone() {
   const repo = new Repo({ network: [new WebSocketClientAdapter(syncUrl(), 1000)] })
   repos.push(repo)
-  await waitFor("the phone to reach a server", () => repo.peers.length > 0)
+  await waitFor20("the phone to reach a server", () => repo.peers.length > 0)
   return repo
 }
 
@@ -123,7 +109,7 @@ describe("two servers behind HAProxy, stock automerge-repo phones", { timeout: 1
     const url = created.url
     // Stored before the other phone asks for it (asked earlier, a server rightly says it has
     // no such document).
-    await waitFor("the household to be stored", async () => {
+    await waitFor20("the household to be stored", async () => {
       const response = await fetch(new URL(`/api/v1/households/${created.documentId}`, baseUrl), {
         headers: { authorization: `Bearer ${adminSession}` },
       })
@@ -131,12 +117,12 @@ describe("two servers behind HAProxy, stock automerge-repo phones", { timeout: 1
       return response.status === 200
     })
     const other = await two.find(url)
-    await waitFor("the second phone to get the household", () => other.doc().address === value.address)
+    await waitFor20("the second phone to get the household", () => other.doc().address === value.address)
 
     // Presence crosses between the servers too: phone 1 broadcasts on its handle, phone 2 hears.
     const heard = []
     other.on("ephemeral-message", ({ message }) => heard.push(message))
-    await waitFor("phone 1's presence to reach phone 2 on the other server", () => {
+    await waitFor20("phone 1's presence to reach phone 2 on the other server", () => {
       created.broadcast({ presence: "phone 1", at: Date.now() })
       return heard.some(m => m?.presence === "phone 1")
     })
@@ -151,7 +137,7 @@ describe("two servers behind HAProxy, stock automerge-repo phones", { timeout: 1
       })
       edits++
       const to = handles[1 - from]
-      await waitFor(`${label} to reach the other phone`, () => to.doc()[`edit-${label}`] === true)
+      await waitFor20(`${label} to reach the other phone`, () => to.doc()[`edit-${label}`] === true)
     }
     for (let i = 0; i < 10; i++) {
       await edit(0, `a${i}`)
@@ -162,7 +148,7 @@ describe("two servers behind HAProxy, stock automerge-repo phones", { timeout: 1
 
     // Server A dies without a word; HAProxy sends every socket to B.
     process.kill(killPid, "SIGKILL")
-    await waitFor("the health check to mark server A down", async () => {
+    await waitFor20("the health check to mark server A down", async () => {
       try {
         await fetch(new URL("/healthz", servers[0]))
         return false
@@ -179,7 +165,7 @@ describe("two servers behind HAProxy, stock automerge-repo phones", { timeout: 1
     // Everything both phones hold is in the database: B's projection is at their heads.
     const heads = sorted(A.getHeads(created.doc()))
     assert.deepEqual(heads, sorted(A.getHeads(other.doc())))
-    const projection = await waitFor("B's projection at the phones' heads", async () => {
+    const projection = await waitFor20("B's projection at the phones' heads", async () => {
       const response = await fetch(new URL(`/api/v1/households/${created.documentId}`, servers[1]), {
         headers: { authorization: `Bearer ${adminSession}` },
       })

@@ -16,7 +16,7 @@ import { randomUUID } from "node:crypto"
 import * as A from "@automerge/automerge"
 import { Repo, generateAutomergeUrl } from "@automerge/automerge-repo"
 import { WebSocketClientAdapter } from "@automerge/automerge-repo-network-websocket"
-import { household } from "./phones.mjs"
+import { household, waitFor } from "./phones.mjs"
 
 const baseUrl = process.env.SANSANG_URL
 const credentialsPath = process.env.SANSANG_CREDENTIALS
@@ -42,24 +42,6 @@ function syncUrl(token) {
   url.protocol = url.protocol === "https:" ? "wss:" : "ws:"
   url.searchParams.set("token", token)
   return url.toString()
-}
-
-/** Polls `check` until it returns a truthy value; fails after `ms` naming `what`. */
-async function waitFor(what, check, ms = 10_000) {
-  const deadline = Date.now() + ms
-  let last
-  for (;;) {
-    try {
-      const value = await check()
-      if (value) return value
-    } catch (e) {
-      last = e
-    }
-    if (Date.now() > deadline) {
-      throw new Error(`timed out after ${ms} ms waiting for ${what}${last ? `: ${last.message}` : ""}`)
-    }
-    await new Promise(resolve => setTimeout(resolve, 50))
-  }
 }
 
 const repos = []

@@ -40,6 +40,24 @@ const sameHeads = (a, b) => a.length === b.length && [...a].sort().join() === [.
 const tick = () => new Promise(resolve => setImmediate(resolve))
 const sleep = ms => new Promise(resolve => setTimeout(resolve, ms))
 
+/** Polls `check` until it returns a truthy value; fails after `ms` naming `what`. */
+export async function waitFor(what, check, ms = 10_000) {
+  const deadline = Date.now() + ms
+  let last
+  for (;;) {
+    try {
+      const value = await check()
+      if (value) return value
+    } catch (e) {
+      last = e
+    }
+    if (Date.now() > deadline) {
+      throw new Error(`timed out after ${ms} ms waiting for ${what}${last ? `: ${last.message}` : ""}`)
+    }
+    await new Promise(resolve => setTimeout(resolve, 50))
+  }
+}
+
 /** A household as the contract has it, named by `label`, and the id of its head. */
 export function household(label, birthYear, hamlet = "T01") {
   const head = randomUUID()

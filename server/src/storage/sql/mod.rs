@@ -153,6 +153,17 @@ impl SqlStorage {
         })
     }
 
+    /// A connection of its own, out of the pool, for session locks: they last as long as it
+    /// is open, and PostgreSQL lets them go when it closes, however the server ends.
+    async fn lock_connection(&self, context: &'static str) -> Result<sqlx::AnyConnection> {
+        Ok(self
+            .pool
+            .acquire()
+            .await
+            .map_err(query_err(context))?
+            .detach())
+    }
+
     /// The connection pool, for tests that look at the database directly.
     pub fn pool(&self) -> &AnyPool {
         &self.pool
@@ -404,12 +415,7 @@ impl Storage for SqlStorage {
             return Ok(JobLock::held(None));
         }
         let context = "registering this server";
-        let mut connection = self
-            .pool
-            .acquire()
-            .await
-            .map_err(query_err(context))?
-            .detach();
+        let mut connection = self.lock_connection(context).await?;
         // Which projection rules this server writes by, shared with every server of that
         // version: a newer one knows when the last older one is gone.
         sqlx::query("select pg_advisory_lock_shared($1, $2) is not null as taken")
@@ -492,12 +498,7 @@ impl Storage for SqlStorage {
             return Ok(Some(JobLock::held(None)));
         }
         let context = "taking a job's lock";
-        let mut connection = self
-            .pool
-            .acquire()
-            .await
-            .map_err(query_err(context))?
-            .detach();
+        let mut connection = self.lock_connection(context).await?;
         let row = sqlx::query("select pg_try_advisory_lock(hashtext($1)) as taken")
             .bind(format!("sansang-job:{name}"))
             .fetch_one(&mut connection)
