@@ -41,6 +41,9 @@ pub struct AppState {
     pub bound: Arc<OnceLock<SocketAddr>>,
     /// `trusted_proxies`, parsed: peers whose forwarded-for headers are believed.
     pub trusted_proxies: Arc<[ipnet::IpNet]>,
+    /// Whether this start wrote every projection again (new rules): servers of the older rules
+    /// may have written some meanwhile, so they are written again once those are gone.
+    pub rewrote_projections: bool,
 }
 
 impl AppState {
@@ -78,7 +81,7 @@ impl AppState {
             .with_max_document_bytes(config.max_document_bytes)
             .with_max_held_changes(config.max_held_changes),
         );
-        reproject_if_rules_changed(storage.as_ref(), &documents).await?;
+        let rewrote_projections = reproject_if_rules_changed(storage.as_ref(), &documents).await?;
         let sync = Arc::new(
             SyncHub::new(
                 storage_id,
@@ -108,6 +111,7 @@ impl AppState {
             decode_slots: crate::http::photos::decode_slots(),
             bound: Arc::new(OnceLock::new()),
             trusted_proxies: trusted_proxies.into(),
+            rewrote_projections,
         })
     }
 }
@@ -192,8 +196,14 @@ const PROJECTION_RULES: i32 = 2;
 async fn reproject_if_rules_changed(
     storage: &dyn Storage,
     documents: &DocumentService,
-) -> anyhow::Result<()> {
-    let ours = PROJECTION_RULES.to_string();
+) -> anyhow::Result<bool> {
+    // Written by rules older than ours (or before rules were recorded)? A newer server's
+    // projections are left as they are by an older one started meanwhile.
+    let older = |stored: Option<String>| {
+        stored
+            .and_then(|v| v.parse::<i32>().ok())
+            .is_none_or(|v| v < PROJECTION_RULES)
+    };
     // One server rewrites; another starting meanwhile waits for it, then finds the rules
     // recorded.
     let job = loop {
@@ -201,8 +211,8 @@ async fn reproject_if_rules_changed(
             .get_setting("projection-rules")
             .await
             .context("reading the projection rules")?;
-        if stored.as_deref() == Some(ours.as_str()) {
-            return Ok(());
+        if !older(stored) {
+            return Ok(false);
         }
         match storage
             .try_job("projection-rules")
@@ -220,16 +230,17 @@ async fn reproject_if_rules_changed(
         .get_setting("projection-rules")
         .await
         .context("reading the projection rules")?;
-    if stored.as_deref() != Some(ours.as_str()) {
+    let rewrite = older(stored);
+    if rewrite {
         tracing::info!("projection rules changed: writing projections again");
         rewrite_projections(storage, documents).await?;
         storage
-            .put_setting("projection-rules", &ours)
+            .put_setting("projection-rules", &PROJECTION_RULES.to_string())
             .await
             .context("recording the projection rules")?;
     }
     job.release().await;
-    Ok(())
+    Ok(rewrite)
 }
 
 /// Writes every document's projection again from the document, by this server's rules.
@@ -468,7 +479,9 @@ async fn count_servers(
         let mut ticks = tokio::time::interval(every);
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         ticks.tick().await;
-        let mut older_seen = false;
+        // Older servers may have written while this one rewrote at start, and stopped before
+        // its first look: written again once none is left.
+        let mut older_seen = state.rewrote_projections;
         loop {
             ticks.tick().await;
             if let Err(e) = count().await {

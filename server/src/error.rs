@@ -104,6 +104,12 @@ impl From<DocumentError> for ApiError {
                 ApiError::new(StatusCode::BAD_REQUEST, "automerge-corrupt", detail)
             }
             DocumentError::Storage(inner) => inner.into(),
+            DocumentError::ChangedMeanwhile => ApiError::new(
+                StatusCode::CONFLICT,
+                "changed-since-opened",
+                "Hộ này đã thay đổi từ khi bạn mở, hãy xem lại / the household changed since you \
+                 opened it: look at it again",
+            ),
             other => ApiError::internal(other.code(), other),
         }
     }

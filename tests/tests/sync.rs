@@ -23,8 +23,8 @@ use moves::{
     revocation_ends_open_sockets_at_once,
 };
 use servers::{
-    a_rolling_upgrade_leaves_no_older_projection, several_servers_share_one_database,
-    the_servers_share_each_tokens_budget,
+    a_change_let_in_by_a_catch_up_is_stored, a_rolling_upgrade_leaves_no_older_projection,
+    several_servers_share_one_database, the_servers_share_each_tokens_budget,
 };
 use stories::{
     bad_input_is_refused_and_harms_nobody, concurrent_edits_merge_and_show_the_conflict,
@@ -49,4 +49,5 @@ sansang_tests::backend_tests!(
     several_servers_share_one_database,
     the_servers_share_each_tokens_budget,
     a_rolling_upgrade_leaves_no_older_projection,
+    a_change_let_in_by_a_catch_up_is_stored,
 );

@@ -60,13 +60,19 @@ fn canonical(ip: IpAddr) -> IpAddr {
 }
 
 /// The forwarded-for chain, left to right (`None` for an entry that does not parse):
-/// `X-Forwarded-For` when present, else the `for=` of `Forwarded` (RFC 7239).
+/// `X-Forwarded-For` when present, else the `for=` of `Forwarded` (RFC 7239); a request with both
+/// gets one `None`.
 fn hops(headers: &HeaderMap) -> Vec<Option<IpAddr>> {
     let xff: Vec<&str> = headers
         .get_all("x-forwarded-for")
         .iter()
         .filter_map(|v| v.to_str().ok())
         .collect();
+    // Both at once: one of them may be the caller's own writing, passed on by a proxy that
+    // writes the other; neither is believed (the proxy's address stands).
+    if !xff.is_empty() && headers.contains_key("forwarded") {
+        return vec![None];
+    }
     if !xff.is_empty() {
         return xff
             .iter()
@@ -175,6 +181,15 @@ mod tests {
         assert_eq!(
             client_address(peer("::ffff:127.0.0.1"), &h, &trusted),
             "198.51.100.4".parse::<IpAddr>().unwrap()
+        );
+        // A proxy writing `Forwarded` passes on the caller's own `X-Forwarded-For`: neither counts.
+        let both = headers(&[
+            ("x-forwarded-for", "6.6.6.6"),
+            ("forwarded", "for=198.51.100.4"),
+        ]);
+        assert_eq!(
+            client_address(peer("127.0.0.1"), &both, &trusted),
+            "127.0.0.1".parse::<IpAddr>().unwrap()
         );
         let err = parse_proxies(&["10.0.0.0/33".into()]).unwrap_err();
         assert!(err.contains("10.0.0.0/33"), "{err}");

@@ -34,6 +34,10 @@ pub struct Loaded {
     /// The projection the database holds for it, when this copy wrote it (so the next write
     /// touches only the rows that differ); `None` after loading.
     pub projection: Option<sansang_shared::Projection>,
+    /// Changes in `doc` the database does not hold: ones that waited for their dependencies
+    /// and were applied when a catch-up brought those in. The next write stores them (through
+    /// its gate), and until then no snapshot is taken.
+    pub unsaved: Vec<automerge::Change>,
     /// Where it belongs as stored (`None` while not stored): read with it and written with every
     /// update, under this slot's lock, so whoever holds the lock sees every move made through
     /// this process.
@@ -52,6 +56,7 @@ impl Loaded {
             held: 0,
             held_changes: 0,
             projection: None,
+            unsaved: Vec::new(),
             scope: None,
         }
     }

@@ -42,6 +42,11 @@ pub enum DocumentError {
     /// nothing of it was stored. The text names the field.
     #[error("{0}")]
     Refused(String),
+    /// A change made on what a person saw (a review note, a resolved conflict) found the
+    /// document changed by another server meanwhile: nothing was stored; the copy now holds
+    /// what the database does, for the person to look at again.
+    #[error("the household changed meanwhile; look at it again")]
+    ChangedMeanwhile,
     #[error(transparent)]
     Storage(#[from] StorageError),
 }
@@ -66,6 +71,7 @@ impl DocumentError {
             DocumentError::StoredCorrupt { .. } => "stored-document-corrupt",
             DocumentError::Refused(_) => "change-refused",
             DocumentError::TooLarge(_) => "too-large",
+            DocumentError::ChangedMeanwhile => "changed-since-opened",
             DocumentError::Storage(_) => "storage-error",
         }
     }
@@ -196,7 +202,9 @@ impl DocumentService {
         };
         let service = self.clone();
         Ok(Some(tokio::spawn(async move {
-            let mut lost = false;
+            // Documents read before the listener listened (the projection rewrite at start)
+            // missed what was announced meanwhile: the first `Listening` drops them too.
+            let mut lost = true;
             while let Some(notice) = notices.recv().await {
                 match notice {
                     crate::storage::Notice::Listening => {
@@ -230,7 +238,10 @@ impl DocumentService {
     async fn changed_elsewhere(&self, id: DocumentId) {
         if self.cache.contains(id.as_str()) {
             let refreshed = match self.lock(&id).await {
-                Ok(mut guard) => guard.refresh().await.map(drop),
+                Ok(mut guard) => match guard.refresh().await {
+                    Ok(_) => guard.store_unsaved().await,
+                    Err(e) => Err(e),
+                },
                 Err(e) => Err(e),
             };
             if let Err(e) = refreshed {
@@ -320,6 +331,9 @@ impl DocumentService {
         let (mut guard, loaded_now) = self.lock_loading(id).await?;
         if !loaded_now {
             guard.refresh().await?;
+            if let Err(e) = guard.store_unsaved().await {
+                tracing::warn!(document = %id, %e, "changes let in by a catch-up not stored yet");
+            }
         }
         Ok(guard)
     }
@@ -371,8 +385,30 @@ fn absorb(
         .iter()
         .map(|c| Change::from_bytes(c.bytes.clone()).map_err(|e| corrupt(e.to_string())))
         .collect::<Result<Vec<_>, _>>()?;
+    // Changes waiting in the copy for their dependencies are applied once a catch-up brings
+    // those: they are then in the document and not in the database, and must be stored.
+    let waiting = !loaded.doc.get_missing_deps(&[]).is_empty();
+    let before = loaded.doc.get_heads();
     merge_stored(&mut loaded.doc, stored.snapshot.as_deref(), changes)
         .map_err(|e| corrupt(e.to_string()))?;
+    if waiting {
+        let mut in_database: std::collections::HashSet<ChangeHash> = stored
+            .changes
+            .iter()
+            .filter_map(|c| c.hash.parse().ok())
+            .collect();
+        if let Some(snapshot) = stored.snapshot.as_deref() {
+            let snapshot = Automerge::load(snapshot).map_err(|e| corrupt(e.to_string()))?;
+            in_database.extend(snapshot.get_changes(&[]).iter().map(Change::hash));
+        }
+        for change in loaded.doc.get_changes(&before) {
+            if !in_database.contains(&change.hash())
+                && !loaded.unsaved.iter().any(|u| u.hash() == change.hash())
+            {
+                loaded.unsaved.push(change);
+            }
+        }
+    }
     let added: u64 = stored.changes.iter().map(|c| weigh(&c.bytes)).sum();
     loaded.weight = match stored.snapshot.as_deref() {
         Some(snapshot) => weigh(snapshot).saturating_add(added),
@@ -387,6 +423,15 @@ fn absorb(
     Ok(stored.changes.len())
 }
 
+/// Adds to `new` the changes of `unsaved` it lacks.
+fn with_unsaved(new: &mut Vec<Change>, unsaved: &[Change]) {
+    for change in unsaved {
+        if !new.iter().any(|c| c.hash() == change.hash()) {
+            new.push(change.clone());
+        }
+    }
+}
+
 /// Merges a stored snapshot (when there is one) and stored changes into `doc`.
 fn merge_stored(
     doc: &mut Automerge,
@@ -394,7 +439,9 @@ fn merge_stored(
     changes: Vec<Change>,
 ) -> Result<(), automerge::AutomergeError> {
     if let Some(bytes) = snapshot {
-        if doc.get_heads().is_empty() {
+        // Replaced only when it holds nothing at all, not even changes waiting for their
+        // dependencies.
+        if doc.is_empty() {
             *doc = Automerge::load(bytes)?;
         } else {
             doc.load_incremental(bytes)?;
@@ -498,6 +545,37 @@ impl DocGuard<'_> {
         Ok(())
     }
 
+    /// Stores the changes a catch-up let in (they had waited for dependencies another server
+    /// stored), as long as they leave the household where it is stored; a move waits for the
+    /// next message of a sender whose hamlets are checked.
+    pub async fn store_unsaved(&mut self) -> Result<(), DocumentError> {
+        if self.loaded().unsaved.is_empty() {
+            return Ok(());
+        }
+        let scope = self.scope().cloned();
+        let stays = move |p: &Projection| {
+            let same = scope.as_ref().is_some_and(|s| {
+                s.commune_code == p.household.commune_code && s.hamlet_id == p.household.hamlet_id
+            });
+            if same {
+                Gate::Store
+            } else {
+                Gate::Refuse("changes that move the household wait for their sender".into())
+            }
+        };
+        let candidate = self.doc().clone();
+        let before = candidate.get_heads();
+        match self.commit(candidate, &before, &stays, None).await {
+            Ok(_) => Ok(()),
+            // Kept in memory for the next message to store through its gate.
+            Err(DocumentError::Refused(reason)) => {
+                tracing::debug!(document = %self.id, reason, "changes let in kept for their sender");
+                Ok(())
+            }
+            Err(e) => Err(e),
+        }
+    }
+
     /// Changes made through this guard come from sync connection `origin`: its notices say so.
     pub fn from_connection(&mut self, origin: u64) {
         self.origin = origin;
@@ -535,8 +613,27 @@ impl DocGuard<'_> {
                 .with_message(message.to_owned())
                 .with_time(time),
         );
-        self.commit(candidate, &before, &|_| Gate::Store, None)
+        // Made on what the person saw: should another server have stored changes meanwhile,
+        // the write catches up, and its heads are then more than this one change.
+        let ours: Vec<String> = candidate
+            .get_heads()
+            .iter()
+            .map(|h| h.to_string())
+            .collect();
+        let on_what_was_seen = move |p: &Projection| {
+            if p.heads == ours {
+                Gate::Store
+            } else {
+                Gate::Refuse(String::new())
+            }
+        };
+        match self
+            .commit(candidate, &before, &on_what_was_seen, None)
             .await
+        {
+            Err(DocumentError::Refused(_)) => Err(DocumentError::ChangedMeanwhile),
+            other => other,
+        }
     }
 
     /// Receives a sync message from a peer whose sync state is `state`, the message weighing
@@ -647,6 +744,7 @@ impl DocGuard<'_> {
         audit: Option<&AuditEntry>,
     ) -> Result<Applied, DocumentError> {
         let mut new: Vec<Change> = candidate.get_changes(before);
+        with_unsaved(&mut new, &self.loaded().unsaved);
         let mut tries = 0;
         let (written, projection, weight, stored_projection) = loop {
             if new.is_empty() {
@@ -727,8 +825,11 @@ impl DocGuard<'_> {
                             detail: e.to_string(),
                         })?;
                     }
-                    let doc = self.doc();
-                    new.retain(|c| doc.get_change_by_hash(&c.hash()).is_none());
+                    // What to store: what the candidate holds beyond the caught-up copy (the
+                    // catch-up may have let some of its waiting changes in), and what the copy
+                    // holds beyond the database.
+                    new = candidate.get_changes(&self.doc().get_heads());
+                    with_unsaved(&mut new, &self.loaded().unsaved);
                 }
                 Err(e) => return Err(e.into()),
             }
@@ -738,6 +839,7 @@ impl DocGuard<'_> {
         service.metrics.changes_stored(new_changes);
         let loaded = self.loaded_mut();
         loaded.doc = candidate;
+        loaded.unsaved.clear();
         loaded.stored = true;
         loaded.seq = written.last_seq;
         loaded.snapshot_seq = written.snapshot_seq;
@@ -769,7 +871,7 @@ impl DocGuard<'_> {
     /// dependencies waits too: its snapshot would not hold them.
     async fn compact(&mut self) -> Result<(), DocumentError> {
         let doc = self.doc();
-        if !doc.get_missing_deps(&[]).is_empty() {
+        if !doc.get_missing_deps(&[]).is_empty() || !self.loaded().unsaved.is_empty() {
             return Ok(());
         }
         let mut heads: Vec<String> = doc.get_heads().iter().map(|h| h.to_string()).collect();

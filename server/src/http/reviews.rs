@@ -354,7 +354,7 @@ pub async fn decide_core(
         decided_at: Some(review::rfc3339(crate::now_millis())),
         version: Some(seen + 1),
     };
-    let applied = guard
+    let applied = match guard
         .change_as(
             review::reviewer_actor(&user.id),
             &format!("review: {}", decision.as_str()),
@@ -363,7 +363,14 @@ pub async fn decide_core(
                 write::review(tx, &obj, &note)
             },
         )
-        .await?;
+        .await
+    {
+        // A phone's change reached another server between the check and the note.
+        Err(crate::documents::DocumentError::ChangedMeanwhile) => {
+            return Ok(DecisionOutcome::Changed(sorted_heads(guard.doc())));
+        }
+        other => other?,
+    };
     let heads = applied
         .projection
         .map(|p| p.heads)

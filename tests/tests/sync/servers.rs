@@ -402,3 +402,56 @@ pub async fn a_rolling_upgrade_leaves_no_older_projection(db: &TestDb) {
     }
     w.app.stop().await;
 }
+
+/// A change that waits on server A for a dependency the phone had given server B is stored by A
+/// as soon as B's notice lets it in: no change lives only in one server's memory.
+pub async fn a_change_let_in_by_a_catch_up_is_stored(db: &TestDb) {
+    if db.backend == TestBackend::Sqlite {
+        return;
+    }
+    let w = world_with(db, compact_often).await;
+    let b = TestApp::spawn_with(db, compact_often).await;
+    let id = w.doc_t01.clone();
+    // A has the household in memory.
+    let mut doc = w.app.state.documents.load(&id).await.unwrap().unwrap();
+    let base = doc.get_heads();
+    let first = edit(&mut doc, "first");
+    let second = edit(&mut doc, "second");
+    let first_change = doc.get_change_by_hash(&first).unwrap().clone();
+    let second_change = doc.get_change_by_hash(&second).unwrap().clone();
+    assert_eq!(doc.get_changes(&base).len(), 2);
+    // The second, without the first, reaches A: it waits there, nothing is stored.
+    let applied = w
+        .app
+        .state
+        .documents
+        .apply_changes(&id, vec![second_change])
+        .await
+        .unwrap();
+    assert_eq!(applied.new_changes, 0);
+    // The first reaches B, which stores it and tells A.
+    b.state
+        .documents
+        .apply_changes(&id, vec![first_change])
+        .await
+        .unwrap();
+    let mut tries = 0;
+    loop {
+        let stored = w
+            .app
+            .state
+            .storage
+            .load_document(id.as_str())
+            .await
+            .unwrap()
+            .unwrap();
+        if stored.changes.iter().any(|c| c.hash == second.to_string()) {
+            break;
+        }
+        tries += 1;
+        assert!(tries < 100, "the change let in on A was never stored");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    b.stop().await;
+    w.app.stop().await;
+}

@@ -410,6 +410,15 @@ pub(super) async fn tombstone(db: &SqlStorage, document_id: &str) -> Result<Opti
 pub(super) async fn erase_document(db: &SqlStorage, tombstone: &Tombstone) -> Result<Purged> {
     let context = "erasing a document";
     let mut w = db.begin_write(context).await?;
+    // The documents row first, as every write takes it: a write from another server waits
+    // instead of deadlocking with the deletes below.
+    if db.backend == Backend::Postgres {
+        sqlx::query("select id from documents where id = $1 for update")
+            .bind(&tombstone.document_id)
+            .fetch_optional(&mut *w.tx)
+            .await
+            .map_err(query_err(context))?;
+    }
     let count =
         |table: &'static str| format!("select count(*) as n from {table} where document_id = $1");
     let mut purged = Purged::default();

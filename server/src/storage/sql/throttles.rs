@@ -83,7 +83,9 @@ pub(super) async fn forgive(db: &SqlStorage, scope: &str, keys: &[&str]) -> Resu
     w.commit(context).await
 }
 
-/// Forgets `keys` (a right attempt), and every key of any scope quiet since `quiet_before`.
+/// Forgets `keys` (a right attempt), then, as a best effort in a transaction of its own (two
+/// sweeps at once may deadlock on PostgreSQL; a right sign-in must not fail for it), every key
+/// of any scope quiet since `quiet_before`.
 pub(super) async fn clear(
     db: &SqlStorage,
     scope: &str,
@@ -100,10 +102,18 @@ pub(super) async fn clear(
             .await
             .map_err(query_err(context))?;
     }
-    sqlx::query("delete from throttles where last_at < $1")
-        .bind(quiet_before)
-        .execute(&mut *w.tx)
-        .await
-        .map_err(query_err(context))?;
-    w.commit(context).await
+    w.commit(context).await?;
+    let sweep = async {
+        let mut w = db.begin_write(context).await?;
+        sqlx::query("delete from throttles where last_at < $1")
+            .bind(quiet_before)
+            .execute(&mut *w.tx)
+            .await
+            .map_err(query_err(context))?;
+        w.commit(context).await
+    };
+    if let Err(e) = sweep.await {
+        tracing::debug!(%e, "quiet back-off keys not swept this time");
+    }
+    Ok(())
 }
