@@ -4,8 +4,6 @@
 use crate::http::json::{ApiPath, ApiQuery};
 use std::sync::Arc;
 
-use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -77,7 +75,7 @@ pub async fn upload_photo(
     caller: Caller,
     ApiPath(sha256): ApiPath<String>,
     headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    body: axum::body::Body,
 ) -> Result<Response, ApiError> {
     caller.require_role(Action::Change)?;
     let hash = Sha256Hex::parse(&sha256).map_err(|_| {
@@ -100,10 +98,22 @@ pub async fn upload_photo(
     if announced.is_some_and(|n| n > limits.max_bytes) {
         return Err(too_large());
     }
-    let body = body.map_err(|e| match e.status() {
-        StatusCode::PAYLOAD_TOO_LARGE => too_large(),
-        _ => ApiError::bad_request("body-unreadable", e.body_text()),
-    })?;
+    // Read only now, after the caller and the announced length were checked: a body over the
+    // limit is answered at its headers, not after 20 MiB were taken in.
+    let body = axum::body::to_bytes(body, limits.max_bytes)
+        .await
+        .map_err(|e| {
+            let over = std::error::Error::source(&e)
+                .is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
+            if over {
+                too_large()
+            } else {
+                ApiError::bad_request(
+                    "body-unreadable",
+                    format!("the body could not be read: {e}"),
+                )
+            }
+        })?;
     if body.is_empty() {
         return Err(ingest_error(IngestError::Empty));
     }

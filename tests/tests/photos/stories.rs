@@ -44,6 +44,43 @@ async fn upload(w: &World, who: &str, bytes: &[u8], hash: &str) -> (StatusCode, 
     (status, response.json().await.unwrap_or(Value::Null))
 }
 
+/// A photo upload that announces `length` bytes and sends none of them: the status and JSON body
+/// of the answer.
+async fn announce_only(w: &World, who: &str, length: usize, hash: &str) -> (u16, Value) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(w.app.addr).await.unwrap();
+    let request = format!(
+        "PUT /api/v1/photos/{hash} HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {}\r\n\
+         Content-Type: image/jpeg\r\nContent-Length: {length}\r\nConnection: close\r\n\r\n",
+        w.app.addr,
+        w.token(who)
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        stream.read_to_end(&mut answer),
+    )
+    .await;
+    let text = String::from_utf8_lossy(&answer);
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let body = text
+        .split_once("\r\n\r\n")
+        .and_then(|(_, body)| body.find('{').map(|i| &body[i..]))
+        .and_then(|json| {
+            serde_json::Deserializer::from_str(json)
+                .into_iter::<Value>()
+                .next()
+        })
+        .and_then(Result::ok)
+        .unwrap_or(Value::Null);
+    (status, body)
+}
+
 async fn fetch(w: &World, who: &str, hash: &str, size: &str) -> reqwest::Response {
     w.app
         .http
@@ -299,12 +336,15 @@ pub async fn bad_uploads_are_refused_with_a_code(db: &TestDb) {
             "{what}: {body}"
         );
     }
-    // Over the limit: refused from the announced length, before the body is read.
+    // Over the limit: refused from the announced length, before the body is read. Sent by hand,
+    // headers only: a client writing the 21 MiB body gets a broken pipe when the server answers
+    // and closes first, which is the point, but hides the answer.
     let huge = vec![0u8; 21 << 20];
-    let (got, body) = upload(&w, "phone", &huge, Sha256Hex::of(&huge).as_str()).await;
+    let (got, body) = announce_only(&w, "phone", huge.len(), Sha256Hex::of(&huge).as_str()).await;
     assert_eq!(
-        (got.as_u16(), body["code"].as_str()),
-        (413, Some("photo-too-large"))
+        (got, body["code"].as_str()),
+        (413, Some("photo-too-large")),
+        "{body}"
     );
     assert_eq!(
         w.app.state.photos.list().await.unwrap(),
