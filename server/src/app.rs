@@ -461,19 +461,7 @@ async fn count_servers(
         .await
         .context("registering this server in the database")?;
     let every = Duration::from_secs(state.config.servers_count_seconds.max(1));
-    let (storage, sync) = (state.storage.clone(), state.sync.clone());
-    let count = move || {
-        let (storage, sync) = (storage.clone(), sync.clone());
-        async move {
-            let servers = storage.count_instances().await?;
-            if servers != sync.servers() {
-                tracing::info!(servers, "servers serving the database");
-            }
-            sync.set_servers(servers);
-            Ok::<(), crate::storage::StorageError>(())
-        }
-    };
-    count().await.context("counting the servers")?;
+    count_once(state).await.context("counting the servers")?;
     let state = state.clone();
     let task = tokio::spawn(async move {
         let mut ticks = tokio::time::interval(every);
@@ -484,7 +472,7 @@ async fn count_servers(
         let mut older_seen = state.rewrote_projections;
         loop {
             ticks.tick().await;
-            if let Err(e) = count().await {
+            if let Err(e) = count_once(&state).await {
                 tracing::warn!(%e, "counting the servers failed; the count stays as it was");
             }
             if let Err(e) = rewrite_after_older_servers(&state, &mut older_seen).await {
@@ -493,6 +481,16 @@ async fn count_servers(
         }
     });
     Ok((registered, task))
+}
+
+/// Counts the servers serving the database now and shares the budgets among them.
+async fn count_once(state: &AppState) -> Result<(), crate::storage::StorageError> {
+    let servers = state.storage.count_instances().await?;
+    if servers != state.sync.servers() {
+        tracing::info!(servers, "servers serving the database");
+    }
+    state.sync.set_servers(servers);
+    Ok(())
 }
 
 /// Completes on Ctrl-C or SIGTERM.

@@ -238,10 +238,7 @@ impl DocumentService {
     async fn changed_elsewhere(&self, id: DocumentId) {
         if self.cache.contains(id.as_str()) {
             let refreshed = match self.lock(&id).await {
-                Ok(mut guard) => match guard.refresh().await {
-                    Ok(_) => guard.store_unsaved().await,
-                    Err(e) => Err(e),
-                },
+                Ok(mut guard) => guard.catch_up().await,
                 Err(e) => Err(e),
             };
             if let Err(e) = refreshed {
@@ -330,10 +327,7 @@ impl DocumentService {
     pub async fn lock_fresh(&self, id: &DocumentId) -> Result<DocGuard<'_>, DocumentError> {
         let (mut guard, loaded_now) = self.lock_loading(id).await?;
         if !loaded_now {
-            guard.refresh().await?;
-            if let Err(e) = guard.store_unsaved().await {
-                tracing::warn!(document = %id, %e, "changes let in by a catch-up not stored yet");
-            }
+            guard.catch_up().await?;
         }
         Ok(guard)
     }
@@ -545,10 +539,21 @@ impl DocGuard<'_> {
         Ok(())
     }
 
+    /// [`DocGuard::refresh`], then [`DocGuard::store_unsaved`]: the copy up to what the database
+    /// holds, and what that let in stored. A failure to store is logged and the changes kept
+    /// for the next write; a failure to read is the caller's.
+    pub async fn catch_up(&mut self) -> Result<(), DocumentError> {
+        self.refresh().await?;
+        if let Err(e) = self.store_unsaved().await {
+            tracing::warn!(document = %self.id, %e, "changes let in by a catch-up not stored yet");
+        }
+        Ok(())
+    }
+
     /// Stores the changes a catch-up let in (they had waited for dependencies another server
     /// stored), as long as they leave the household where it is stored; a move waits for the
     /// next message of a sender whose hamlets are checked.
-    pub async fn store_unsaved(&mut self) -> Result<(), DocumentError> {
+    async fn store_unsaved(&mut self) -> Result<(), DocumentError> {
         if self.loaded().unsaved.is_empty() {
             return Ok(());
         }
