@@ -3,7 +3,9 @@
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, AssertSqlSafe, Row};
 
-use super::{SqlStorage, audit, col, from_flag, now_millis, projections, query_err, to_flag};
+use super::{
+    SqlStorage, audit, col, from_flag, notices, now_millis, projections, query_err, to_flag,
+};
 use crate::storage::Millis;
 use crate::storage::{
     Backend, DocumentScope, DocumentUpdate, Purged, Quarantined, Result, StorageError,
@@ -31,7 +33,7 @@ pub(super) async fn apply_document_update(
     }
     let context = "storing document changes";
     let mut w = db.begin_write(context).await?;
-    let written = write_update(&mut w.tx, update, now_millis(), Some(&db.instance)).await?;
+    let written = write_update(&mut w.tx, update, now_millis(), db.notifier()).await?;
     w.commit(context).await?;
     Ok(written)
 }
@@ -143,13 +145,7 @@ pub(super) async fn write_update(
     for entry in &update.audit {
         audit::insert_audit(tx, entry).await?;
     }
-    let notified = match notify {
-        Some(instance) if inserted > 0 => {
-            super::notices::notify(tx, instance, &update.document_id, now).await?;
-            true
-        }
-        _ => false,
-    };
+    let notified = inserted > 0 && notices::notify(tx, notify, &update.document_id, now).await?;
     Ok(Written {
         inserted,
         scope,
@@ -177,12 +173,17 @@ pub(super) async fn load_document(
             .await
             .map_err(query_err(context))?;
     }
+    // A copy that is behind the snapshot takes the snapshot (the changes it folded in are gone
+    // from the log); one past it needs only the later changes, and the blob is not read.
+    // Loading whole: every snapshot (one from before `snapshot_seq` existed covers 0).
+    let snapshot_after = after.unwrap_or(-1);
     let Some(doc) = sqlx::query(
         "select last_seq, snapshot_seq, snapshot_heads, commune_code, hamlet_id, quarantined,
-             quarantined_by
+             quarantined_by, case when snapshot_seq > $2 then snapshot end as snapshot
          from documents where id = $1",
     )
     .bind(document_id)
+    .bind(snapshot_after)
     .fetch_optional(&mut *tx)
     .await
     .map_err(query_err(context))?
@@ -191,19 +192,8 @@ pub(super) async fn load_document(
     };
     let last_seq: i64 = col(&doc, "documents", "last_seq")?;
     let snapshot_seq: i64 = col(&doc, "documents", "snapshot_seq")?;
+    let snapshot: Option<Vec<u8>> = col(&doc, "documents", "snapshot")?;
     let from = after.unwrap_or(0);
-    // A copy that is behind the snapshot takes the snapshot (the changes it folded in are gone
-    // from the log); one past it needs only the later changes.
-    let snapshot: Option<Vec<u8>> = if after.is_none() || snapshot_seq > from {
-        let row = sqlx::query("select snapshot from documents where id = $1")
-            .bind(document_id)
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(query_err(context))?;
-        col(&row, "documents", "snapshot")?
-    } else {
-        None
-    };
     let change_rows = sqlx::query(
         "select hash, bytes from changes where document_id = $1 and seq > $2 order by seq",
     )
@@ -335,9 +325,7 @@ pub(super) async fn set_quarantined(
         });
     }
     // Other servers take the new scope into the copies they hold.
-    if db.backend == Backend::Postgres {
-        super::notices::notify(&mut w.tx, &db.instance, document_id, now_millis()).await?;
-    }
+    notices::notify(&mut w.tx, db.notifier(), document_id, now_millis()).await?;
     w.commit(context).await
 }
 
@@ -470,15 +458,13 @@ pub(super) async fn erase_document(db: &SqlStorage, tombstone: &Tombstone) -> Re
         .await
         .map_err(query_err(context))?;
     // Other servers drop their copies in memory (never served again from there).
-    if db.backend == Backend::Postgres {
-        super::notices::notify(
-            &mut w.tx,
-            &db.instance,
-            &tombstone.document_id,
-            now_millis(),
-        )
-        .await?;
-    }
+    notices::notify(
+        &mut w.tx,
+        db.notifier(),
+        &tombstone.document_id,
+        now_millis(),
+    )
+    .await?;
     w.commit(context).await?;
     Ok(purged)
 }

@@ -153,6 +153,29 @@ impl SqlStorage {
         })
     }
 
+    /// This server's name for the change notices it sends, where other servers may be
+    /// listening (PostgreSQL); `None` on SQLite, which one server opens.
+    fn notifier(&self) -> Option<&str> {
+        (self.backend == Backend::Postgres).then_some(self.instance.as_str())
+    }
+
+    /// Holders, in this database, of advisory locks whose keys are `class` and a number below
+    /// `below` (PostgreSQL's `pg_locks`).
+    async fn advisory_holders(&self, class: i32, below: i64, context: &'static str) -> Result<i64> {
+        let row = sqlx::query(
+            "select count(*) as n from pg_locks
+             where locktype = 'advisory' and classid = $1 and objsubid = 2 and granted
+               and objid::int8 < $2
+               and database = (select oid from pg_database where datname = current_database())",
+        )
+        .bind(i64::from(class))
+        .bind(below)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(query_err(context))?;
+        col(&row, "pg_locks", "n")
+    }
+
     /// A connection of its own, out of the pool, for session locks: they last as long as it
     /// is open, and PostgreSQL lets them go when it closes, however the server ends.
     async fn lock_connection(&self, context: &'static str) -> Result<sqlx::AnyConnection> {
@@ -442,35 +465,21 @@ impl Storage for SqlStorage {
         if self.backend == Backend::Sqlite {
             return Ok(false);
         }
-        let row = sqlx::query(
-            "select count(*) as n from pg_locks
-             where locktype = 'advisory' and classid = $1 and objsubid = 2 and granted
-               and objid::int8 < $2
-               and database = (select oid from pg_database where datname = current_database())",
-        )
-        .bind(i64::from(RULES_LOCK_CLASS))
-        .bind(i64::from(rules))
-        .fetch_one(&self.pool)
-        .await
-        .map_err(query_err("looking for servers with older projection rules"))?;
-        let n: i64 = col(&row, "pg_locks", "n")?;
-        Ok(n > 0)
+        let context = "looking for servers with older projection rules";
+        Ok(self
+            .advisory_holders(RULES_LOCK_CLASS, i64::from(rules), context)
+            .await?
+            > 0)
     }
 
     async fn count_instances(&self) -> Result<usize> {
         if self.backend == Backend::Sqlite {
             return Ok(1);
         }
-        let row = sqlx::query(
-            "select count(*) as n from pg_locks
-             where locktype = 'advisory' and classid = $1 and objsubid = 2 and granted
-               and database = (select oid from pg_database where datname = current_database())",
-        )
-        .bind(i64::from(INSTANCE_LOCK_CLASS))
-        .fetch_one(&self.pool)
-        .await
-        .map_err(query_err("counting the servers"))?;
-        let n: i64 = col(&row, "pg_locks", "n")?;
+        // Every instance lock: its second key is an oid, below 2^32.
+        let n = self
+            .advisory_holders(INSTANCE_LOCK_CLASS, i64::MAX, "counting the servers")
+            .await?;
         Ok(usize::try_from(n).unwrap_or(1).max(1))
     }
 

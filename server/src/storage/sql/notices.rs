@@ -27,20 +27,27 @@ pub(super) const MAX_EPHEMERAL_BYTES: usize = 3_900;
 /// queues them meanwhile, up to its own 8 GB queue).
 const QUEUE: usize = 4096;
 
-/// Tells the other servers, once this transaction commits, that `document_id` has new changes.
+/// Tells the other servers, once this transaction commits, that `document_id` changed, when
+/// there are other servers (`instance` is this one's name on PostgreSQL, see
+/// [`super::SqlStorage::notifier`]); whether it was sent.
 pub(super) async fn notify(
     tx: &mut AnyConnection,
-    instance: &str,
+    instance: Option<&str>,
     document_id: &str,
     now: Millis,
-) -> Result<()> {
-    sqlx::query("select pg_notify($1, $2) is not null as sent")
-        .bind(CHANNEL)
-        .bind(format!("{instance} {now} {document_id}"))
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(query_err("announcing the change to the other servers"))?;
-    Ok(())
+) -> Result<bool> {
+    let Some(instance) = instance else {
+        return Ok(false);
+    };
+    let payload = format!("{instance} {now} {document_id}");
+    send(
+        &mut *tx,
+        CHANNEL,
+        &payload,
+        "announcing the change to the other servers",
+    )
+    .await?;
+    Ok(true)
 }
 
 /// Hands an ephemeral message (as the wire encodes it) to the phones on the other servers.
@@ -52,14 +59,30 @@ pub(super) async fn announce_ephemeral(
     if message.len() > MAX_EPHEMERAL_BYTES {
         return Ok(());
     }
+    let payload = format!("{instance} {}", hex::encode(message));
+    send(
+        pool,
+        EPHEMERAL,
+        &payload,
+        "relaying an ephemeral message to the other servers",
+    )
+    .await
+}
+
+/// `NOTIFY channel, payload` through `executor` (a transaction's connection or the pool).
+async fn send<'e>(
+    executor: impl sqlx::Executor<'e, Database = sqlx::Any>,
+    channel: &str,
+    payload: &str,
+    context: &'static str,
+) -> Result<()> {
+    // pg_notify returns void, which sqlx's Any driver does not decode: a boolean instead.
     sqlx::query("select pg_notify($1, $2) is not null as sent")
-        .bind(EPHEMERAL)
-        .bind(format!("{instance} {}", hex::encode(message)))
-        .fetch_one(pool)
+        .bind(channel)
+        .bind(payload)
+        .fetch_one(executor)
         .await
-        .map_err(query_err(
-            "relaying an ephemeral message to the other servers",
-        ))?;
+        .map_err(query_err(context))?;
     Ok(())
 }
 
