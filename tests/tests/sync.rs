@@ -24,7 +24,8 @@ use moves::{
 };
 use servers::{
     a_change_let_in_by_a_catch_up_is_stored, a_rolling_upgrade_leaves_no_older_projection,
-    several_servers_share_one_database, the_servers_share_each_tokens_budget,
+    an_erasure_reaches_the_phones_of_every_server, several_servers_share_one_database,
+    the_servers_share_each_tokens_budget,
 };
 use stories::{
     bad_input_is_refused_and_harms_nobody, concurrent_edits_merge_and_show_the_conflict,
@@ -50,4 +51,5 @@ sansang_tests::backend_tests!(
     the_servers_share_each_tokens_budget,
     a_rolling_upgrade_leaves_no_older_projection,
     a_change_let_in_by_a_catch_up_is_stored,
+    an_erasure_reaches_the_phones_of_every_server,
 );

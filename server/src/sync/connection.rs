@@ -11,7 +11,7 @@ use tokio::sync::broadcast::error::RecvError;
 use tokio::time::{MissedTickBehavior, interval, timeout};
 
 use super::hub::Relay;
-use super::receive::{Receipt, SyncError, may_sync, receive};
+use super::receive::{Receipt, SyncError, erased, may_sync, receive};
 use super::wire::{self, Message, PROTOCOL_VERSION, PeerMetadata};
 use crate::app::AppState;
 use crate::audit;
@@ -521,15 +521,9 @@ impl Connection {
                 }
                 Ok(vec![self.unavailable(document_id)])
             }
-            Ok(Receipt::Replaced { replaced_by }) => Ok(vec![
-                self.unavailable(document_id),
-                Message::DocReplaced {
-                    sender_id: self.app.sync.peer_id.clone(),
-                    target_id: self.peer_id.clone(),
-                    document_id: document_id.to_owned(),
-                    replaced_by,
-                },
-            ]),
+            Ok(Receipt::Replaced { replaced_by }) => {
+                Ok(self.told_replaced(document_id, replaced_by))
+            }
             Err(SyncError::Refused(reason)) => Err(End::Refused(reason)),
             Err(SyncError::Forbidden(reason) | SyncError::TooLarge(reason)) => {
                 Err(End::Refused(format!("document {id}: {reason}")))
@@ -555,8 +549,15 @@ impl Connection {
         // The scope as stored, under the document's lock: a move that committed before this
         // notice is seen.
         if !guard.scope().is_some_and(|s| may_sync(&self.caller, s)) {
+            let gone = guard.scope().is_none() && !guard.stored();
+            drop(guard);
             // Out of the caller's reach now: forgotten, nothing more is sent.
-            self.docs.remove(id);
+            let followed = self.docs.remove(id).is_some();
+            if gone && followed {
+                // Erased (through this server or another): the phone following it is told at
+                // once what replaced it, rather than at its next edit.
+                return self.replaced(id).await;
+            }
             return Ok(Vec::new());
         }
         if self.pending.remove(id) {
@@ -575,6 +576,32 @@ impl Connection {
             .map(|m| self.sync_message(id, m))
             .into_iter()
             .collect())
+    }
+
+    /// `doc-unavailable` and `doc-replaced` for an erased document `id`, if it has a tombstone
+    /// (nothing for one that is merely not stored).
+    async fn replaced(&self, id: &DocumentId) -> Result<Vec<Message>, End> {
+        match erased(&self.app, id).await {
+            Ok(Some(Receipt::Replaced { replaced_by })) => {
+                Ok(self.told_replaced(id.as_str(), replaced_by))
+            }
+            Ok(_) => Ok(Vec::new()),
+            Err(SyncError::Failed(reason)) => Err(End::Failed(reason)),
+            Err(e) => Err(End::Failed(format!("{e:?}"))),
+        }
+    }
+
+    /// What a phone holding erased `document_id` is told: unavailable, and what replaced it.
+    fn told_replaced(&self, document_id: &str, replaced_by: Option<String>) -> Vec<Message> {
+        vec![
+            self.unavailable(document_id),
+            Message::DocReplaced {
+                sender_id: self.app.sync.peer_id.clone(),
+                target_id: self.peer_id.clone(),
+                document_id: document_id.to_owned(),
+                replaced_by,
+            },
+        ]
     }
 
     /// After missing notifications: offer every document again.

@@ -136,22 +136,26 @@ async fn refusal(
         Some(s) if !may_sync(caller, s) => Ok(Some(Receipt::Unavailable { unknown: false })),
         Some(_) => Ok(None),
         // Not stored: maybe erased. Its id is not used again, and the phone is told so.
-        None => {
-            let tombstone = app
-                .storage
-                .tombstone(id.as_str())
-                .await
-                .map_err(|e| SyncError::Failed(format!("reading tombstones: {e}")))?;
-            if let Some(t) = tombstone {
-                let replaced_by = t
-                    .replaced_by
-                    .and_then(|r| DocumentId::parse(&r).ok())
-                    .map(|r| r.url());
-                return Ok(Some(Receipt::Replaced { replaced_by }));
-            }
-            Ok(requested.then_some(Receipt::Unavailable { unknown: true }))
-        }
+        None => match erased(app, id).await? {
+            Some(replaced) => Ok(Some(replaced)),
+            None => Ok(requested.then_some(Receipt::Unavailable { unknown: true })),
+        },
     }
+}
+
+/// [`Receipt::Replaced`] if `id` was erased (it has a tombstone), naming what replaced it.
+pub(super) async fn erased(app: &AppState, id: &DocumentId) -> Result<Option<Receipt>, SyncError> {
+    let tombstone = app
+        .storage
+        .tombstone(id.as_str())
+        .await
+        .map_err(|e| SyncError::Failed(format!("reading tombstones: {e}")))?;
+    Ok(tombstone.map(|t| Receipt::Replaced {
+        replaced_by: t
+            .replaced_by
+            .and_then(|r| DocumentId::parse(&r).ok())
+            .map(|r| r.url()),
+    }))
 }
 
 /// Receives `message` for document `id` from `caller`, whose sync state is `state`; `weight` is
@@ -211,6 +215,15 @@ pub async fn receive(
         Ok(_) => {}
         Err(DocumentError::Corrupt(reason)) => return Err(SyncError::Refused(reason)),
         Err(DocumentError::Refused(reason)) => return Err(SyncError::Forbidden(reason)),
+        // Erased through another server between the check above and the write (which refuses
+        // an erased id): told so, as if the erasure had come first.
+        Err(DocumentError::Storage(crate::storage::StorageError::Erased { .. })) => {
+            drop(guard);
+            if let Some(replaced) = erased(app, id).await? {
+                return Ok(replaced);
+            }
+            return Err(SyncError::Failed(format!("document {id} erased meanwhile")));
+        }
         Err(DocumentError::TooLarge(reason)) => return Err(SyncError::TooLarge(reason)),
         Err(e) => return Err(SyncError::Failed(e.to_string())),
     }

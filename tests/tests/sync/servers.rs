@@ -455,3 +455,129 @@ pub async fn a_change_let_in_by_a_catch_up_is_stored(db: &TestDb) {
     b.stop().await;
     w.app.stop().await;
 }
+
+/// An erasure through one server while a phone edits the household through another (on
+/// SQLite, both phones on the one server): the editing phone and a phone that only follows the
+/// household are both told `doc-replaced`, the follower without sending anything; the other
+/// server keeps nothing of the old document, and an edit made after it is refused, not stored
+/// under the erased id.
+pub async fn an_erasure_reaches_the_phones_of_every_server(db: &TestDb) {
+    let w = world_with(db, compact_often).await;
+    let other = match db.backend {
+        TestBackend::Postgres => Some(TestApp::spawn_with(db, compact_often).await),
+        TestBackend::Sqlite => None,
+    };
+    let b = other.as_ref().unwrap_or(&w.app);
+    let photo = w.upload_photo(&crate::fixture::jpeg(320, 240, 77)).await;
+    let mut h = household_of("T01", "Số 9, xóm Bắc", &[("m1", "Lê Thị Chín")]);
+    crate::fixture::add_photo(&mut h, &photo, "m1");
+    let id = DocumentId::random();
+    let mut created = document_of(&h).document().clone();
+    let mut creator = phone_on(&w.app, &w, "phone-creator").await;
+    creator.sync_document(&id, &mut created).await.unwrap();
+
+    let mut follower = phone_on(b, &w, "phone-follower").await;
+    follower.request_document(&id).await.unwrap();
+    let mut editor = phone_on(b, &w, "phone-editor").await;
+    let mut edited = editor.request_document(&id).await.unwrap();
+    edited.set_actor(ActorId::from(b"phone-editor".as_slice()));
+    let (acknowledged, mut edits) = tokio::sync::watch::channel(0usize);
+    let editing = {
+        let id = id.clone();
+        tokio::spawn(async move {
+            for i in 0..2000 {
+                edit(&mut edited, &format!("e{i}"));
+                if let Err(e) = editor.sync_document(&id, &mut edited).await {
+                    return (e, editor, edited);
+                }
+                let _ = acknowledged.send(i + 1);
+            }
+            panic!("2000 edits, and the erasure never reached the editing phone");
+        })
+    };
+    // Erased through A while B's phone is in the middle of its edits.
+    edits.wait_for(|n| *n >= 5).await.unwrap();
+    let (status, erased) = w
+        .call(
+            "admin",
+            reqwest::Method::POST,
+            &format!("/api/v1/households/{id}/erase"),
+            Some(serde_json::json!({ "reason": "hộ chuyển đi, yêu cầu số 21" })),
+        )
+        .await;
+    assert_eq!(status, 200, "{erased}");
+    assert_eq!(erased["photosRemoved"], 1);
+
+    // The phone that only follows it is told without asking.
+    let told = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+        loop {
+            if let Message::DocReplaced {
+                document_id,
+                replaced_by,
+                ..
+            } = follower.recv().await.unwrap()
+            {
+                break (document_id, replaced_by);
+            }
+        }
+    })
+    .await
+    .expect("the following phone was never told the household was erased");
+    assert_eq!(told, (id.to_string(), None));
+
+    let (error, mut editor, mut edited) =
+        tokio::time::timeout(std::time::Duration::from_secs(20), editing)
+            .await
+            .expect("the editing phone went on editing an erased household")
+            .unwrap();
+    assert!(
+        matches!(
+            &error,
+            sansang_server::sync::client::ClientError::Replaced {
+                replaced_by: None,
+                ..
+            }
+        ),
+        "the editing phone is told doc-replaced: {error:?}"
+    );
+    // Nothing of it anywhere: not in B's database reads, not in its projection, and an edit
+    // sent afterwards through B is refused again rather than stored.
+    edit(&mut edited, "after-the-erasure");
+    let again = editor.sync_document(&id, &mut edited).await;
+    assert!(
+        matches!(
+            again,
+            Err(sansang_server::sync::client::ClientError::Replaced { .. })
+        ),
+        "{again:?}"
+    );
+    for app in [&w.app, b] {
+        let storage = &app.state.storage;
+        assert!(storage.load_document(id.as_str()).await.unwrap().is_none());
+        assert!(storage.get_projection(id.as_str()).await.unwrap().is_none());
+        assert!(
+            !storage
+                .list_document_ids("10846")
+                .await
+                .unwrap()
+                .contains(&id.as_str().to_owned())
+        );
+    }
+    let response = b
+        .http
+        .get(format!("{}/api/v1/photos/{photo}", b.url))
+        .bearer_auth(w.token("head1"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        response.status(),
+        404,
+        "the erased household's photo is gone"
+    );
+    drop((creator, follower, editor));
+    if let Some(b) = other {
+        b.stop().await;
+    }
+    w.app.stop().await;
+}
