@@ -417,7 +417,10 @@ impl App {
         let hub = state.sync.clone();
         let follower = state
             .documents
-            .follow_other_servers(move |bytes| crate::sync::relay_from_elsewhere(&hub, &bytes))
+            .follow_other_servers(
+                Duration::from_secs(state.config.listener_probe_seconds.max(1)),
+                move |bytes| crate::sync::relay_from_elsewhere(&hub, &bytes),
+            )
             .await
             .context("listening for the other servers' changes")?;
         let (registered, counting) = count_servers(&state).await?;

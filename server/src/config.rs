@@ -112,6 +112,11 @@ pub struct Config {
     /// Seconds between two counts of the servers serving the database (PostgreSQL), which share
     /// the per-token sync budgets.
     pub servers_count_seconds: u64,
+    /// Seconds between two probes of the connection that listens for the other servers'
+    /// changes (PostgreSQL): the server notifies itself from another connection, and a
+    /// listener that has not heard its probe by the next one is taken as dead and replaced (a
+    /// connection cut without a word, as a NAT or a firewall does, is noticed this way).
+    pub listener_probe_seconds: u64,
 }
 
 impl Default for Config {
@@ -148,6 +153,7 @@ impl Default for Config {
             password_hash_queue: 32,
             trusted_proxies: Vec::new(),
             servers_count_seconds: 5,
+            listener_probe_seconds: 10,
         }
     }
 }

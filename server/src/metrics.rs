@@ -29,6 +29,7 @@ pub struct Metrics {
     notices_sent: AtomicU64,
     notices_received: AtomicU64,
     notice_lag_ms: AtomicU64,
+    listener_lost: AtomicU64,
 }
 
 impl Metrics {
@@ -69,6 +70,11 @@ impl Metrics {
         self.notices_received.fetch_add(1, Ordering::Relaxed);
         self.notice_lag_ms
             .fetch_add(u64::try_from(lag_ms).unwrap_or(0), Ordering::Relaxed);
+    }
+
+    /// The connection listening for the other servers' notices was lost (or went silent).
+    pub fn listener_lost(&self) {
+        self.listener_lost.fetch_add(1, Ordering::Relaxed);
     }
 
     /// The exposition text; the gauges are read at scrape time.
@@ -128,6 +134,12 @@ impl Metrics {
                 "Sum over the notices received of the time from the other server's write to \
                  the notice's arrival (divide by sansang_notices_received_total).",
                 &self.notice_lag_ms,
+            ),
+            (
+                "sansang_notice_listener_lost_total",
+                "Times the connection listening for the other servers' notices was lost, or \
+                 went silent (its probe unheard), and was replaced.",
+                &self.listener_lost,
             ),
         ];
         for (name, help, value) in counters {

@@ -23,9 +23,9 @@ use moves::{
     revocation_ends_open_sockets_at_once,
 };
 use servers::{
-    a_change_let_in_by_a_catch_up_is_stored, a_rolling_upgrade_leaves_no_older_projection,
-    an_erasure_reaches_the_phones_of_every_server, several_servers_share_one_database,
-    the_servers_share_each_tokens_budget,
+    a_change_let_in_by_a_catch_up_is_stored, a_listener_cut_without_a_word_is_replaced,
+    a_rolling_upgrade_leaves_no_older_projection, an_erasure_reaches_the_phones_of_every_server,
+    several_servers_share_one_database, the_servers_share_each_tokens_budget,
 };
 use stories::{
     bad_input_is_refused_and_harms_nobody, concurrent_edits_merge_and_show_the_conflict,
@@ -52,4 +52,5 @@ sansang_tests::backend_tests!(
     a_rolling_upgrade_leaves_no_older_projection,
     a_change_let_in_by_a_catch_up_is_stored,
     an_erasure_reaches_the_phones_of_every_server,
+    a_listener_cut_without_a_word_is_replaced,
 );

@@ -193,11 +193,13 @@ impl DocumentService {
     /// follow it; when notices were missed, everything in memory is dropped and every followed
     /// document offered again. Nothing to follow on SQLite.
     /// Ephemeral messages of phones on the other servers go to `ephemeral` (wire bytes).
+    /// The listening connection is probed every `probe`.
     pub async fn follow_other_servers(
         self: &Arc<Self>,
+        probe: std::time::Duration,
         ephemeral: impl Fn(Vec<u8>) + Send + 'static,
     ) -> Result<Option<tokio::task::JoinHandle<()>>, DocumentError> {
-        let Some(mut notices) = self.storage.notices().await? else {
+        let Some(mut notices) = self.storage.notices(probe).await? else {
             return Ok(None);
         };
         let service = self.clone();
@@ -216,6 +218,7 @@ impl DocumentService {
                     }
                     crate::storage::Notice::Lost => {
                         lost = true;
+                        service.metrics.listener_lost();
                         service.set_listener(Listener::Lost);
                     }
                     crate::storage::Notice::Changed {

@@ -561,8 +561,12 @@ pub trait Storage: Send + Sync + 'static {
     async fn announce_ephemeral(&self, message: &[u8]) -> Result<()>;
 
     /// Notices of what other servers over the database write, for as long as the receiver is
-    /// kept; `None` on SQLite, which only one server opens.
-    async fn notices(&self) -> Result<Option<tokio::sync::mpsc::Receiver<Notice>>>;
+    /// kept; `None` on SQLite, which only one server opens. The listening connection is probed
+    /// every `probe`, and replaced (`Lost`, then `Listening`) when a probe does not come back.
+    async fn notices(
+        &self,
+        probe: std::time::Duration,
+    ) -> Result<Option<tokio::sync::mpsc::Receiver<Notice>>>;
 
     /// Cheap round trip, for `/healthz`.
     async fn ping(&self) -> Result<()>;

@@ -581,3 +581,155 @@ pub async fn an_erasure_reaches_the_phones_of_every_server(db: &TestDb) {
     }
     w.app.stop().await;
 }
+
+/// A TCP forwarder to PostgreSQL that can go silent on the connections that `LISTEN`, the way a
+/// NAT or a firewall drops a connection without a word: nothing passes either way any more, and
+/// neither end is told. Every other connection, and every one opened after the cut, goes on.
+struct SilentCut {
+    port: u16,
+    /// Connections numbered below this one that listen are silent (0: none).
+    cut: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    opened: std::sync::Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl SilentCut {
+    async fn start(to: std::net::SocketAddr) -> SilentCut {
+        use std::sync::Arc;
+        use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let socket = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = socket.local_addr().unwrap().port();
+        let cut = Arc::new(AtomicU64::new(0));
+        let opened = Arc::new(AtomicU64::new(0));
+        let (all_cut, all_opened) = (cut.clone(), opened.clone());
+        tokio::spawn(async move {
+            loop {
+                let Ok((client, _)) = socket.accept().await else {
+                    return;
+                };
+                let Ok(server) = tokio::net::TcpStream::connect(to).await else {
+                    continue;
+                };
+                let number = all_opened.fetch_add(1, Ordering::SeqCst) + 1;
+                let listens = Arc::new(AtomicBool::new(false));
+                let (mut client_read, mut client_write) = client.into_split();
+                let (mut server_read, mut server_write) = server.into_split();
+                let silent = {
+                    let (cut, listens) = (all_cut.clone(), listens.clone());
+                    move || number < cut.load(Ordering::SeqCst) && listens.load(Ordering::SeqCst)
+                };
+                let up = {
+                    let (silent, listens) = (silent.clone(), listens.clone());
+                    async move {
+                        let mut buf = vec![0u8; 16 * 1024];
+                        loop {
+                            let n = match client_read.read(&mut buf).await {
+                                Ok(0) | Err(_) => return,
+                                Ok(n) => n,
+                            };
+                            if buf[..n]
+                                .windows(6)
+                                .any(|w| w.eq_ignore_ascii_case(b"listen"))
+                            {
+                                listens.store(true, Ordering::SeqCst);
+                            }
+                            while silent() {
+                                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                            }
+                            if server_write.write_all(&buf[..n]).await.is_err() {
+                                return;
+                            }
+                        }
+                    }
+                };
+                let down = async move {
+                    let mut buf = vec![0u8; 16 * 1024];
+                    loop {
+                        let n = match server_read.read(&mut buf).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => n,
+                        };
+                        while silent() {
+                            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                        }
+                        if client_write.write_all(&buf[..n]).await.is_err() {
+                            return;
+                        }
+                    }
+                };
+                tokio::spawn(up);
+                tokio::spawn(down);
+            }
+        });
+        SilentCut { port, cut, opened }
+    }
+
+    /// Silences the listening connections open now.
+    fn cut(&self) {
+        use std::sync::atomic::Ordering;
+        self.cut
+            .store(self.opened.load(Ordering::SeqCst) + 1, Ordering::SeqCst);
+    }
+}
+
+/// A listening connection that dies without a word (no reset, no error: a NAT's idle cut) is
+/// noticed by its probe and replaced, and the other server's edits reach this server's phones
+/// again. Without the probe the server would wait on the dead connection for ever.
+pub async fn a_listener_cut_without_a_word_is_replaced(db: &TestDb) {
+    if db.backend == TestBackend::Sqlite {
+        // One server per SQLite file: nothing listens.
+        return;
+    }
+    let w = world_with(db, compact_often).await;
+    let target: url::Url = db.url.parse().unwrap();
+    let to = std::net::SocketAddr::new(
+        target.host_str().unwrap().parse().unwrap(),
+        target.port().unwrap_or(5432),
+    );
+    let silent = SilentCut::start(to).await;
+    let mut through = target.clone();
+    through.set_port(Some(silent.port)).unwrap();
+    let b = TestApp::spawn_with(db, |config| {
+        compact_often(config);
+        config.database_url = Some(Secret::new(through.to_string()));
+        config.listener_probe_seconds = 1;
+    })
+    .await;
+    let id = DocumentId::random();
+    let mut one = document_of(&household_of(
+        "T01",
+        "Số 4, xóm Nam",
+        &[("m1", "Hà Văn Bốn")],
+    ))
+    .document()
+    .clone();
+    one.set_actor(ActorId::from(b"phone-one".as_slice()));
+    let mut phone1 = phone_on(&w.app, &w, "phone-one").await;
+    phone1.sync_document(&id, &mut one).await.unwrap();
+    let mut phone2 = phone_on(&b, &w, "phone-two").await;
+    let mut two = phone2.request_document(&id).await.unwrap();
+    edit(&mut one, "before-the-cut");
+    phone1.sync_document(&id, &mut one).await.unwrap();
+    until_it_has(&mut phone2, &id, &mut two, "before-the-cut").await;
+    let lost_before = metric(&b, "sansang_notice_listener_lost_total").await;
+
+    // B's listening connection goes silent; its pool's connections are untouched.
+    silent.cut();
+    edit(&mut one, "during-the-cut");
+    phone1.sync_document(&id, &mut one).await.unwrap();
+    // Within a few probes B has a new listener, and what was announced meanwhile reaches
+    // phone 2 (B offers every followed document again once listening).
+    until_it_has(&mut phone2, &id, &mut two, "during-the-cut").await;
+    assert!(
+        metric(&b, "sansang_notice_listener_lost_total").await > lost_before,
+        "B took its silent listener as lost"
+    );
+    let health: serde_json::Value = b.get("/healthz").await.json().await.unwrap();
+    assert_eq!(health["listener"], "listening", "{health}");
+    edit(&mut one, "after-the-cut");
+    phone1.sync_document(&id, &mut one).await.unwrap();
+    until_it_has(&mut phone2, &id, &mut two, "after-the-cut").await;
+    drop((phone1, phone2));
+    b.stop().await;
+    w.app.stop().await;
+}

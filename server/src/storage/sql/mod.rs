@@ -526,10 +526,17 @@ impl Storage for SqlStorage {
         }
     }
 
-    async fn notices(&self) -> Result<Option<tokio::sync::mpsc::Receiver<Notice>>> {
+    async fn notices(
+        &self,
+        probe: std::time::Duration,
+    ) -> Result<Option<tokio::sync::mpsc::Receiver<Notice>>> {
         match self.backend {
             Backend::Sqlite => Ok(None),
-            Backend::Postgres => notices::listen(&self.url, &self.instance).await.map(Some),
+            Backend::Postgres => {
+                notices::listen(&self.url, &self.instance, self.pool.clone(), probe)
+                    .await
+                    .map(Some)
+            }
         }
     }
 

@@ -86,9 +86,23 @@ async fn send<'e>(
     Ok(())
 }
 
+/// Where each server notifies itself to learn that its listener still hears.
+const PROBE: &str = "sansang_probe";
+
+/// What a listener's reader task hands over: each `try_recv` as it came.
+type Received = std::result::Result<Option<sqlx::postgres::PgNotification>, sqlx::Error>;
+
 /// Connects a listener to `url` and hands what other servers announce to the returned
 /// receiver, reconnecting (with `Lost`, then `Listening` again) for as long as it is kept.
-pub(super) async fn listen(url: &str, instance: &str) -> Result<mpsc::Receiver<Notice>> {
+/// Every `probe` the server notifies itself through `pool` (another connection); a listener
+/// that has not heard the probe by the next one is dead without having said so (a connection
+/// cut by a NAT or a firewall, a database host gone) and is replaced.
+pub(super) async fn listen(
+    url: &str,
+    instance: &str,
+    pool: sqlx::AnyPool,
+    probe: Duration,
+) -> Result<mpsc::Receiver<Notice>> {
     let listener = connect(url)
         .await
         .map_err(query_err("listening for the other servers' changes"))?;
@@ -97,7 +111,7 @@ pub(super) async fn listen(url: &str, instance: &str) -> Result<mpsc::Receiver<N
     let instance = instance.to_owned();
     tokio::spawn(async move {
         if tx.send(Notice::Listening).await.is_ok() {
-            run(listener, &url, &instance, &tx).await;
+            run(listener, &url, &instance, &pool, probe, &tx).await;
         }
     });
     Ok(rx)
@@ -105,24 +119,92 @@ pub(super) async fn listen(url: &str, instance: &str) -> Result<mpsc::Receiver<N
 
 async fn connect(url: &str) -> std::result::Result<PgListener, sqlx::Error> {
     let mut listener = PgListener::connect(url).await?;
-    listener.listen_all([CHANNEL, EPHEMERAL]).await?;
+    listener.listen_all([CHANNEL, EPHEMERAL, PROBE]).await?;
     Ok(listener)
 }
 
-async fn run(mut listener: PgListener, url: &str, instance: &str, tx: &mpsc::Sender<Notice>) {
+/// Reads `listener` in a task of its own, so that giving up on it (a probe not heard) never
+/// cancels a read half-way: the task, and the connection with it, is dropped whole. Ends after
+/// an error, or when the receiver goes.
+fn reader(mut listener: PgListener) -> (tokio::task::JoinHandle<()>, mpsc::Receiver<Received>) {
+    let (tx, rx) = mpsc::channel(64);
+    let task = tokio::spawn(async move {
+        loop {
+            let received = listener.try_recv().await;
+            let failed = received.is_err();
+            if tx.send(received).await.is_err() || failed {
+                return;
+            }
+        }
+    });
+    (task, rx)
+}
+
+async fn run(
+    listener: PgListener,
+    url: &str,
+    instance: &str,
+    pool: &sqlx::AnyPool,
+    probe: Duration,
+    tx: &mpsc::Sender<Notice>,
+) {
+    let (mut task, mut received) = reader(listener);
+    let mut probes = tokio::time::interval(probe);
+    probes.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // The probe sent and not heard yet, and whether anything at all came since it was sent
+    // (a listener busy with a backlog of notices is alive, its probe is only behind them).
+    let mut waiting: Option<(String, bool)> = None;
+    let mut sent: u64 = 0;
     loop {
         // Ends as soon as the server lets go of the receiver, closing the connection.
-        let received = tokio::select! {
-            () = tx.closed() => return,
-            received = listener.try_recv() => received,
-        };
-        let notice = match received {
-            Ok(Some(notification)) => {
-                let payload = notification.payload();
-                let notice = if notification.channel() == EPHEMERAL {
-                    parse_ephemeral(payload, instance)
+        let item = tokio::select! {
+            () = tx.closed() => {
+                task.abort();
+                return;
+            }
+            _ = probes.tick() => {
+                if let Some((unheard, false)) = &waiting {
+                    tracing::warn!(probe = %unheard, "the change listener heard nothing since its \
+                        probe: taking its connection as dead");
+                    None
+                } else if let Some((_, heard)) = &mut waiting {
+                    *heard = false;
+                    continue;
                 } else {
-                    parse(payload, instance)
+                    sent += 1;
+                    let payload = format!("{instance} {sent}");
+                    // A database that does not answer at all is not the listener's fault: no
+                    // probe is waited for then, and the next tick tries again.
+                    let sending = send(pool, PROBE, &payload, "probing the change listener");
+                    match tokio::time::timeout(probe, sending).await {
+                        Ok(Ok(())) => waiting = Some((payload, false)),
+                        Ok(Err(e)) => tracing::warn!(error = %e, "cannot probe the change listener"),
+                        Err(_) => tracing::warn!("probing the change listener timed out"),
+                    }
+                    continue;
+                }
+            }
+            item = received.recv() => match item {
+                Some(item) => Some(item),
+                // The reader ended after handing over its error.
+                None => None,
+            },
+        };
+        let notice = match item {
+            Some(Ok(Some(notification))) => {
+                let payload = notification.payload();
+                if let Some((_, heard)) = &mut waiting {
+                    *heard = true;
+                }
+                let notice = match notification.channel() {
+                    EPHEMERAL => parse_ephemeral(payload, instance),
+                    PROBE => {
+                        if waiting.as_ref().is_some_and(|(p, _)| p == payload) {
+                            waiting = None;
+                        }
+                        None
+                    }
+                    _ => parse(payload, instance),
                 };
                 match notice {
                     Some(notice) => notice,
@@ -131,26 +213,36 @@ async fn run(mut listener: PgListener, url: &str, instance: &str, tx: &mpsc::Sen
             }
             // Lost and connected again (sqlx listens again before it returns): whatever was
             // announced in between was missed.
-            Ok(None) => {
+            Some(Ok(None)) => {
                 tracing::warn!("the change listener lost its connection; connected again");
+                waiting = None;
                 if tx.send(Notice::Lost).await.is_err() {
+                    task.abort();
                     return;
                 }
                 Notice::Listening
             }
-            Err(e) => {
-                tracing::warn!(error = %e, "the change listener lost its connection");
+            // An error, or a probe not heard: a new connection.
+            lost => {
+                if let Some(Err(e)) = lost {
+                    tracing::warn!(error = %e, "the change listener lost its connection");
+                }
+                task.abort();
+                waiting = None;
                 if tx.send(Notice::Lost).await.is_err() {
                     return;
                 }
-                listener = tokio::select! {
+                let listener = tokio::select! {
                     () = tx.closed() => return,
                     listener = reconnect(url) => listener,
                 };
+                (task, received) = reader(listener);
+                probes.reset();
                 Notice::Listening
             }
         };
         if tx.send(notice).await.is_err() {
+            task.abort();
             return;
         }
     }
