@@ -618,8 +618,31 @@ pub async fn jobs_run_on_one_server_at_a_time(db: &TestDb) {
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
     assert!(freed.is_some(), "a dropped lock is freed");
+    drop(freed);
+    // Started on three servers at the same moment, the hour's job runs on one of them.
+    let three = db.storage().await;
+    for round in 0..5 {
+        let tries = tokio::join!(
+            one.try_job("retention"),
+            two.try_job("retention"),
+            three.try_job("retention"),
+        );
+        let taken: Vec<_> = [tries.0, tries.1, tries.2]
+            .into_iter()
+            .filter_map(|t| t.expect("try"))
+            .collect();
+        assert_eq!(
+            taken.len(),
+            if shared { 1 } else { 3 },
+            "round {round}: servers that took the job"
+        );
+        for job in taken {
+            job.release().await;
+        }
+    }
     one.close().await;
     two.close().await;
+    three.close().await;
 }
 
 /// The servers serving a database are counted by their registrations: two on PostgreSQL while

@@ -184,11 +184,8 @@ async fn run(
                     continue;
                 }
             }
-            item = received.recv() => match item {
-                Some(item) => Some(item),
-                // The reader ended after handing over its error.
-                None => None,
-            },
+            // `None`: the reader ended after handing over its error.
+            item = received.recv() => item,
         };
         let notice = match item {
             Some(Ok(Some(notification))) => {
