@@ -581,13 +581,11 @@ impl Connection {
     /// `doc-unavailable` and `doc-replaced` for an erased document `id`, if it has a tombstone
     /// (nothing for one that is merely not stored).
     async fn replaced(&self, id: &DocumentId) -> Result<Vec<Message>, End> {
-        match erased(&self.app, id).await {
-            Ok(Some(Receipt::Replaced { replaced_by })) => {
+        match erased(&self.app, id).await.map_err(End::Failed)? {
+            Some(Receipt::Replaced { replaced_by }) => {
                 Ok(self.told_replaced(id.as_str(), replaced_by))
             }
-            Ok(_) => Ok(Vec::new()),
-            Err(SyncError::Failed(reason)) => Err(End::Failed(reason)),
-            Err(e) => Err(End::Failed(format!("{e:?}"))),
+            _ => Ok(Vec::new()),
         }
     }
 

@@ -136,7 +136,7 @@ async fn refusal(
         Some(s) if !may_sync(caller, s) => Ok(Some(Receipt::Unavailable { unknown: false })),
         Some(_) => Ok(None),
         // Not stored: maybe erased. Its id is not used again, and the phone is told so.
-        None => match erased(app, id).await? {
+        None => match erased(app, id).await.map_err(SyncError::Failed)? {
             Some(replaced) => Ok(Some(replaced)),
             None => Ok(requested.then_some(Receipt::Unavailable { unknown: true })),
         },
@@ -144,12 +144,12 @@ async fn refusal(
 }
 
 /// [`Receipt::Replaced`] if `id` was erased (it has a tombstone), naming what replaced it.
-pub(super) async fn erased(app: &AppState, id: &DocumentId) -> Result<Option<Receipt>, SyncError> {
+pub(super) async fn erased(app: &AppState, id: &DocumentId) -> Result<Option<Receipt>, String> {
     let tombstone = app
         .storage
         .tombstone(id.as_str())
         .await
-        .map_err(|e| SyncError::Failed(format!("reading tombstones: {e}")))?;
+        .map_err(|e| format!("reading tombstones: {e}"))?;
     Ok(tombstone.map(|t| Receipt::Replaced {
         replaced_by: t
             .replaced_by
@@ -219,7 +219,7 @@ pub async fn receive(
         // an erased id): told so, as if the erasure had come first.
         Err(DocumentError::Storage(crate::storage::StorageError::Erased { .. })) => {
             drop(guard);
-            if let Some(replaced) = erased(app, id).await? {
+            if let Some(replaced) = erased(app, id).await.map_err(SyncError::Failed)? {
                 return Ok(replaced);
             }
             return Err(SyncError::Failed(format!("document {id} erased meanwhile")));

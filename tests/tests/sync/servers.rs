@@ -592,11 +592,41 @@ struct SilentCut {
     opened: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
+/// Copies `from` to `to` until either closes, holding each read while `silent()`; marks
+/// `listens` when what passes holds a `LISTEN`.
+async fn forward(
+    mut from: tokio::net::tcp::OwnedReadHalf,
+    mut to: tokio::net::tcp::OwnedWriteHalf,
+    silent: impl Fn() -> bool,
+    listens: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
+) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut buf = vec![0u8; 16 * 1024];
+    loop {
+        let n = match from.read(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => n,
+        };
+        if let Some(listens) = &listens
+            && buf[..n]
+                .windows(6)
+                .any(|w| w.eq_ignore_ascii_case(b"listen"))
+        {
+            listens.store(true, std::sync::atomic::Ordering::SeqCst);
+        }
+        while silent() {
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        if to.write_all(&buf[..n]).await.is_err() {
+            return;
+        }
+    }
+}
+
 impl SilentCut {
     async fn start(to: std::net::SocketAddr) -> SilentCut {
         use std::sync::Arc;
         use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-        use tokio::io::{AsyncReadExt, AsyncWriteExt};
         let socket = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = socket.local_addr().unwrap().port();
         let cut = Arc::new(AtomicU64::new(0));
@@ -612,53 +642,20 @@ impl SilentCut {
                 };
                 let number = all_opened.fetch_add(1, Ordering::SeqCst) + 1;
                 let listens = Arc::new(AtomicBool::new(false));
-                let (mut client_read, mut client_write) = client.into_split();
-                let (mut server_read, mut server_write) = server.into_split();
+                let (client_read, client_write) = client.into_split();
+                let (server_read, server_write) = server.into_split();
                 let silent = {
                     let (cut, listens) = (all_cut.clone(), listens.clone());
                     move || number < cut.load(Ordering::SeqCst) && listens.load(Ordering::SeqCst)
                 };
-                let up = {
-                    let (silent, listens) = (silent.clone(), listens.clone());
-                    async move {
-                        let mut buf = vec![0u8; 16 * 1024];
-                        loop {
-                            let n = match client_read.read(&mut buf).await {
-                                Ok(0) | Err(_) => return,
-                                Ok(n) => n,
-                            };
-                            if buf[..n]
-                                .windows(6)
-                                .any(|w| w.eq_ignore_ascii_case(b"listen"))
-                            {
-                                listens.store(true, Ordering::SeqCst);
-                            }
-                            while silent() {
-                                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                            }
-                            if server_write.write_all(&buf[..n]).await.is_err() {
-                                return;
-                            }
-                        }
-                    }
-                };
-                let down = async move {
-                    let mut buf = vec![0u8; 16 * 1024];
-                    loop {
-                        let n = match server_read.read(&mut buf).await {
-                            Ok(0) | Err(_) => return,
-                            Ok(n) => n,
-                        };
-                        while silent() {
-                            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                        }
-                        if client_write.write_all(&buf[..n]).await.is_err() {
-                            return;
-                        }
-                    }
-                };
-                tokio::spawn(up);
-                tokio::spawn(down);
+                // Only what the client sends can say LISTEN.
+                tokio::spawn(forward(
+                    client_read,
+                    server_write,
+                    silent.clone(),
+                    Some(listens),
+                ));
+                tokio::spawn(forward(server_read, client_write, silent, None));
             }
         });
         SilentCut { port, cut, opened }

@@ -123,21 +123,34 @@ async fn connect(url: &str) -> std::result::Result<PgListener, sqlx::Error> {
     Ok(listener)
 }
 
-/// Reads `listener` in a task of its own, so that giving up on it (a probe not heard) never
-/// cancels a read half-way: the task, and the connection with it, is dropped whole. Ends after
-/// an error, or when the receiver goes.
-fn reader(mut listener: PgListener) -> (tokio::task::JoinHandle<()>, mpsc::Receiver<Received>) {
-    let (tx, rx) = mpsc::channel(64);
-    let task = tokio::spawn(async move {
-        loop {
-            let received = listener.try_recv().await;
-            let failed = received.is_err();
-            if tx.send(received).await.is_err() || failed {
-                return;
+/// A listener read in a task of its own, so that giving up on it (a probe not heard) never
+/// cancels a read half-way: the task, and the connection with it, goes whole when this is
+/// dropped. The task ends by itself after handing over an error.
+struct Reader {
+    task: tokio::task::JoinHandle<()>,
+    received: mpsc::Receiver<Received>,
+}
+
+impl Reader {
+    fn start(mut listener: PgListener) -> Reader {
+        let (tx, received) = mpsc::channel(64);
+        let task = tokio::spawn(async move {
+            loop {
+                let item = listener.try_recv().await;
+                let failed = item.is_err();
+                if tx.send(item).await.is_err() || failed {
+                    return;
+                }
             }
-        }
-    });
-    (task, rx)
+        });
+        Reader { task, received }
+    }
+}
+
+impl Drop for Reader {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
 }
 
 async fn run(
@@ -148,7 +161,7 @@ async fn run(
     probe: Duration,
     tx: &mpsc::Sender<Notice>,
 ) {
-    let (mut task, mut received) = reader(listener);
+    let mut reader = Reader::start(listener);
     let mut probes = tokio::time::interval(probe);
     probes.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     // The probe sent and not heard yet, and whether anything at all came since it was sent
@@ -158,10 +171,7 @@ async fn run(
     loop {
         // Ends as soon as the server lets go of the receiver, closing the connection.
         let item = tokio::select! {
-            () = tx.closed() => {
-                task.abort();
-                return;
-            }
+            () = tx.closed() => return,
             _ = probes.tick() => {
                 if let Some((unheard, false)) = &waiting {
                     tracing::warn!(probe = %unheard, "the change listener heard nothing since its \
@@ -185,7 +195,7 @@ async fn run(
                 }
             }
             // `None`: the reader ended after handing over its error.
-            item = received.recv() => item,
+            item = reader.received.recv() => item,
         };
         let notice = match item {
             Some(Ok(Some(notification))) => {
@@ -214,7 +224,6 @@ async fn run(
                 tracing::warn!("the change listener lost its connection; connected again");
                 waiting = None;
                 if tx.send(Notice::Lost).await.is_err() {
-                    task.abort();
                     return;
                 }
                 Notice::Listening
@@ -224,7 +233,8 @@ async fn run(
                 if let Some(Err(e)) = lost {
                     tracing::warn!(error = %e, "the change listener lost its connection");
                 }
-                task.abort();
+                // The dead connection closed now, not once a new one is found.
+                reader.task.abort();
                 waiting = None;
                 if tx.send(Notice::Lost).await.is_err() {
                     return;
@@ -233,13 +243,12 @@ async fn run(
                     () = tx.closed() => return,
                     listener = reconnect(url) => listener,
                 };
-                (task, received) = reader(listener);
+                reader = Reader::start(listener);
                 probes.reset();
                 Notice::Listening
             }
         };
         if tx.send(notice).await.is_err() {
-            task.abort();
             return;
         }
     }
