@@ -206,28 +206,18 @@ impl Caller {
     /// Whether the caller's token still works (not revoked, not signed out, not disabled): long
     /// connections ask this as they go, so revocation cuts them off at once.
     pub async fn still_valid(&self, state: &AppState) -> Result<bool, ApiError> {
+        // One read each: a sync socket asks before every message.
         Ok(match &self.principal {
-            Principal::Device(d) => state
-                .storage
-                .get_device(&d.id)
-                .await?
-                .is_some_and(|d| d.revoked_at.is_none()),
-            Principal::User(u) => {
-                let session_live = match &self.session_hash {
-                    Some(hash) => state
+            Principal::Device(d) => state.storage.device_live(&d.id).await?,
+            Principal::User(u) => match &self.session_hash {
+                Some(hash) => {
+                    state
                         .storage
-                        .get_session(hash)
+                        .session_live(hash, &u.id, crate::now_millis())
                         .await?
-                        .is_some_and(|s| s.expires_at > crate::now_millis()),
-                    None => false,
-                };
-                session_live
-                    && state
-                        .storage
-                        .get_user(&u.id)
-                        .await?
-                        .is_some_and(|u| !u.disabled)
-            }
+                }
+                None => false,
+            },
         })
     }
 }

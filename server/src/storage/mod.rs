@@ -600,6 +600,12 @@ pub trait Storage: Send + Sync + 'static {
     /// Sets `revoked_at` once; `NotFound` when there is no such device.
     async fn revoke_device(&self, device_id: &str, at: Millis) -> Result<()>;
     async fn get_device(&self, device_id: &str) -> Result<Option<Device>>;
+    /// Whether the device exists and is not revoked: one indexed read, for the check a sync
+    /// socket makes before every message.
+    async fn device_live(&self, device_id: &str) -> Result<bool>;
+    /// Whether the session with this token hash belongs to `user_id`, has not expired at `now`
+    /// and its person is not disabled: one read, for the same check.
+    async fn session_live(&self, token_hash: &str, user_id: &str, now: Millis) -> Result<bool>;
 
     // Sessions of people signed in.
     async fn create_session(&self, session: &Session) -> Result<()>;

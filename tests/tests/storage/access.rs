@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use sansang_server::storage::{
-    Actor, Device, Enrollment, Redeemed, Role, Session, Storage, StorageError,
+    Actor, Device, Enrollment, Redeemed, Role, Session, Storage, StorageError, User,
 };
 use sansang_tests::db::TestDb;
 
@@ -96,6 +96,38 @@ pub async fn sessions_roundtrip(db: &TestDb) {
         "no address is kept as none"
     );
     assert_eq!(storage.get_session(&hash(99)).await.expect("get"), None);
+    // The check a sync socket makes before every message: the session's own person, not
+    // expired, not disabled.
+    let live = |h: String, user: String, now: i64| {
+        let storage = &storage;
+        async move { storage.session_live(&h, &user, now).await.expect("live") }
+    };
+    assert!(live(hash(1), lan.id.clone(), ISSUED + 1).await);
+    assert!(
+        !live(hash(1), hung.id.clone(), ISSUED + 1).await,
+        "another person's session"
+    );
+    assert!(
+        !live(hash(1), lan.id.clone(), phone_lan.expires_at).await,
+        "expired"
+    );
+    assert!(
+        !live(hash(99), lan.id.clone(), ISSUED + 1).await,
+        "no such session"
+    );
+    let gone = User {
+        disabled: true,
+        ..user("le.van.nghi", Role::CommuneStaff, Some(COMMUNE), &[])
+    };
+    storage.create_user(&gone).await.expect("create user");
+    storage
+        .create_session(&session(&hash(50), &gone.id, ISSUED))
+        .await
+        .expect("create session");
+    assert!(
+        !live(hash(50), gone.id.clone(), ISSUED + 1).await,
+        "a disabled person"
+    );
 
     // Same token hash twice: Conflict; a session of nobody: NotFound.
     let err = storage

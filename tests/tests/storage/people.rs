@@ -185,6 +185,10 @@ pub async fn devices_roundtrip(db: &TestDb) {
         .expect("get")
         .expect("still there");
     assert_eq!(revoked.revoked_at, Some(5_000));
+    // The check a sync socket makes before every message agrees.
+    assert!(!storage.device_live(&later.id).await.expect("live"));
+    assert!(storage.device_live(&earlier.id).await.expect("live"));
+    assert!(!storage.device_live("no-such-device").await.expect("live"));
     assert_eq!(
         storage
             .get_device_by_token_hash(&earlier.token_hash)

@@ -392,6 +392,14 @@ impl Storage for SqlStorage {
         people::get_device(self, device_id).await
     }
 
+    async fn device_live(&self, device_id: &str) -> Result<bool> {
+        people::device_live(self, device_id).await
+    }
+
+    async fn session_live(&self, token_hash: &str, user_id: &str, now: Millis) -> Result<bool> {
+        people::session_live(self, token_hash, user_id, now).await
+    }
+
     async fn create_session(&self, session: &Session) -> Result<()> {
         access::create_session(self, session).await
     }

@@ -207,6 +207,36 @@ pub(super) async fn get_device(db: &SqlStorage, device_id: &str) -> Result<Optio
     get_device_where(db, select_devices!("where id = $1"), device_id).await
 }
 
+pub(super) async fn device_live(db: &SqlStorage, device_id: &str) -> Result<bool> {
+    Ok(
+        sqlx::query("select 1 as one from devices where id = $1 and revoked_at is null")
+            .bind(device_id)
+            .fetch_optional(&db.pool)
+            .await
+            .map_err(query_err("checking a device"))?
+            .is_some(),
+    )
+}
+
+pub(super) async fn session_live(
+    db: &SqlStorage,
+    token_hash: &str,
+    user_id: &str,
+    now: Millis,
+) -> Result<bool> {
+    Ok(sqlx::query(
+        "select 1 as one from sessions s join users u on u.id = s.user_id
+         where s.token_hash = $1 and s.user_id = $2 and s.expires_at > $3 and u.disabled = 0",
+    )
+    .bind(token_hash)
+    .bind(user_id)
+    .bind(now)
+    .fetch_optional(&db.pool)
+    .await
+    .map_err(query_err("checking a session"))?
+    .is_some())
+}
+
 /// The device that `sql` (device columns, one `$1` condition) finds, with its hamlets sorted.
 async fn get_device_where(
     db: &SqlStorage,
