@@ -550,8 +550,9 @@ test("a photo stays with its household; the household is on the server only with
     await page.locator('#conn[data-state="online"]').waitFor()
 
     step("C: a member erased on request")
-    // The admin erases the member: the household lives on as a new document. Back online, the
-    // phone hears `doc-replaced`, drops the old copy and lists the new document instead.
+    // The admin erases the member: the household lives on as a new document. The phone, online
+    // and following the household, hears `doc-replaced` at once, drops the old copy and lists
+    // the new document instead; after going offline and back the old one stays gone.
     const memberId = await page.locator("#members fieldset.member").first().getAttribute("data-member")
     const erased = await api(`/api/v1/households/${first}/erase`, admin, {
       method: "POST",
@@ -559,12 +560,14 @@ test("a photo stays with its household; the household is on the server only with
     })
     assert.ok(erased.replacedBy, "a new document holds what remains")
     const replacedBy = erased.replacedBy.replace(/^automerge:/, "")
-    await goOffline(c)
-    await goOnline(c)
     await page.locator("#banner").filter({ hasText: "Hộ này đã được thay bằng bản mới theo yêu cầu xoá dữ liệu" }).waitFor()
     await page.locator("#view-list").waitFor()
     await page.locator(`#households li[data-doc-id="${replacedBy}"]`).waitFor()
     assert.equal(await page.locator(`#households li[data-doc-id="${first}"]`).count(), 0, "the old household is gone")
+    await goOffline(c)
+    await goOnline(c)
+    await page.locator('#conn[data-state="online"]').waitFor()
+    assert.equal(await page.locator(`#households li[data-doc-id="${first}"]`).count(), 0, "the old household stays gone")
     const list = await page.evaluate(() => JSON.parse(localStorage.getItem("sansang.households")))
     assert.ok(!list.includes(`automerge:${first}`) && list.includes(`automerge:${replacedBy}`))
     await page.click(`#households li[data-doc-id="${replacedBy}"] button`)

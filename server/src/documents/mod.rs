@@ -702,9 +702,15 @@ impl DocGuard<'_> {
     }
 
     /// Drops the copy in memory (after the document was erased): whoever locks it next reads
-    /// the database, which no longer has it.
+    /// the database, which no longer has it. This server's connections that follow it are told
+    /// (the other servers hear of it from the erasure's notice), so their phones learn at once
+    /// that it was replaced.
     pub fn unload(&mut self) {
         self.slot.loaded = Some(Loaded::empty());
+        let _ = self.service.changed.send(Changed::Document {
+            id: self.id.clone(),
+            origin: 0,
+        });
     }
 
     /// Writes the projection again from the document as it is (after the projection's rules
