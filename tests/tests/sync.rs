@@ -19,6 +19,7 @@ mod stories;
 use limits::{idle_sync_states_start_again, sync_costs_are_bounded_per_token};
 use moves::{
     a_move_racing_a_phone_reaches_none_of_it, a_peer_id_stays_with_its_token,
+    a_refused_message_leaves_nothing_behind,
     households_move_only_through_the_hamlet_head, new_households_from_outside_wait_for_the_admin,
     revocation_ends_open_sockets_at_once,
 };
@@ -42,6 +43,7 @@ sansang_tests::backend_tests!(
     the_http_fallback_syncs_like_the_socket,
     households_move_only_through_the_hamlet_head,
     a_move_racing_a_phone_reaches_none_of_it,
+    a_refused_message_leaves_nothing_behind,
     new_households_from_outside_wait_for_the_admin,
     a_peer_id_stays_with_its_token,
     sync_costs_are_bounded_per_token,

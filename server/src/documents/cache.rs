@@ -38,6 +38,10 @@ pub struct Loaded {
     /// and were applied when a catch-up brought those in. The next write stores them (through
     /// its gate), and until then no snapshot is taken.
     pub unsaved: Vec<automerge::Change>,
+    /// The changes held while their dependencies are missing, as they came: Automerge keeps
+    /// them inside `doc` but does not hand them out, and a copy rebuilt from the database after
+    /// a refused write must hold them again (their senders believe them delivered).
+    pub waiting: Vec<automerge::Change>,
     /// Where it belongs as stored (`None` while not stored): read with it and written with every
     /// update, under this slot's lock, so whoever holds the lock sees every move made through
     /// this process.
@@ -57,6 +61,7 @@ impl Loaded {
             held_changes: 0,
             projection: None,
             unsaved: Vec::new(),
+            waiting: Vec::new(),
             scope: None,
         }
     }

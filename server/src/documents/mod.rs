@@ -3,9 +3,10 @@
 //! telling the sync connections that a document changed.
 //!
 //! Every way a change arrives (the sync socket, the HTTP fallback, the demo, tools) goes through
-//! a [`DocGuard`], so they all persist and project the same way: changes are applied to a copy,
-//! written to the database with the new projection in one transaction, and only then become the
-//! document in memory — nothing is acknowledged that is not durable.
+//! a [`DocGuard`], so they all persist and project the same way: changes are applied to the copy
+//! in memory and written to the database with the new projection in one transaction before
+//! anything is acknowledged or pushed; a refused or failed write rebuilds the copy from the
+//! database, so nothing of it stays — nothing is acknowledged that is not durable.
 
 mod cache;
 mod id;
@@ -555,7 +556,8 @@ impl DocGuard<'_> {
 
     /// Stores the changes a catch-up let in (they had waited for dependencies another server
     /// stored), as long as they leave the household where it is stored; a move waits for the
-    /// next message of a sender whose hamlets are checked.
+    /// next message of a sender whose hamlets are checked. Nothing is applied here, so a refusal
+    /// or a failed write leaves the copy as it is, the changes still listed as unsaved.
     async fn store_unsaved(&mut self) -> Result<(), DocumentError> {
         if self.loaded().unsaved.is_empty() {
             return Ok(());
@@ -571,9 +573,8 @@ impl DocGuard<'_> {
                 Gate::Refuse("changes that move the household wait for their sender".into())
             }
         };
-        let candidate = self.doc().clone();
-        let before = candidate.get_heads();
-        match self.commit(candidate, &before, &stays, None).await {
+        let before = self.doc().get_heads();
+        match self.commit(&before, &stays, None).await {
             Ok(_) => Ok(()),
             // Kept in memory for the next message to store through its gate.
             Err(DocumentError::Refused(reason)) => {
@@ -592,12 +593,16 @@ impl DocGuard<'_> {
     /// Applies raw changes.
     pub async fn apply_changes(&mut self, changes: Vec<Change>) -> Result<Applied, DocumentError> {
         self.service.metrics.changes_received(changes.len());
-        let mut candidate = self.doc().clone();
-        let before = candidate.get_heads();
-        guarded("changes", || candidate.apply_changes(changes))?
-            .map_err(|e| DocumentError::Corrupt(format!("applying changes: {e}")))?;
-        self.commit(candidate, &before, &|_| Gate::Store, None)
-            .await
+        let before = self.doc().get_heads();
+        let waiting = self.loaded().waiting.clone();
+        let incoming = changes.clone();
+        let applied = guarded("changes", || self.loaded_mut().doc.apply_changes(changes))
+            .and_then(|r| r.map_err(|e| DocumentError::Corrupt(format!("applying changes: {e}"))));
+        let result = match applied {
+            Ok(()) => self.commit(&before, &|_| Gate::Store, None).await,
+            Err(e) => Err(e),
+        };
+        self.settle(result, waiting, incoming).await
     }
 
     /// Makes one change as `actor` (a reviewer resolving a conflict or noting a decision), stored
@@ -610,24 +615,29 @@ impl DocGuard<'_> {
             &mut automerge::transaction::Transaction<'_>,
         ) -> Result<(), automerge::AutomergeError>,
     ) -> Result<Applied, DocumentError> {
-        let mut candidate = self.doc().clone();
-        let before = candidate.get_heads();
-        candidate.set_actor(actor);
-        let mut tx = candidate.transaction();
-        edit(&mut tx).map_err(|e| DocumentError::Corrupt(format!("editing: {e}")))?;
+        let before = self.doc().get_heads();
+        let waiting = self.loaded().waiting.clone();
+        let doc = &mut self.loaded_mut().doc;
+        let own = doc.get_actor().clone();
+        doc.set_actor(actor);
+        let mut tx = doc.transaction();
+        // A failed edit drops the transaction, which rolls it back: the copy is as it was.
+        let edited = edit(&mut tx);
+        if let Err(e) = edited {
+            drop(tx);
+            doc.set_actor(own);
+            return Err(DocumentError::Corrupt(format!("editing: {e}")));
+        }
         let time = crate::now_millis() / 1000;
         tx.commit_with(
             automerge::transaction::CommitOptions::default()
                 .with_message(message.to_owned())
                 .with_time(time),
         );
+        doc.set_actor(own);
         // Made on what the person saw: should another server have stored changes meanwhile,
         // the write catches up, and its heads are then more than this one change.
-        let ours: Vec<String> = candidate
-            .get_heads()
-            .iter()
-            .map(|h| h.to_string())
-            .collect();
+        let ours: Vec<String> = doc.get_heads().iter().map(|h| h.to_string()).collect();
         let on_what_was_seen = move |p: &Projection| {
             if p.heads == ours {
                 Gate::Store
@@ -635,10 +645,8 @@ impl DocGuard<'_> {
                 Gate::Refuse(String::new())
             }
         };
-        match self
-            .commit(candidate, &before, &on_what_was_seen, None)
-            .await
-        {
+        let result = self.commit(&before, &on_what_was_seen, None).await;
+        match self.settle(result, waiting, Vec::new()).await {
             Err(DocumentError::Refused(_)) => Err(DocumentError::ChangedMeanwhile),
             other => other,
         }
@@ -651,6 +659,9 @@ impl DocGuard<'_> {
     /// state then stay as they were). When something is stored, `audit` (an entry without its
     /// action) is written in the same transaction as `document.change` ("N new changes"), and as
     /// `document.quarantine` too when the gate quarantined the document.
+    ///
+    /// The message is applied to the copy in memory itself, not to a clone of it: should it be
+    /// refused or its write fail, the copy is rebuilt from the database ([`DocGuard::settle`]).
     pub async fn receive_sync_message(
         &mut self,
         state: &mut sync::State,
@@ -659,17 +670,61 @@ impl DocGuard<'_> {
         gate: &(dyn Fn(&Projection) -> Gate + Sync),
         audit: Option<&AuditEntry>,
     ) -> Result<Applied, DocumentError> {
-        let mut candidate = self.doc().clone();
         let mut candidate_state = state.clone();
-        let before = candidate.get_heads();
+        let before = self.doc().get_heads();
         let count = message.changes.len();
-        guarded("sync message", || {
-            candidate.receive_sync_message(&mut candidate_state, message)
-        })?
-        .map_err(|e| DocumentError::Corrupt(format!("sync message: {e}")))?;
+        let waiting = self.loaded().waiting.clone();
+        // The message's changes (bytes, not the document): should some change wait for its
+        // dependencies afterwards, these are among what may wait.
+        let incoming: Vec<Vec<u8>> = if count == 0 {
+            Vec::new()
+        } else {
+            message.changes.iter().map(|c| c.to_vec()).collect()
+        };
+        let received = guarded("sync message", || {
+            self.loaded_mut()
+                .doc
+                .receive_sync_message(&mut candidate_state, message)
+        })
+        .and_then(|r| r.map_err(|e| DocumentError::Corrupt(format!("sync message: {e}"))));
+        let result = match received {
+            Ok(()) => self.held_within_limits(weight, count),
+            Err(e) => Err(e),
+        };
+        let result = match result {
+            Ok((held, held_changes)) => self
+                .commit(&before, gate, audit)
+                .await
+                .map(|applied| (applied, held, held_changes)),
+            Err(e) => Err(e),
+        };
+        let incoming = if self.doc().get_missing_deps(&[]).is_empty() {
+            Vec::new()
+        } else {
+            incoming
+                .into_iter()
+                .filter_map(|bytes| Change::from_bytes(bytes).ok())
+                .collect()
+        };
+        let (result, counts) = match result {
+            Ok((applied, held, held_changes)) => (Ok(applied), Some((held, held_changes))),
+            Err(e) => (Err(e), None),
+        };
+        let applied = self.settle(result, waiting, incoming).await?;
+        if let (Some((held, held_changes)), Some(loaded)) = (counts, self.slot.loaded.as_mut()) {
+            loaded.held = held;
+            loaded.held_changes = held_changes;
+        }
+        *state = candidate_state;
+        Ok(applied)
+    }
+
+    /// What the changes waiting for missing dependencies would weigh and number once a message
+    /// of `weight` and `count` changes is in, refused past the limits.
+    fn held_within_limits(&self, weight: u64, count: usize) -> Result<(u64, usize), DocumentError> {
         // Changes whose dependencies are missing wait inside the document until those arrive;
         // what waits is bounded as the document is.
-        let (held, held_changes) = if candidate.get_missing_deps(&[]).is_empty() {
+        let (held, held_changes) = if self.doc().get_missing_deps(&[]).is_empty() {
             (0, 0)
         } else {
             let loaded = self.loaded();
@@ -692,13 +747,90 @@ impl DocGuard<'_> {
                 self.service.max_document_bytes
             )));
         }
-        let applied = self.commit(candidate, &before, gate, audit).await?;
-        if let Some(loaded) = self.slot.loaded.as_mut() {
-            loaded.held = held;
-            loaded.held_changes = held_changes;
+        Ok((held, held_changes))
+    }
+
+    /// After changes were applied to the copy in place: on success, notes which changes now
+    /// wait for their dependencies (`waiting`, held before, and `incoming`, just applied, that
+    /// are not in the document); on failure, rebuilds the copy from the database with the
+    /// changes it held unsaved or waiting before, so nothing of what was refused stays in
+    /// memory (to be pushed to other phones or stored by a later write). Should the database
+    /// not answer, the copy is dropped (every use after reads the database again) and the
+    /// original error returned all the same.
+    async fn settle(
+        &mut self,
+        result: Result<Applied, DocumentError>,
+        waiting: Vec<Change>,
+        incoming: Vec<Change>,
+    ) -> Result<Applied, DocumentError> {
+        match result {
+            Ok(applied) => {
+                let loaded = self.loaded_mut();
+                if loaded.doc.get_missing_deps(&[]).is_empty() {
+                    loaded.waiting.clear();
+                } else {
+                    let mut still = waiting;
+                    for change in incoming {
+                        if !still.iter().any(|c| c.hash() == change.hash()) {
+                            still.push(change);
+                        }
+                    }
+                    still.retain(|c| loaded.doc.get_change_by_hash(&c.hash()).is_none());
+                    loaded.waiting = still;
+                }
+                Ok(applied)
+            }
+            Err(e) => {
+                self.rebuild(waiting).await;
+                Err(e)
+            }
         }
-        *state = candidate_state;
-        Ok(applied)
+    }
+
+    /// The copy again as the database holds it, with `waiting` (changes held for their
+    /// dependencies before) and the unsaved changes applied on top.
+    async fn rebuild(&mut self, waiting: Vec<Change>) {
+        let service = self.service;
+        let loaded = self.loaded_mut();
+        let mut keep = std::mem::take(&mut loaded.unsaved);
+        with_unsaved(&mut keep, &waiting);
+        let (held, held_changes) = (loaded.held, loaded.held_changes);
+        let rebuilt = match service.load_stored(&self.id).await {
+            Ok(mut fresh) => {
+                let base = fresh.doc.get_heads();
+                let kept = keep.clone();
+                match guarded("kept changes", || fresh.doc.apply_changes(keep)) {
+                    Ok(Ok(())) => {
+                        // What was applied on top is not in the database.
+                        fresh.unsaved = fresh.doc.get_changes(&base);
+                        fresh.waiting = kept
+                            .into_iter()
+                            .filter(|c| fresh.doc.get_change_by_hash(&c.hash()).is_none())
+                            .collect();
+                        fresh.held = held;
+                        fresh.held_changes = held_changes;
+                        Ok(fresh)
+                    }
+                    Ok(Err(e)) => Err(e.to_string()),
+                    Err(e) => Err(e.to_string()),
+                }
+            }
+            Err(e) => Err(e.to_string()),
+        };
+        match rebuilt {
+            Ok(fresh) => *self.loaded_mut() = fresh,
+            Err(e) => {
+                tracing::warn!(document = %self.id, %e, "rebuilding the copy after a refused write: dropped instead");
+                service.cache.forget(self.id.as_str());
+                let loaded = self.loaded_mut();
+                // Empty and behind every stored change: a write through this guard is fenced
+                // and catches up from the first change.
+                let mut empty = Loaded::empty();
+                empty.stored = loaded.stored;
+                empty.scope = loaded.scope.take();
+                *loaded = empty;
+            }
+        }
     }
 
     /// Drops the copy in memory (after the document was erased): whoever locks it next reads
@@ -745,30 +877,29 @@ impl DocGuard<'_> {
         self.doc().generate_sync_message(state)
     }
 
-    /// Persists what `candidate` has beyond `before`, then makes it the document.
+    /// Persists what the copy has beyond `before` (applied to it in place by the caller, who
+    /// rebuilds it when this fails: [`DocGuard::settle`]).
     ///
     /// The write is fenced: the database refuses it when another server stored changes the copy
-    /// has not seen. The copy and the candidate then take those changes, the projection and the
-    /// gate's decision are made again from the whole document, and the write is tried again.
+    /// has not seen. The copy then takes those changes, the projection and the gate's decision
+    /// are made again from the whole document, and the write is tried again.
     async fn commit(
         &mut self,
-        mut candidate: Automerge,
         before: &[ChangeHash],
         gate: &(dyn Fn(&Projection) -> Gate + Sync),
         audit: Option<&AuditEntry>,
     ) -> Result<Applied, DocumentError> {
-        let mut new: Vec<Change> = candidate.get_changes(before);
+        let mut new: Vec<Change> = self.doc().get_changes(before);
         with_unsaved(&mut new, &self.loaded().unsaved);
         let mut tries = 0;
         let (written, projection, weight, stored_projection) = loop {
             if new.is_empty() {
-                // Nothing applied, but the candidate may hold changes waiting for their
-                // dependencies (a peer's Bloom filter wrongly said we had them). Keep it, unsaved,
-                // so the next sync message asks for what is missing: dropping it while the sync
+                // Nothing applied, but the copy may hold changes waiting for their
+                // dependencies (a peer's Bloom filter wrongly said we had them). Keep them,
+                // so the next sync message asks for what is missing: dropping them while the sync
                 // state moved on would leave both sides believing the changes were delivered, and
                 // the sync would never finish. Nothing here is acknowledged, so nothing durable is
                 // owed. (After a catch-up: another server had stored them all already.)
-                self.loaded_mut().doc = candidate;
                 return Ok(Applied {
                     new_changes: 0,
                     projection: None,
@@ -783,7 +914,7 @@ impl DocGuard<'_> {
                     self.service.max_document_bytes
                 )));
             }
-            let (projection, mut update) = update_for(&self.id, &candidate, &new);
+            let (projection, mut update) = update_for(&self.id, self.doc(), &new);
             update.expected_seq = Some(self.loaded().seq);
             match gate(&projection) {
                 Gate::Store => {}
@@ -791,7 +922,7 @@ impl DocGuard<'_> {
                     update.scope.quarantined = true;
                     update.scope.quarantined_by = Some(by);
                 }
-                // The candidate is dropped: the document in memory stays as it was.
+                // The caller rebuilds the copy: the document in memory stays as it was.
                 Gate::Refuse(reason) => return Err(DocumentError::Refused(reason)),
             }
             let quarantined = update.scope.quarantined;
@@ -825,24 +956,15 @@ impl DocGuard<'_> {
                 }) if tries < MAX_CATCH_UPS => {
                     tries += 1;
                     tracing::debug!(document = %self.id, expected, found, "behind the database: catching up");
+                    // The copy takes what other servers stored (and what that lets in of the
+                    // changes waiting for it, listed unsaved); the changes to store are still
+                    // this write's (those another server stored meanwhile are skipped by the
+                    // database) and the unsaved ones.
                     if let Some(stored) = self.refresh().await? {
-                        let changes = stored
-                            .changes
-                            .into_iter()
-                            .filter_map(|c| Change::from_bytes(c.bytes).ok())
-                            .collect();
-                        guarded("stored changes", || {
-                            merge_stored(&mut candidate, stored.snapshot.as_deref(), changes)
-                        })?
-                        .map_err(|e| DocumentError::StoredCorrupt {
-                            id: self.id.to_string(),
-                            detail: e.to_string(),
-                        })?;
+                        let there: std::collections::HashSet<&str> =
+                            stored.changes.iter().map(|c| c.hash.as_str()).collect();
+                        new.retain(|c| !there.contains(c.hash().to_string().as_str()));
                     }
-                    // What to store: what the candidate holds beyond the caught-up copy (the
-                    // catch-up may have let some of its waiting changes in), and what the copy
-                    // holds beyond the database.
-                    new = candidate.get_changes(&self.doc().get_heads());
                     with_unsaved(&mut new, &self.loaded().unsaved);
                 }
                 Err(e) => return Err(e.into()),
@@ -852,7 +974,6 @@ impl DocGuard<'_> {
         let service = self.service;
         service.metrics.changes_stored(new_changes);
         let loaded = self.loaded_mut();
-        loaded.doc = candidate;
         loaded.unsaved.clear();
         loaded.stored = true;
         loaded.seq = written.last_seq;

@@ -4,7 +4,7 @@
 //! else; a peer id stays with the token that holds it.
 
 use automerge::transaction::Transactable;
-use automerge::{ActorId, AutoCommit, Automerge, ROOT};
+use automerge::{ActorId, AutoCommit, Automerge, ROOT, ReadDoc};
 use reqwest::Method;
 use sansang_server::auth::enrollment::{self, CodeRequest};
 use sansang_server::documents::DocumentId;
@@ -469,5 +469,143 @@ pub async fn revocation_ends_open_sockets_at_once(db: &TestDb) {
         other => panic!("expected the signed-out socket to end, got {other:?}"),
     }
     other.request_document(&w.doc_t02).await.unwrap();
+    w.app.stop().await;
+}
+
+/// Sends `changes` of document `id` on `client`'s socket as one sync message announcing `heads`
+/// (changes whose dependencies are left out on purpose), and waits for the server's answer.
+async fn send_changes(
+    client: &mut SyncClient,
+    peer: &str,
+    id: &DocumentId,
+    heads: Vec<automerge::ChangeHash>,
+    changes: Vec<Vec<u8>>,
+) {
+    client
+        .send(&Message::Sync {
+            sender_id: peer.into(),
+            target_id: client.server_peer_id.clone(),
+            document_id: id.to_string(),
+            data: automerge::sync::Message {
+                heads,
+                need: Vec::new(),
+                have: Vec::new(),
+                changes: changes.into(),
+                flags: None,
+                version: automerge::sync::MessageVersion::V1,
+            }
+            .encode(),
+        })
+        .await
+        .unwrap();
+    loop {
+        match client.recv().await.unwrap() {
+            Message::Sync { document_id, .. } if document_id == id.to_string() => return,
+            _ => continue,
+        }
+    }
+}
+
+/// The server applies a phone's message to the document in memory itself: a message refused
+/// after it was applied (a T01 phone moving the household to T02) leaves nothing of it there —
+/// not in the copy, not pushed, not stored by the next write — while a change another phone
+/// sent before, still waiting for the change it depends on, survives the refusal and is stored
+/// once that change arrives.
+pub async fn a_refused_message_leaves_nothing_behind(db: &TestDb) {
+    let w = world(db).await;
+    let url = w.sync_url();
+    let id = DocumentId::random();
+    let mut doc = doc_of("T01", "Số 5, xóm Nam");
+    let mut keeper = SyncClient::connect(&url, w.token("phone"), "phone-t01-keeper")
+        .await
+        .unwrap();
+    keeper.sync_document(&id, &mut doc).await.unwrap();
+
+    // Two edits on the keeper's phone; the second is sent first, alone: it waits on the server.
+    put(&mut doc, "notes", "một");
+    let first = doc.get_last_local_change().unwrap().clone();
+    put(&mut doc, "notes", "hai");
+    let mut second = doc.get_last_local_change().unwrap().clone();
+    let mut first_bytes = first.clone();
+    send_changes(
+        &mut keeper,
+        "phone-t01-keeper",
+        &id,
+        doc.get_heads(),
+        vec![second.bytes().to_vec()],
+    )
+    .await;
+    let server_has = |hash: automerge::ChangeHash| {
+        let documents = &w.app.state.documents;
+        let id = id.clone();
+        async move {
+            documents
+                .lock(&id)
+                .await
+                .unwrap()
+                .doc()
+                .get_change_by_hash(&hash)
+                .is_some()
+        }
+    };
+    assert!(!server_has(second.hash()).await, "the second edit waits");
+
+    // Another T01 phone moves it to T02: applied, then refused by the gate.
+    let mut hostile = SyncClient::connect(&url, w.token("phone"), "phone-t01-hostile")
+        .await
+        .unwrap();
+    let mut theirs = hostile.request_document(&id).await.unwrap();
+    put(&mut theirs, "hamletId", "T02");
+    let moved = theirs.get_last_local_change().unwrap().hash();
+    match hostile.sync_document(&id, &mut theirs).await {
+        Err(ClientError::Refused(message)) => {
+            assert!(message.contains("hamletId"), "{message}")
+        }
+        other => panic!("expected a refusal naming hamletId, got {other:?}"),
+    }
+    assert!(!server_has(moved).await, "the refused change is not in the copy");
+
+    // The first edit arrives: both edits are stored, the refused change is not.
+    send_changes(
+        &mut keeper,
+        "phone-t01-keeper",
+        &id,
+        doc.get_heads(),
+        vec![first_bytes.bytes().to_vec()],
+    )
+    .await;
+    assert!(server_has(first.hash()).await);
+    assert!(
+        server_has(second.hash()).await,
+        "the change that waited survived the refusal"
+    );
+    let projection = w
+        .app
+        .state
+        .storage
+        .get_projection(id.as_str())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(projection.household.hamlet_id.as_deref(), Some("T01"));
+    assert_eq!(projection.household.notes.as_deref(), Some("hai"));
+    // What the database holds, read by a server that starts afresh, and what a third phone is
+    // given, agree.
+    let stored = w
+        .app
+        .state
+        .storage
+        .load_document(id.as_str())
+        .await
+        .unwrap()
+        .unwrap();
+    let hashes: Vec<String> = stored.changes.iter().map(|c| c.hash.clone()).collect();
+    assert!(!hashes.contains(&moved.to_string()), "the refused change is not stored");
+    let mut third = SyncClient::connect(&url, w.token("phone"), "phone-t01-third")
+        .await
+        .unwrap();
+    let given = third.request_document(&id).await.unwrap();
+    assert!(given.get_change_by_hash(&moved).is_none(), "the refused change is not pushed");
+    assert_eq!(given.get_heads(), doc.get_heads());
     w.app.stop().await;
 }
