@@ -37,6 +37,8 @@ pub struct AppState {
     pub sync: Arc<SyncHub>,
     /// Photos decoded at once (see `http::photos::decode_slots`).
     pub decode_slots: Arc<tokio::sync::Semaphore>,
+    /// Communes whose roster this server is importing now: one import at a time each.
+    pub roster_imports: Arc<std::sync::Mutex<std::collections::HashSet<String>>>,
     /// The address actually bound, once it is (port 0 picks one).
     pub bound: Arc<OnceLock<SocketAddr>>,
     /// `trusted_proxies`, parsed: peers whose forwarded-for headers are believed.
@@ -109,6 +111,7 @@ impl AppState {
             hashing,
             sync,
             decode_slots: crate::http::photos::decode_slots(),
+            roster_imports: Arc::default(),
             bound: Arc::new(OnceLock::new()),
             trusted_proxies: trusted_proxies.into(),
             rewrote_projections,
@@ -317,6 +320,7 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::http::reviews::router())
         .merge(crate::web::router())
         .merge(crate::http::indices::router())
+        .merge(crate::http::roster::router())
         .merge(crate::sync::router())
         .merge(crate::http::openapi::router())
         .layer(middleware::from_fn_with_state(

@@ -38,6 +38,12 @@ pub fn entry(
     )
 }
 
+/// An entry of `actor` in `commune`'s trail (no address: from the command line), for writing
+/// inside another transaction.
+pub fn entry_as(actor: Actor, commune: Option<&str>, action: &str) -> AuditEntry {
+    build(actor, commune, None, action, None, None)
+}
+
 /// Records an action of someone not signed in (a failed sign-in, an enrollment) or of the
 /// system, in `commune`'s trail (`None`: the installation's, read by installation admins only).
 pub async fn record_as(

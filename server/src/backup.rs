@@ -37,7 +37,7 @@ const SQLITE_FILE: &str = "database.sqlite";
 
 /// Every table, parents before children: the order rows are restored in. A test checks that it
 /// names every table the migrations create.
-pub const TABLES: [&str; 25] = [
+pub const TABLES: [&str; 26] = [
     "communes",
     "hamlets",
     "users",
@@ -62,6 +62,7 @@ pub const TABLES: [&str; 25] = [
     "index_snapshots",
     "tombstones",
     "retired_photos",
+    "roster",
     // Transient, kept for completeness: restored back-off counts are long quiet and forgotten.
     "throttles",
 ];

@@ -126,6 +126,10 @@ pub async fn compute(
         .iter()
         .filter_map(|row| {
             let hamlet = row.hamlet_id.as_deref()?;
+            // Listed in the roster and not visited yet: not surveyed.
+            if row.projection.household.listed_only() {
+                return None;
+            }
             wanted(hamlet).then_some(HouseholdInput {
                 hamlet_id: hamlet,
                 approved: approved.contains(&row.document_id),

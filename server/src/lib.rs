@@ -23,6 +23,7 @@ pub mod photos;
 pub mod private;
 pub mod retention;
 pub mod review;
+pub mod roster;
 pub mod simulate;
 pub mod storage;
 pub mod sync;

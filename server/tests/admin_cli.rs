@@ -537,3 +537,95 @@ fn quarantined_documents_are_listed_released_and_erased() {
     let list = ok(dir, "admin quarantine list");
     assert!(list.contains("no quarantined documents"), "{list}");
 }
+
+/// `sansang admin roster import`: a bad file prints every problem with its line and column and
+/// writes nothing; a good one makes one household document per listed household; the same file
+/// again changes nothing.
+#[test]
+fn a_roster_is_checked_whole_then_imported_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+    let hamlets = write_csv(dir, "thon.csv", "id,name\nT01,Thôn Đông\nT02,Thôn Tây\n");
+    ok(
+        dir,
+        &format!(
+            "admin commune create --code 10846 --name 'Xã Hà Tây' --province 'Hải Phòng' \
+             --hamlets {hamlets}"
+        ),
+    );
+    let bad = write_csv(
+        dir,
+        "ds-bad.csv",
+        "thôn,mã hộ,địa chỉ,chủ hộ\nT01,H1,Số 1 xóm Đông,Lê Văn Một\nT09,H2,Số 2,\nT01,H1,Số 3,\n",
+    );
+    let err = fails(dir, &format!("admin roster import --commune 10846 {bad}"));
+    assert!(err.contains("2 problems; nothing imported"), "{err}");
+    assert!(
+        err.contains("line 3, column 1 (thôn): T09 is not a hamlet of commune 10846"),
+        "{err}"
+    );
+    assert!(
+        err.contains("line 4, column 2 (mã hộ): household code H1 is repeated (first on line 2)"),
+        "{err}"
+    );
+    let listed = with_db(dir, async |db| db.list_roster("10846").await.unwrap());
+    assert!(listed.is_empty(), "nothing written: {listed:?}");
+
+    let good: String = "\u{FEFF}thôn,mã hộ,địa chỉ,chủ hộ,số nhân khẩu\r\n\
+                        T01,H1,Số 1 xóm Đông,Lê Văn Một,3\r\nT02,H2,Số 2 xóm Tây,,\r\n"
+        .nfd()
+        .collect();
+    let good = write_csv(dir, "ds.csv", &good);
+    let out = ok(
+        dir,
+        &format!("admin roster import --commune 10846 {good} --dry-run"),
+    );
+    assert!(
+        out.contains("2 new households, 0 updated, 0 unchanged"),
+        "{out}"
+    );
+    assert!(out.contains("dry run: nothing written"), "{out}");
+    assert!(with_db(dir, async |db| db.list_roster("10846").await.unwrap()).is_empty());
+    let out = ok(dir, &format!("admin roster import --commune 10846 {good}"));
+    assert!(out.contains("2 household documents made"), "{out}");
+    let out = ok(dir, &format!("admin roster import --commune 10846 {good}"));
+    assert!(
+        out.contains("0 new households, 0 updated, 2 unchanged"),
+        "{out}"
+    );
+    assert!(out.contains("0 household documents made"), "{out}");
+    let (listed, projected) = with_db(dir, async |db| {
+        let listed = db.list_roster("10846").await.unwrap();
+        let mut projected = Vec::new();
+        for entry in &listed {
+            projected.push(
+                db.get_projection(&entry.document_id)
+                    .await
+                    .unwrap()
+                    .unwrap(),
+            );
+        }
+        (listed, projected)
+    });
+    assert_eq!(listed.len(), 2);
+    assert_eq!(listed[0].head_name.as_deref(), Some("Lê Văn Một"));
+    assert!(is_nfc(listed[0].head_name.as_deref().unwrap()));
+    assert_eq!(listed[0].members, Some(3));
+    let households: Vec<(Option<&str>, Option<&str>, Option<&str>)> = projected
+        .iter()
+        .map(|p| {
+            (
+                p.household.hamlet_id.as_deref(),
+                p.household.address.as_deref(),
+                p.household.roster_code.as_deref(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        households,
+        [
+            (Some("T01"), Some("Số 1 xóm Đông"), Some("H1")),
+            (Some("T02"), Some("Số 2 xóm Tây"), Some("H2")),
+        ]
+    );
+}

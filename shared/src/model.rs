@@ -136,9 +136,23 @@ pub struct Household {
     /// volunteers' phones with the household. Phones read it and leave it alone.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub review: Option<ReviewNote>,
+    /// The commune's own code of the household in its roster (the household list imported
+    /// before fieldwork); set by the server on the documents it makes from the roster.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub roster_code: Option<String>,
 }
 
 impl Household {
+    /// A household the server made from the commune's roster that nobody has visited yet: no
+    /// visit, no consent and no member recorded. It is on the list to visit, not surveyed, and
+    /// is left out of the indices and their coverage.
+    pub fn listed_only(&self) -> bool {
+        self.roster_code.is_some()
+            && self.visits.is_empty()
+            && self.consent.is_none()
+            && self.members.is_empty()
+    }
+
     /// Whether the household gave recorded consent (`consent.given = true`).
     pub fn consent_given(&self) -> bool {
         self.consent.as_ref().and_then(|c| c.given) == Some(true)

@@ -35,6 +35,7 @@ pub fn household(root: &Json) -> (Household, Vec<Finding>) {
         }),
         visits: p.visits(map),
         notes: p.string(map, "", "notes"),
+        roster_code: p.string(map, "", "rosterCode"),
         review: p.child(map, "", "review").map(|(m, path)| ReviewNote {
             decision: p.string(m, &path, "decision"),
             comment: p.string(m, &path, "comment"),

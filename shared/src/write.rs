@@ -38,6 +38,7 @@ pub fn household<T: Transactable>(tx: &mut T, h: &Household) -> Result<(), Autom
         visits(tx, &list, &h.visits)?;
     }
     put_str(tx, &root, "notes", h.notes.as_deref())?;
+    put_str(tx, &root, "rosterCode", h.roster_code.as_deref())?;
     if let Some(r) = &h.review {
         let obj = ensure(tx, &root, "review", ObjType::Map)?;
         review(tx, &obj, r)?;

@@ -59,6 +59,8 @@ const ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/v1/exports/summary.xlsx"),
     ("GET", "/api/v1/exports/households.csv"),
     ("GET", "/api/v1/exports/households.xlsx"),
+    ("GET", "/api/v1/roster"),
+    ("POST", "/api/v1/roster/import"),
 ];
 
 /// Operations that answer without any client error to document.

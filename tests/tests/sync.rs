@@ -19,9 +19,8 @@ mod stories;
 use limits::{idle_sync_states_start_again, sync_costs_are_bounded_per_token};
 use moves::{
     a_move_racing_a_phone_reaches_none_of_it, a_peer_id_stays_with_its_token,
-    a_refused_message_leaves_nothing_behind,
-    households_move_only_through_the_hamlet_head, new_households_from_outside_wait_for_the_admin,
-    revocation_ends_open_sockets_at_once,
+    a_refused_message_leaves_nothing_behind, households_move_only_through_the_hamlet_head,
+    new_households_from_outside_wait_for_the_admin, revocation_ends_open_sockets_at_once,
 };
 use servers::{
     a_change_let_in_by_a_catch_up_is_stored, a_listener_cut_without_a_word_is_replaced,

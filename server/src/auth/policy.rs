@@ -83,6 +83,8 @@ pub enum Action {
     Administer,
     /// Read the audit log.
     ReadAudit,
+    /// Import the commune's household list (roster).
+    ImportRoster,
 }
 
 /// What an action is about: a whole commune, or one hamlet of it (a household's scope is its
@@ -125,7 +127,9 @@ pub fn allows(principal: &Principal, action: Action, scope: Scope<'_>) -> bool {
         Principal::User(user) if user.disabled => false,
         Principal::User(user) => match user.role {
             Role::Admin => true,
-            Role::CommuneStaff => matches!(action, Action::Read | Action::Export),
+            Role::CommuneStaff => {
+                matches!(action, Action::Read | Action::Export | Action::ImportRoster)
+            }
             Role::HamletHead => {
                 matches!(
                     action,
@@ -189,7 +193,7 @@ mod tests {
         })
     }
 
-    const ALL: [Action; 7] = [
+    const ALL: [Action; 8] = [
         Action::Read,
         Action::Change,
         Action::Review,
@@ -197,6 +201,7 @@ mod tests {
         Action::ManageDevices,
         Action::Administer,
         Action::ReadAudit,
+        Action::ImportRoster,
     ];
 
     /// The actions allowed, as a string of initials, for a compact matrix.
@@ -220,12 +225,12 @@ mod tests {
         let phone = device(&["T01"], false);
         let revoked = device(&["T01"], true);
         let cases = [
-            (&admin, t01, "RCREMAR"),
-            (&admin, commune, "RCREMAR"),
+            (&admin, t01, "RCREMARI"),
+            (&admin, commune, "RCREMARI"),
             (&admin, other, ""),
-            (&root, other, "RCREMAR"),
-            (&staff, t01, "RE"),
-            (&staff, commune, "RE"),
+            (&root, other, "RCREMARI"),
+            (&staff, t01, "REI"),
+            (&staff, commune, "REI"),
             (&staff, other, ""),
             (&head, t01, "RCREM"),
             (&head, t02, ""),
@@ -250,6 +255,8 @@ mod tests {
         assert!(!can_ever(&head, Action::ReadAudit));
         assert!(!can_ever(&staff, Action::ManageDevices));
         assert!(can_ever(&staff, Action::Export));
+        assert!(can_ever(&staff, Action::ImportRoster));
+        assert!(!can_ever(&head, Action::ImportRoster));
         assert!(can_ever(&root, Action::Administer));
         assert!(!can_ever(&device(&["T01"], false), Action::Export));
     }

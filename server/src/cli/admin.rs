@@ -10,7 +10,7 @@ use unicode_normalization::UnicodeNormalization;
 
 use super::devices::{enroll, list_devices, revoke_device};
 use super::hamlets_csv::{self, HamletRow};
-use super::{AdminCommand, CommuneCommand, DevicesCommand, HamletsCommand};
+use super::{AdminCommand, CommuneCommand, DevicesCommand, HamletsCommand, RosterCommand};
 use super::{PasswordCommand, PhotosCommand, QuarantineCommand, UserCommand};
 use crate::accounts::{self, NewAccount};
 use crate::app::AppState;
@@ -72,6 +72,14 @@ async fn dispatch(state: &AppState, command: AdminCommand) -> anyhow::Result<()>
             let code = existing_commune(state, &commune).await?;
             let rows = read_hamlets(&file)?;
             import_hamlets(state, &code, &file, rows).await
+        }
+        AdminCommand::Roster(RosterCommand::Import {
+            commune,
+            file,
+            dry_run,
+        }) => {
+            let code = existing_commune(state, &commune).await?;
+            import_roster(state, &code, &file, dry_run).await
         }
         AdminCommand::User(UserCommand::Create {
             username,
@@ -168,6 +176,74 @@ fn read_hamlets(file: &Path) -> anyhow::Result<Vec<HamletRow>> {
             }
         }
     })
+}
+
+/// Prints the problems of a file, at most 20 of them.
+fn problems_error(name: &str, problems: &[crate::roster::Problem]) -> anyhow::Error {
+    match problems {
+        [one] => anyhow!("{name} {one}; nothing imported"),
+        many => {
+            let mut lines: Vec<String> = many.iter().take(20).map(|p| format!("  {p}")).collect();
+            if many.len() > 20 {
+                lines.push(format!("  … and {} more", many.len() - 20));
+            }
+            anyhow!(
+                "{name} has {} problems; nothing imported:\n{}",
+                many.len(),
+                lines.join("\n")
+            )
+        }
+    }
+}
+
+async fn import_roster(
+    state: &AppState,
+    code: &str,
+    file: &Path,
+    dry_run: bool,
+) -> anyhow::Result<()> {
+    use crate::roster::{self, RosterError};
+    let name = file.display().to_string();
+    let bytes = std::fs::read(file).with_context(|| format!("reading {name}"))?;
+    let (rows, problems) = roster::read(&bytes).map_err(|p| problems_error(&name, &p))?;
+    let now = crate::now_millis();
+    let plan = match roster::plan(state.storage.as_ref(), code, rows, problems, now).await {
+        Ok(plan) => plan,
+        Err(RosterError::Problems(p)) => return Err(problems_error(&name, &p)),
+        Err(e) => return Err(e.into()),
+    };
+    let preview = plan.preview();
+    for line in &preview.changes {
+        println!("  {line}");
+    }
+    println!(
+        "{name}: {} new households, {} updated, {} unchanged; {} listed before and not in the \
+         file are kept",
+        preview.added, preview.updated, preview.unchanged, preview.kept
+    );
+    if dry_run {
+        println!("dry run: nothing written");
+        return Ok(());
+    }
+    let entry = crate::audit::entry_as(Actor::System, Some(code), "roster.import");
+    let mut progress = |done: usize, total: usize| {
+        eprintln!("  household documents: {done}/{total}");
+    };
+    let summary = roster::apply(state, &plan, &entry, &mut progress).await?;
+    println!(
+        "roster of commune {code} imported: {} household documents made, {} addresses changed{}",
+        summary.documents_made,
+        summary.addresses_changed,
+        if summary.erased > 0 {
+            format!(
+                ", {} erased at the household's request not made again",
+                summary.erased
+            )
+        } else {
+            String::new()
+        }
+    );
+    Ok(())
 }
 
 async fn import_hamlets(

@@ -5,7 +5,7 @@ use unicode_normalization::UnicodeNormalization;
 
 /// Text that is not CSV: an unclosed quote, or text after a closing quote.
 #[derive(Debug)]
-pub(super) struct SyntaxError {
+pub(crate) struct SyntaxError {
     pub line: usize,
     /// 1-based.
     pub column: Option<usize>,
@@ -14,7 +14,7 @@ pub(super) struct SyntaxError {
 
 /// One record of the file and the line it starts on.
 #[derive(Debug)]
-pub(super) struct Record {
+pub(crate) struct Record {
     pub line: usize,
     pub fields: Vec<String>,
 }
@@ -45,7 +45,7 @@ enum State {
 
 /// Splits RFC 4180 CSV: `"` quotes a field (`""` is a quote inside it, commas and line breaks
 /// inside quotes are text); LF, CRLF or CR end a record.
-pub(super) fn records(text: &str) -> Result<Vec<Record>, SyntaxError> {
+pub(crate) fn records(text: &str) -> Result<Vec<Record>, SyntaxError> {
     let mut out = Vec::new();
     let mut chars = text.chars().peekable();
     let (mut line, mut state) = (1, State::FieldStart);

@@ -2,7 +2,7 @@
 //! commune and its hamlets, accounts, enrollment codes for volunteers' phones, and the phones.
 
 pub mod admin;
-mod csv;
+pub(crate) mod csv;
 mod devices;
 pub mod export;
 pub mod hamlets_csv;
@@ -22,6 +22,9 @@ pub enum AdminCommand {
     /// Hamlets (thôn / tổ dân phố) of a commune.
     #[command(subcommand)]
     Hamlets(HamletsCommand),
+    /// The commune's household list (roster): import it from xlsx or CSV.
+    #[command(subcommand)]
+    Roster(RosterCommand),
     /// Accounts of people who sign in (admins, commune staff, hamlet heads).
     #[command(subcommand)]
     User(UserCommand),
@@ -59,6 +62,24 @@ pub enum AdminCommand {
         /// An archive written by `sansang admin backup`.
         #[arg(long, value_name = "FILE.tar")]
         from: std::path::PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RosterCommand {
+    /// Import the household list: xlsx (first sheet) or CSV (UTF-8, with or without BOM), a
+    /// header row with hamlet (thôn), code (mã hộ), address (địa chỉ), optionally head (chủ hộ)
+    /// and members (số nhân khẩu). The whole file is checked first: any problem is printed with
+    /// its line and column and nothing is written. One household document is made for each new
+    /// listed household; importing the same file again changes nothing.
+    Import {
+        #[arg(long)]
+        commune: String,
+        /// The roster file.
+        file: PathBuf,
+        /// Check the file and print what would change; write nothing.
+        #[arg(long)]
+        dry_run: bool,
     },
 }
 

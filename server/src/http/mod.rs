@@ -12,6 +12,7 @@ pub mod moves;
 pub mod openapi;
 pub mod photos;
 pub mod reviews;
+pub mod roster;
 pub mod users;
 
 use crate::app::AppState;

@@ -79,6 +79,8 @@ pub fn router() -> Router<AppState> {
         crate::http::indices::households_csv,
         crate::http::indices::households_xlsx,
         crate::sync::http::sync_over_http,
+        crate::http::roster::import_roster,
+        crate::http::roster::read_roster,
     ),
     components(schemas(ErrorBody)),
     modifiers(&SecuritySchemes),
@@ -93,6 +95,7 @@ pub fn router() -> Router<AppState> {
         (name = "photos", description = "Photo evidence / Ảnh minh chứng"),
         (name = "reviews", description = "Review by hamlet heads / Thôn trưởng duyệt hộ"),
         (name = "indices", description = "Readiness indices, targets, exports / Chỉ số, mục tiêu, xuất báo cáo"),
+        (name = "roster", description = "The commune's household list / Danh sách hộ của xã"),
         (name = "meta", description = "This document / Tài liệu API"),
     )
 )]

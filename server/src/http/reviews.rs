@@ -119,12 +119,25 @@ pub async fn build_queue(
         query.commune.as_ref(),
         query.hamlet.as_ref(),
     )?;
+    // Households of the roster nobody has surveyed yet (no consent, no member): nothing to
+    // review, and a whole list of them would bury the households that have something.
+    let listed: std::collections::HashSet<String> = state
+        .storage
+        .list_roster(&commune)
+        .await?
+        .into_iter()
+        .map(|e| e.document_id)
+        .collect();
     let mut items = Vec::new();
     for hamlet in &hamlets {
         let summaries = state
             .storage
             .list_households(&commune, hamlet.as_deref())
-            .await?;
+            .await?
+            .into_iter()
+            .filter(|s| {
+                !(listed.contains(&s.document_id) && !s.consent_given && s.member_count == 0)
+            });
         let reviewed = state
             .storage
             .reviewed_households(&commune, hamlet.as_deref())

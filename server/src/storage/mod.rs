@@ -268,6 +268,25 @@ impl JobLock {
     }
 }
 
+/// A household of the commune's roster (its household list), with the document the server made
+/// for it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RosterEntry {
+    pub commune_code: String,
+    /// The commune's own code of the household.
+    pub code: String,
+    pub hamlet_id: String,
+    pub address: String,
+    /// The head of household's name, as the commune lists it.
+    pub head_name: Option<String>,
+    /// Members, as the commune lists them.
+    pub members: Option<i64>,
+    pub document_id: String,
+    pub imported_at: Millis,
+    pub updated_at: Millis,
+}
+
 /// What is left of an erased document: its id, and the document that replaced it, if any.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Tombstone {
@@ -583,6 +602,11 @@ pub trait Storage: Send + Sync + 'static {
     async fn upsert_hamlet(&self, hamlet: &Hamlet) -> Result<()>;
     /// Sorted by id.
     async fn list_hamlets(&self, commune_code: &str) -> Result<Vec<Hamlet>>;
+
+    /// The commune's roster, sorted by hamlet then code.
+    async fn list_roster(&self, commune_code: &str) -> Result<Vec<RosterEntry>>;
+    /// Inserts or updates (by commune and code) every entry in one transaction, with `audit`.
+    async fn save_roster(&self, entries: &[RosterEntry], audit: &AuditEntry) -> Result<()>;
 
     // People and phones.
     /// `Conflict` when the username or id is taken. Writes the user and their hamlets atomically.

@@ -563,7 +563,10 @@ pub async fn a_refused_message_leaves_nothing_behind(db: &TestDb) {
         }
         other => panic!("expected a refusal naming hamletId, got {other:?}"),
     }
-    assert!(!server_has(moved).await, "the refused change is not in the copy");
+    assert!(
+        !server_has(moved).await,
+        "the refused change is not in the copy"
+    );
 
     // The first edit arrives: both edits are stored, the refused change is not.
     send_changes(
@@ -600,12 +603,18 @@ pub async fn a_refused_message_leaves_nothing_behind(db: &TestDb) {
         .unwrap()
         .unwrap();
     let hashes: Vec<String> = stored.changes.iter().map(|c| c.hash.clone()).collect();
-    assert!(!hashes.contains(&moved.to_string()), "the refused change is not stored");
+    assert!(
+        !hashes.contains(&moved.to_string()),
+        "the refused change is not stored"
+    );
     let mut third = SyncClient::connect(&url, w.token("phone"), "phone-t01-third")
         .await
         .unwrap();
     let given = third.request_document(&id).await.unwrap();
-    assert!(given.get_change_by_hash(&moved).is_none(), "the refused change is not pushed");
+    assert!(
+        given.get_change_by_hash(&moved).is_none(),
+        "the refused change is not pushed"
+    );
     assert_eq!(given.get_heads(), doc.get_heads());
     w.app.stop().await;
 }

@@ -15,6 +15,7 @@ mod places;
 mod projections;
 mod retention;
 mod reviews;
+mod roster;
 mod settings;
 mod throttles;
 
@@ -33,7 +34,8 @@ use super::{
     Actor, AuditEntry, AuditFilter, Backend, Commune, DecideOutcome, Device, DocumentScope,
     DocumentUpdate, Enrollment, Hamlet, Holdings, HouseholdSummary, JobLock, Millis, Notice,
     PhotoRecord, PhotoUse, Purged, Quarantined, Redeemed, Result, Review, ReviewedHousehold,
-    Session, Storage, StorageError, StoredDocument, StoredProjection, Tombstone, User, Written,
+    RosterEntry, Session, Storage, StorageError, StoredDocument, StoredProjection, Tombstone, User,
+    Written,
 };
 
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("../migrations/sqlite");
@@ -350,6 +352,14 @@ impl Storage for SqlStorage {
 
     async fn list_hamlets(&self, commune_code: &str) -> Result<Vec<Hamlet>> {
         places::list_hamlets(self, commune_code).await
+    }
+
+    async fn list_roster(&self, commune_code: &str) -> Result<Vec<RosterEntry>> {
+        roster::list_roster(self, commune_code).await
+    }
+
+    async fn save_roster(&self, entries: &[RosterEntry], audit: &AuditEntry) -> Result<()> {
+        roster::save_roster(self, entries, audit).await
     }
 
     async fn create_user(&self, user: &User) -> Result<()> {

@@ -1,0 +1,377 @@
+//! The commune's household list (roster) over the real HTTP API on SQLite and PostgreSQL: an
+//! xlsx and a CSV roster (decomposed names, a bad row, a repeated code) refused whole, then
+//! imported; the same file again changes nothing; a later file updates an address and adds a
+//! household, and keeps the one it leaves out; the server-made documents reach the hamlet's
+//! phones, and two phones that edit the same listed household offline converge in it.
+
+#![allow(clippy::unwrap_used)]
+
+#[allow(dead_code)] // the fixture's helpers serve several suites
+#[path = "access/fixture.rs"]
+mod fixture;
+
+use automerge::transaction::Transactable;
+use automerge::{Automerge, ObjType, ROOT, ReadDoc};
+use reqwest::Method;
+use sansang_server::documents::DocumentId;
+use sansang_server::sync::client::SyncClient;
+use sansang_tests::db::TestDb;
+use serde_json::Value;
+
+use fixture::{World, world};
+
+/// Posts `bytes` as a roster file as `who`; the status and the answer.
+async fn import(w: &World, who: &str, query: &str, bytes: &[u8]) -> (u16, Value) {
+    let response = w
+        .app
+        .http
+        .post(format!("{}/api/v1/roster/import{query}", w.app.url))
+        .bearer_auth(w.token(who))
+        .body(bytes.to_vec())
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+async fn roster(w: &World, who: &str) -> Vec<Value> {
+    let (status, body) = w.call(who, Method::GET, "/api/v1/roster", None).await;
+    assert_eq!(status, 200, "{body}");
+    body.as_array().unwrap().clone()
+}
+
+/// The documents of the households the head of T01 lists.
+async fn t01_documents(w: &World) -> Vec<String> {
+    let (status, body) = w
+        .call("head1", Method::GET, "/api/v1/households?hamlet=T01", None)
+        .await;
+    assert_eq!(status, 200, "{body}");
+    body.as_array()
+        .or_else(|| body["households"].as_array())
+        .unwrap()
+        .iter()
+        .map(|h| h["documentId"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// Households the commune's indices count as surveyed, in the all-surveyed view.
+async fn surveyed(w: &World) -> i64 {
+    let (status, body) = w
+        .call(
+            "staff",
+            Method::GET,
+            "/api/v1/indices?view=all-surveyed&raw=true",
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    body["report"]["commune"]["householdsTotal"]
+        .as_i64()
+        .unwrap()
+}
+
+/// An xlsx workbook whose first sheet holds `rows` (the first is the header); numbers as
+/// numbers, the rest as text, as a clerk's Excel sheet has them.
+fn xlsx(rows: &[&[&str]]) -> Vec<u8> {
+    let mut book = rust_xlsxwriter::Workbook::new();
+    let sheet = book.add_worksheet();
+    for (r, row) in rows.iter().enumerate() {
+        for (c, cell) in row.iter().enumerate() {
+            let (r, c) = (r as u32, c as u16);
+            match cell.parse::<f64>() {
+                Ok(n) if !cell.is_empty() && !cell.starts_with('H') => {
+                    sheet.write_number(r, c, n).unwrap();
+                }
+                _ => {
+                    sheet.write_string(r, c, *cell).unwrap();
+                }
+            }
+        }
+    }
+    book.save_to_buffer().unwrap()
+}
+
+fn text_of(doc: &Automerge, key: &str) -> Option<String> {
+    doc.get(ROOT, key)
+        .unwrap()
+        .and_then(|(v, _)| v.into_string().ok())
+}
+
+/// Decomposed accents (as some Mac and web tools save), a BOM and CRLF, as Excel's "CSV UTF-8".
+fn csv(text: &str) -> Vec<u8> {
+    use unicode_normalization::UnicodeNormalization;
+    let text: String = text.nfd().collect();
+    format!("\u{FEFF}{}", text.replace('\n', "\r\n")).into_bytes()
+}
+
+pub async fn a_roster_is_refused_whole_then_imported(db: &TestDb) {
+    let w = world(db).await;
+    let before_t01 = t01_documents(&w).await;
+    let surveyed_before = surveyed(&w).await;
+
+    // A bad row (a hamlet the commune does not have, a member count that is not one) and a
+    // repeated code: refused whole, every problem located, nothing written.
+    let bad = csv("Thôn,Mã hộ,Địa chỉ,Chủ hộ,Số nhân khẩu\n\
+                   T01,H001,Số 4 xóm Tây,Nguyễn Văn Ánh,4\n\
+                   T09,H002,Số 5 xóm Tây,Trần Thị Bình,x\n\
+                   T01,H001,Số 6 xóm Tây,,\n");
+    let (status, body) = import(&w, "staff", "", &bad).await;
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(body["code"], "roster-invalid");
+    let problems: Vec<String> = body["problems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            format!(
+                "{} {} {}",
+                p["line"],
+                p["column"].as_str().unwrap_or("-"),
+                p["message"].as_str().unwrap()
+            )
+        })
+        .collect();
+    // Line 3: the unknown hamlet and the member count; line 4: the repeated code.
+    assert_eq!(problems.len(), 3, "{problems:?}");
+    for want in [
+        "3 column 1 (Thôn) T09 is not a hamlet of commune 10846",
+        "3 column 5 (Số nhân khẩu) \"x\" is not a number",
+        "4 column 2 (Mã hộ) household code H001 is repeated (first on line 2)",
+    ] {
+        assert!(
+            problems.iter().any(|p| p.starts_with(want)),
+            "{want}: {problems:?}"
+        );
+    }
+    assert!(
+        problems[2].starts_with("4 "),
+        "in the order of the file: {problems:?}"
+    );
+    // The unknown hamlet is found once the file itself is right.
+    let unknown = csv("Thôn,Mã hộ,Địa chỉ\nT01,H001,Số 4 xóm Tây\nT09,H002,Số 5 xóm Tây\n");
+    let (status, body) = import(&w, "staff", "", &unknown).await;
+    assert_eq!(status, 422, "{body}");
+    let problem = &body["problems"][0];
+    assert_eq!(problem["line"], 3, "{body}");
+    assert!(
+        problem["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("T09 is not a hamlet of commune 10846"),
+        "{body}"
+    );
+    assert!(roster(&w, "staff").await.is_empty(), "nothing written");
+    assert_eq!(t01_documents(&w).await, before_t01, "no document made");
+
+    // Who may import: commune staff and admins of the commune, nobody else.
+    let good = csv("Thôn,Mã hộ,Địa chỉ,Chủ hộ,Số nhân khẩu\n\
+                    T01,H001,Số 4 xóm Tây,Nguyễn Văn Ánh,4\n\
+                    T01,H002,Số 5 xóm Tây,Trần Thị Bình,2\n\
+                    T02,H003,Số 1 xóm Bắc,,\n");
+    for (who, query, want) in [
+        ("head1", "", 403),
+        ("phone", "", 403),
+        ("other", "?commune=10846", 404),
+    ] {
+        let (status, body) = import(&w, who, query, &good).await;
+        assert_eq!(status, want, "{who}: {body}");
+    }
+    assert!(roster(&w, "staff").await.is_empty());
+
+    // A dry run says what would change and writes nothing.
+    let (status, body) = import(&w, "staff", "?dryRun=true", &good).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        (body["added"].as_i64(), body["documentsMade"].as_i64()),
+        (Some(3), Some(0))
+    );
+    assert!(roster(&w, "staff").await.is_empty());
+
+    let (status, body) = import(&w, "staff", "", &good).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["added"], 3, "{body}");
+    assert_eq!(body["documentsMade"], 3, "{body}");
+    let listed = roster(&w, "staff").await;
+    assert_eq!(listed.len(), 3);
+    let h001 = listed.iter().find(|e| e["code"] == "H001").unwrap();
+    assert_eq!(h001["headName"], "Nguyễn Văn Ánh", "stored NFC");
+    assert_eq!(h001["members"], 4);
+    let h001_id = DocumentId::parse(h001["documentId"].as_str().unwrap()).unwrap();
+    // The hamlet's list has the two T01 households; the document says where and which.
+    let now_t01 = t01_documents(&w).await;
+    assert_eq!(now_t01.len(), before_t01.len() + 2, "{now_t01:?}");
+    assert!(now_t01.contains(&h001_id.to_string()));
+    let doc = w.app.state.documents.load(&h001_id).await.unwrap().unwrap();
+    assert_eq!(text_of(&doc, "rosterCode").as_deref(), Some("H001"));
+    assert_eq!(text_of(&doc, "address").as_deref(), Some("Số 4 xóm Tây"));
+    assert_eq!(text_of(&doc, "hamletId").as_deref(), Some("T01"));
+    assert_eq!(text_of(&doc, "communeCode").as_deref(), Some("10846"));
+    assert!(
+        !format!("{:?}", doc.get_changes(&[])).contains("Nguy"),
+        "the head's name is not in the survey without consent"
+    );
+    // Listed, not visited: not surveyed.
+    assert_eq!(surveyed(&w).await, surveyed_before);
+    // Phones of another hamlet or commune see nothing of it.
+    let (status, _) = w
+        .call(
+            "head2",
+            Method::GET,
+            &format!("/api/v1/households/{h001_id}"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 404);
+    let (status, body) = w.call("other", Method::GET, "/api/v1/roster", None).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        body,
+        Value::Array(vec![]),
+        "another commune's roster is its own"
+    );
+
+    // The same file again: nothing changes.
+    let heads = doc.get_heads();
+    let (status, body) = import(&w, "staff", "", &good).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        (
+            body["added"].as_i64(),
+            body["updated"].as_i64(),
+            body["unchanged"].as_i64()
+        ),
+        (Some(0), Some(0), Some(3)),
+        "{body}"
+    );
+    assert_eq!(body["documentsMade"], 0);
+    let again = w.app.state.documents.load(&h001_id).await.unwrap().unwrap();
+    assert_eq!(again.get_heads(), heads, "the document is untouched");
+    assert_eq!(roster(&w, "staff").await, listed);
+
+    // A later file, as xlsx: H001's address changes, H004 is new, H002 is left out (kept);
+    // codes typed as numbers in Excel read as text.
+    let later = xlsx(&[
+        &["Mã thôn", "Mã hộ", "Địa chỉ", "Chủ hộ", "Số nhân khẩu"],
+        &["T01", "H001", "Số 4A xóm Tây", "Nguyễn Văn Ánh", "4"],
+        &["T02", "H003", "Số 1 xóm Bắc", "", ""],
+        &["T02", "1004", "Số 9 xóm Bắc", "Vi Văn Tám", "5"],
+    ]);
+    let (status, body) = import(&w, "admin", "", &later).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        (
+            body["added"].as_i64(),
+            body["updated"].as_i64(),
+            body["unchanged"].as_i64(),
+            body["kept"].as_i64(),
+            body["documentsMade"].as_i64(),
+            body["addressesChanged"].as_i64()
+        ),
+        (Some(1), Some(1), Some(1), Some(1), Some(1), Some(1)),
+        "{body}"
+    );
+    let moved = w.app.state.documents.load(&h001_id).await.unwrap().unwrap();
+    assert_eq!(text_of(&moved, "address").as_deref(), Some("Số 4A xóm Tây"));
+    let listed = roster(&w, "staff").await;
+    let codes: Vec<&str> = listed.iter().map(|e| e["code"].as_str().unwrap()).collect();
+    assert_eq!(
+        codes,
+        ["H001", "H002", "1004", "H003"],
+        "sorted by hamlet, then code"
+    );
+    // A bad xlsx names its row and column letter, and writes nothing.
+    let broken = xlsx(&[&["Mã thôn", "Mã hộ", "Địa chỉ"], &["T01", "H005", ""]]);
+    let (status, body) = import(&w, "staff", "", &broken).await;
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(
+        body["problems"][0]["column"], "column C (Địa chỉ)",
+        "{body}"
+    );
+    assert_eq!(roster(&w, "staff").await.len(), 4);
+    w.app.stop().await;
+}
+
+/// Whether the head of T01 has `id` in their review queue.
+async fn in_queue(w: &World, id: &DocumentId) -> bool {
+    let (status, body) = w.call("head1", Method::GET, "/api/v1/reviews", None).await;
+    assert_eq!(status, 200, "{body}");
+    body["households"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|h| h["documentId"] == id.to_string())
+}
+
+/// Two phones open the same listed household offline and each records something: both edits
+/// land in the one document the server made.
+pub async fn two_phones_edit_a_listed_household_offline_and_converge(db: &TestDb) {
+    let w = world(db).await;
+    let file = csv("thon,ma ho,dia chi\nT01,H100,Số 12 xóm Đông\n");
+    let (status, body) = import(&w, "staff", "", &file).await;
+    assert_eq!(status, 200, "{body}");
+    let listed = roster(&w, "head1").await;
+    assert_eq!(listed.len(), 1, "the head of T01 reads T01's roster");
+    let id = DocumentId::parse(listed[0]["documentId"].as_str().unwrap()).unwrap();
+    assert!(t01_documents(&w).await.contains(&id.to_string()));
+
+    assert!(
+        !in_queue(&w, &id).await,
+        "not surveyed yet: nothing to review"
+    );
+
+    let url = w.sync_url();
+    let mut a = SyncClient::connect(&url, w.token("phone"), "phone-a")
+        .await
+        .unwrap();
+    let mut b = SyncClient::connect(&url, w.token("phone"), "phone-b")
+        .await
+        .unwrap();
+    let mut on_a = a.request_document(&id).await.unwrap();
+    let mut on_b = b.request_document(&id).await.unwrap();
+    // Offline, each on its own copy.
+    {
+        let mut tx = on_a.transaction();
+        let consent = tx.put_object(ROOT, "consent", ObjType::Map).unwrap();
+        tx.put(&consent, "given", true).unwrap();
+        tx.put(&consent, "by", "Nguyễn Văn Ánh").unwrap();
+        tx.commit();
+    }
+    {
+        let mut tx = on_b.transaction();
+        tx.put(ROOT, "notes", "nhà có hai thế hệ").unwrap();
+        tx.commit();
+    }
+    a.sync_document(&id, &mut on_a).await.unwrap();
+    b.sync_document(&id, &mut on_b).await.unwrap();
+    let mut c = SyncClient::connect(&url, w.token("phone"), "phone-c")
+        .await
+        .unwrap();
+    let merged = c.request_document(&id).await.unwrap();
+    assert_eq!(text_of(&merged, "rosterCode").as_deref(), Some("H100"));
+    assert_eq!(
+        text_of(&merged, "notes").as_deref(),
+        Some("nhà có hai thế hệ")
+    );
+    assert!(merged.get(ROOT, "consent").unwrap().is_some());
+    assert!(in_queue(&w, &id).await, "surveyed with consent: to review");
+    // Still one household for the listed one.
+    let (status, body) = w
+        .call("head1", Method::GET, "/api/v1/households?hamlet=T01", None)
+        .await;
+    assert_eq!(status, 200);
+    let with_code = body
+        .as_array()
+        .or_else(|| body["households"].as_array())
+        .unwrap()
+        .iter()
+        .filter(|h| h.to_string().contains("Số 12 xóm Đông"))
+        .count();
+    assert_eq!(with_code, 1, "{body}");
+    w.app.stop().await;
+}
+
+sansang_tests::backend_tests!(
+    a_roster_is_refused_whole_then_imported,
+    two_phones_edit_a_listed_household_offline_and_converge,
+);
