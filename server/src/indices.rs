@@ -202,6 +202,21 @@ pub async fn household_detail(
         .map(|h| (h.id, h.name))
         .collect();
     let wanted = |hamlet: &str| only.is_none_or(|only| only.iter().any(|h| h == hamlet));
+    let duplicates = crate::duplicates::flagged(
+        rows.iter()
+            .filter(|r| {
+                reviewed
+                    .get(&r.document_id)
+                    .is_none_or(|rv| rv.review.decision != crate::storage::Decision::Rejected)
+            })
+            .map(|r| {
+                (
+                    r.document_id.as_str(),
+                    r.hamlet_id.as_deref(),
+                    r.projection.household.address.as_deref(),
+                )
+            }),
+    );
     let mut kept: Vec<_> = rows
         .iter()
         .filter(|r| r.hamlet_id.as_deref().is_some_and(wanted))
@@ -226,6 +241,7 @@ pub async fn household_detail(
             heads.sort();
             ReviewState::from_parts(
                 !p.findings.is_empty() || !p.conflicts.is_empty(),
+                duplicates.contains_key(&r.document_id),
                 reviewed
                     .get(&r.document_id)
                     .map(|rv| (&rv.review, heads.as_slice())),

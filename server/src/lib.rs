@@ -12,6 +12,7 @@ pub mod cli;
 pub mod config;
 pub mod demo;
 pub mod documents;
+pub mod duplicates;
 pub mod erasure;
 pub mod error;
 pub mod exports;

@@ -15,6 +15,9 @@ pub enum ReviewState {
     New,
     /// Never decided on, with findings or conflicting values to look at.
     NeedsAttention,
+    /// Never decided on, and likely the same household as another of the hamlet (its address,
+    /// once normalised): one of them may be a second survey of the same house.
+    PossibleDuplicate,
     /// Decided on, then changed by a phone or a reviewer.
     ChangedSinceReview,
     Approved,
@@ -23,9 +26,10 @@ pub enum ReviewState {
 }
 
 impl ReviewState {
-    pub const ALL: [ReviewState; 6] = [
+    pub const ALL: [ReviewState; 7] = [
         ReviewState::New,
         ReviewState::NeedsAttention,
+        ReviewState::PossibleDuplicate,
         ReviewState::ChangedSinceReview,
         ReviewState::Approved,
         ReviewState::Rejected,
@@ -36,6 +40,7 @@ impl ReviewState {
         match self {
             ReviewState::New => "new",
             ReviewState::NeedsAttention => "needs-attention",
+            ReviewState::PossibleDuplicate => "possible-duplicate",
             ReviewState::ChangedSinceReview => "changed-since-review",
             ReviewState::Approved => "approved",
             ReviewState::Rejected => "rejected",
@@ -52,6 +57,7 @@ impl ReviewState {
         match self {
             ReviewState::New => "Mới",
             ReviewState::NeedsAttention => "Cần xem kỹ",
+            ReviewState::PossibleDuplicate => "Có thể trùng hộ",
             ReviewState::ChangedSinceReview => "Đã thay đổi sau khi duyệt",
             ReviewState::Approved => "Đã duyệt",
             ReviewState::Rejected => "Từ chối",
@@ -59,18 +65,29 @@ impl ReviewState {
         }
     }
 
-    /// The state of a household from its summary and its latest decision, if any.
-    pub fn of(summary: &HouseholdSummary, reviewed: Option<&ReviewedHousehold>) -> ReviewState {
+    /// The state of a household from its summary, whether it is a possible duplicate, and its
+    /// latest decision, if any.
+    pub fn of(
+        summary: &HouseholdSummary,
+        duplicate: bool,
+        reviewed: Option<&ReviewedHousehold>,
+    ) -> ReviewState {
         ReviewState::from_parts(
             summary.finding_count > 0 || summary.conflict_count > 0,
+            duplicate,
             reviewed.map(|r| (&r.review, r.current_heads.as_slice())),
         )
     }
 
-    /// The state from whether anything is flagged, and the latest decision with the heads the
-    /// household has now (sorted).
-    pub fn from_parts(flagged: bool, reviewed: Option<(&Review, &[String])>) -> ReviewState {
+    /// The state from whether anything is flagged, whether it is a possible duplicate, and the
+    /// latest decision with the heads the household has now (sorted).
+    pub fn from_parts(
+        flagged: bool,
+        duplicate: bool,
+        reviewed: Option<(&Review, &[String])>,
+    ) -> ReviewState {
         match reviewed {
+            None if duplicate => ReviewState::PossibleDuplicate,
             None if flagged => ReviewState::NeedsAttention,
             None => ReviewState::New,
             Some((review, now)) if now != review.heads.as_slice() => {
@@ -239,29 +256,36 @@ mod tests {
 
     #[test]
     fn states_follow_findings_decisions_and_heads() {
-        assert_eq!(ReviewState::of(&summary(0, 0), None), ReviewState::New);
         assert_eq!(
-            ReviewState::of(&summary(1, 0), None),
+            ReviewState::of(&summary(0, 0), false, None),
+            ReviewState::New
+        );
+        assert_eq!(
+            ReviewState::of(&summary(1, 0), false, None),
             ReviewState::NeedsAttention
         );
         assert_eq!(
-            ReviewState::of(&summary(0, 2), None),
+            ReviewState::of(&summary(0, 2), false, None),
             ReviewState::NeedsAttention
+        );
+        assert_eq!(
+            ReviewState::of(&summary(1, 0), true, None),
+            ReviewState::PossibleDuplicate
         );
         let approved = reviewed(Decision::Approved, &["a1"], &["a1"]);
         // Findings seen at the decision do not pull it back into the queue.
         assert_eq!(
-            ReviewState::of(&summary(3, 1), Some(&approved)),
+            ReviewState::of(&summary(3, 1), true, Some(&approved)),
             ReviewState::Approved
         );
         let changed = reviewed(Decision::Approved, &["a1"], &["b2"]);
         assert_eq!(
-            ReviewState::of(&summary(0, 0), Some(&changed)),
+            ReviewState::of(&summary(0, 0), false, Some(&changed)),
             ReviewState::ChangedSinceReview
         );
         let rejected = reviewed(Decision::Rejected, &["a1", "b2"], &["a1", "b2"]);
         assert_eq!(
-            ReviewState::of(&summary(0, 0), Some(&rejected)),
+            ReviewState::of(&summary(0, 0), false, Some(&rejected)),
             ReviewState::Rejected
         );
         for s in ReviewState::ALL {
@@ -305,7 +329,7 @@ mod tests {
     #[test]
     fn counts_hold_every_state() {
         let counts = count_states([ReviewState::New, ReviewState::New, ReviewState::Approved]);
-        assert_eq!(counts.len(), 6);
+        assert_eq!(counts.len(), 7);
         assert_eq!(counts["new"], 2);
         assert_eq!(counts["approved"], 1);
         assert_eq!(counts["rejected"], 0);

@@ -85,7 +85,7 @@ pub async fn heads_review_their_hamlet(db: &TestDb) {
         "{q}"
     );
     assert_eq!(q["counts"][&first_state], 1);
-    assert_eq!(q["counts"].as_object().unwrap().len(), 6);
+    assert_eq!(q["counts"].as_object().unwrap().len(), 7);
 
     let opened = household(&w, "head1", &id).await;
     assert_eq!(opened["review"]["state"], first_state.as_str());

@@ -2,7 +2,8 @@
 //! xlsx and a CSV roster (decomposed names, a bad row, a repeated code) refused whole, then
 //! imported; the same file again changes nothing; a later file updates an address and adds a
 //! household, and keeps the one it leaves out; the server-made documents reach the hamlet's
-//! phones, and two phones that edit the same listed household offline converge in it.
+//! phones, and two phones that edit the same listed household offline converge in it. Two
+//! surveys of the same unlisted house, addresses typed differently, are flagged on both.
 
 #![allow(clippy::unwrap_used)]
 
@@ -371,7 +372,164 @@ pub async fn two_phones_edit_a_listed_household_offline_and_converge(db: &TestDb
     w.app.stop().await;
 }
 
+/// A phone of T01 makes a new household at `address`, with consent and one member.
+async fn survey(w: &World, peer: &str, hamlet: &str, address: &str) -> DocumentId {
+    let household = fixture::household_of(hamlet, address, &[("m1", "Lò Văn Pó")]);
+    let mut doc = automerge::AutoCommit::new().with_actor(automerge::ActorId::random());
+    sansang_shared::write::household(&mut doc, &household).unwrap();
+    doc.commit();
+    let mut doc = doc.document().clone();
+    let id = DocumentId::random();
+    let token = if hamlet == "T01" { "phone" } else { "admin" };
+    if token == "phone" {
+        let mut phone = SyncClient::connect(&w.sync_url(), w.token(token), peer)
+            .await
+            .unwrap();
+        phone.sync_document(&id, &mut doc).await.unwrap();
+    } else {
+        w.app
+            .state
+            .documents
+            .apply_changes(&id, doc.get_changes(&[]))
+            .await
+            .unwrap();
+    }
+    id
+}
+
+/// The head of T01's queue: each household's state and the households it may duplicate.
+async fn queue(w: &World) -> Vec<(String, String, Vec<String>)> {
+    let (status, body) = w.call("head1", Method::GET, "/api/v1/reviews", None).await;
+    assert_eq!(status, 200, "{body}");
+    body["households"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| {
+            (
+                h["documentId"].as_str().unwrap().to_owned(),
+                h["state"].as_str().unwrap().to_owned(),
+                h["duplicateOf"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|d| d.as_str().unwrap().to_owned())
+                    .collect(),
+            )
+        })
+        .collect()
+}
+
+/// Two phones, each offline, survey the same unlisted house and type its address differently:
+/// both households are flagged (a queue state and a finding naming the other); the same
+/// address in another hamlet is not; once the head rejects one, the other is flagged no more.
+pub async fn the_same_house_surveyed_twice_is_flagged_on_both(db: &TestDb) {
+    let w = world(db).await;
+    let first = survey(&w, "phone-a", "T01", "Số 4 xóm Tây").await;
+    let second = survey(&w, "phone-b", "T01", "so 4, xom tay").await;
+    let elsewhere = survey(&w, "-", "T02", "Số 4 xóm Tây").await;
+    let next_door = survey(&w, "phone-c", "T01", "Số 14 xóm Tây").await;
+    let in_queue = queue(&w).await;
+    let state_of = |id: &DocumentId| {
+        in_queue
+            .iter()
+            .find(|(d, ..)| *d == id.to_string())
+            .cloned()
+            .unwrap()
+    };
+    assert_eq!(
+        state_of(&first),
+        (
+            first.to_string(),
+            "possible-duplicate".into(),
+            vec![second.to_string()]
+        )
+    );
+    assert_eq!(
+        state_of(&second),
+        (
+            second.to_string(),
+            "possible-duplicate".into(),
+            vec![first.to_string()]
+        )
+    );
+    assert_ne!(state_of(&next_door).1, "possible-duplicate");
+    let (status, body) = w.call("head1", Method::GET, "/api/v1/reviews", None).await;
+    assert_eq!(status, 200);
+    assert_eq!(body["counts"]["possible-duplicate"], 2, "{body}");
+    // The household itself says so, naming the other.
+    let (status, read) = w
+        .call(
+            "head1",
+            Method::GET,
+            &format!("/api/v1/households/{first}"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{read}");
+    assert_eq!(read["review"]["state"], "possible-duplicate");
+    assert_eq!(read["duplicateOf"], serde_json::json!([second.to_string()]));
+    let finding = read["projection"]["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["code"] == "possible-duplicate")
+        .cloned()
+        .unwrap_or_default();
+    assert!(finding.to_string().contains(&second.to_string()), "{read}");
+    // Another hamlet's household at the same address is another household.
+    let (status, other) = w
+        .call(
+            "admin",
+            Method::GET,
+            &format!("/api/v1/households/{elsewhere}"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{other}");
+    assert_eq!(other["duplicateOf"], serde_json::json!([]));
+
+    // The head rejects the second survey: the first is flagged no more.
+    let heads = read_heads(&w, &second).await;
+    let (status, body) = w
+        .call(
+            "head1",
+            Method::POST,
+            &format!("/api/v1/households/{second}/reviews"),
+            Some(serde_json::json!({
+                "decision": "rejected",
+                "comment": "trùng với hộ đã khảo sát",
+                "heads": heads,
+                "version": 0
+            })),
+        )
+        .await;
+    assert!(status.is_success(), "{body}");
+    let in_queue = queue(&w).await;
+    let first_now = in_queue
+        .iter()
+        .find(|(d, ..)| *d == first.to_string())
+        .unwrap();
+    assert_ne!(first_now.1, "possible-duplicate", "{in_queue:?}");
+    assert!(first_now.2.is_empty());
+    w.app.stop().await;
+}
+
+async fn read_heads(w: &World, id: &DocumentId) -> Value {
+    let (status, read) = w
+        .call(
+            "head1",
+            Method::GET,
+            &format!("/api/v1/households/{id}"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{read}");
+    read["projection"]["heads"].clone()
+}
+
 sansang_tests::backend_tests!(
     a_roster_is_refused_whole_then_imported,
     two_phones_edit_a_listed_household_offline_and_converge,
+    the_same_house_surveyed_twice_is_flagged_on_both,
 );

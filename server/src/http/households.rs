@@ -124,11 +124,27 @@ async fn read_household(
             ));
         }
     }
+    // Possible duplicates: other households of its hamlet at the same address (only within the
+    // hamlet, which the reader may read whole or not at all).
+    let duplicate_of = match &scope.hamlet_id {
+        Some(hamlet) if !scope.quarantined => {
+            crate::duplicates::in_commune(state.storage.as_ref(), commune, Some(hamlet))
+                .await?
+                .remove(id.as_str())
+                .unwrap_or_default()
+        }
+        _ => Vec::new(),
+    };
+    let flagged = !projection.findings.is_empty() || !projection.conflicts.is_empty();
+    projection
+        .findings
+        .extend(crate::duplicates::findings(&duplicate_of));
     let current = state.storage.current_review(id.as_str()).await?;
     let mut heads = projection.heads.clone();
     heads.sort();
     let review_state = crate::review::ReviewState::from_parts(
-        !projection.findings.is_empty() || !projection.conflicts.is_empty(),
+        flagged,
+        !duplicate_of.is_empty(),
         current.as_ref().map(|r| (r, heads.as_slice())),
     );
     audit::record(&state, &caller, "household.read", Some(id.as_str()), None).await?;
@@ -140,6 +156,7 @@ async fn read_household(
         "hamletId": scope.hamlet_id,
         "projection": projection,
         "photos": photos,
+        "duplicateOf": duplicate_of,
     })))
 }
 

@@ -307,6 +307,9 @@ pub struct HouseholdResponse {
     /// The photos the household references: uploaded or pending, and near-duplicates elsewhere.
     pub photos: Vec<super::households::PhotoState>,
     pub review: HouseholdReview,
+    /// Other households of the hamlet that are possibly the same one (the same address once
+    /// normalised); each also shows as a `possible-duplicate` finding.
+    pub duplicate_of: Vec<String>,
 }
 
 /// Where a household stands in review, and its latest decision.

@@ -57,6 +57,9 @@ pub struct QueueItem {
     pub conflict_count: i64,
     pub updated_at: i64,
     pub state: ReviewState,
+    /// Households of the hamlet that are possibly the same one (the same address once
+    /// normalised), rejected ones left out.
+    pub duplicate_of: Vec<String>,
     /// The latest decision, when there is one.
     pub review: Option<Review>,
 }
@@ -133,11 +136,7 @@ pub async fn build_queue(
         let summaries = state
             .storage
             .list_households(&commune, hamlet.as_deref())
-            .await?
-            .into_iter()
-            .filter(|s| {
-                !(listed.contains(&s.document_id) && !s.consent_given && s.member_count == 0)
-            });
+            .await?;
         let reviewed = state
             .storage
             .reviewed_households(&commune, hamlet.as_deref())
@@ -146,9 +145,31 @@ pub async fn build_queue(
             .into_iter()
             .map(|r| (r.review.document_id.clone(), r))
             .collect();
+        // Possible duplicates among the households not rejected (a listed one not visited yet
+        // counts: a volunteer may have made a new household for a listed house).
+        let duplicates = crate::duplicates::flagged(
+            summaries
+                .iter()
+                .filter(|s| {
+                    reviewed
+                        .get(&s.document_id)
+                        .is_none_or(|r| r.review.decision != Decision::Rejected)
+                })
+                .map(|s| {
+                    (
+                        s.document_id.as_str(),
+                        s.hamlet_id.as_deref(),
+                        s.address.as_deref(),
+                    )
+                }),
+        );
         for s in summaries {
+            if listed.contains(&s.document_id) && !s.consent_given && s.member_count == 0 {
+                continue;
+            }
             let r = reviewed.remove(&s.document_id);
-            let review_state = ReviewState::of(&s, r.as_ref());
+            let duplicate_of = duplicates.get(&s.document_id).cloned().unwrap_or_default();
+            let review_state = ReviewState::of(&s, !duplicate_of.is_empty(), r.as_ref());
             items.push(QueueItem {
                 document_id: s.document_id,
                 hamlet_id: s.hamlet_id,
@@ -158,6 +179,7 @@ pub async fn build_queue(
                 conflict_count: s.conflict_count,
                 updated_at: s.updated_at,
                 state: review_state,
+                duplicate_of,
                 review: r.map(|r| r.review),
             });
         }

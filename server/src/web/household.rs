@@ -426,12 +426,26 @@ async fn render(
         Ok::<_, crate::storage::StorageError>((projection, current, history, users))
     }
     .await;
-    let (projection, current, history, users) = match loaded {
+    let (mut projection, current, history, users) = match loaded {
         Ok((Some(p), c, h, u)) => (p, c, h, u),
         Ok((None, ..)) => return not_found(),
         Err(e) => return message_page(lang, StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
     };
     let commune = scope.commune_code.clone().unwrap_or_default();
+    let duplicate_of = match &scope.hamlet_id {
+        Some(hamlet) if !scope.quarantined => {
+            crate::duplicates::in_commune(state.storage.as_ref(), &commune, Some(hamlet))
+                .await
+                .ok()
+                .and_then(|mut d| d.remove(doc_id.as_str()))
+                .unwrap_or_default()
+        }
+        _ => Vec::new(),
+    };
+    let flagged = !projection.findings.is_empty() || !projection.conflicts.is_empty();
+    projection
+        .findings
+        .extend(crate::duplicates::findings(&duplicate_of));
     let photo_list = photo_states(state, &reviewer.caller, &doc_id, &projection, &commune)
         .await
         .unwrap_or_default();
@@ -471,7 +485,8 @@ async fn render(
     let mut heads = projection.heads.clone();
     heads.sort();
     let review_state = ReviewState::from_parts(
-        !projection.findings.is_empty() || !projection.conflicts.is_empty(),
+        flagged,
+        !duplicate_of.is_empty(),
         current.as_ref().map(|r| (r, heads.as_slice())),
     );
     if let Err(e) = audit::record(

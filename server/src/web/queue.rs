@@ -22,6 +22,7 @@ pub fn state_label(lang: Lang, state: ReviewState) -> &'static str {
     let en = match state {
         ReviewState::New => "New",
         ReviewState::NeedsAttention => "Needs attention",
+        ReviewState::PossibleDuplicate => "Possible duplicate",
         ReviewState::ChangedSinceReview => "Changed since review",
         ReviewState::Approved => "Approved",
         ReviewState::Rejected => "Rejected",
@@ -35,7 +36,9 @@ pub fn state_class(state: ReviewState) -> &'static str {
     match state {
         ReviewState::Approved => "badge good",
         ReviewState::Rejected | ReviewState::NeedsAttention => "badge bad",
-        ReviewState::ChangedSinceReview | ReviewState::CorrectionRequested => "badge warn",
+        ReviewState::ChangedSinceReview
+        | ReviewState::CorrectionRequested
+        | ReviewState::PossibleDuplicate => "badge warn",
         ReviewState::New => "badge",
     }
 }

@@ -1,0 +1,220 @@
+//! Households of a hamlet that are likely the same one surveyed twice (two volunteers, each
+//! offline, each making a document for the same house): their addresses are equal once
+//! normalised ([`address_key`]: case, diacritics, the spellings of "số / ngõ / xóm / thôn",
+//! spacing, punctuation, leading zeros). They are flagged for the hamlet head, who decides.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use sansang_shared::finding::Finding;
+
+use crate::roster::fold;
+use crate::storage::{Decision, Storage, StorageError};
+
+/// Words of an address that say nothing about which house it is: "số" / "số nhà" / "sn" before
+/// the house number, "nhà".
+const NOISE: [&str; 3] = ["so", "sn", "nha"];
+
+/// Abbreviations and their word: "ng." for ngõ, "x." for xóm, "th." for thôn, "tdp" for tổ dân
+/// phố, "k" for kiệt, "h" for hẻm.
+const SPELLINGS: [(&str, &str); 9] = [
+    ("ng", "ngo"),
+    ("x", "xom"),
+    ("th", "thon"),
+    ("tdp", "to"),
+    ("k", "kiet"),
+    ("h", "hem"),
+    ("ap", "thon"),
+    ("ban", "thon"),
+    ("bon", "thon"),
+];
+
+/// The address as a comparison key: folded ([`fold`]), punctuation as spaces, abbreviations
+/// spelled out, "số" and "nhà" dropped, numbers without leading zeros. `None` when nothing is
+/// left (an empty address compares with nothing).
+pub fn address_key(address: &str) -> Option<String> {
+    let folded = fold(address);
+    let spaced: String = folded
+        .chars()
+        .map(|c| if c.is_alphanumeric() { c } else { ' ' })
+        .collect();
+    let mut words: Vec<String> = Vec::new();
+    let mut tokens = spaced.split_whitespace().peekable();
+    while let Some(token) = tokens.next() {
+        // "to dan pho" is one word: "to".
+        if token == "to" && tokens.peek() == Some(&"dan") {
+            tokens.next();
+            if tokens.peek() == Some(&"pho") {
+                tokens.next();
+            }
+        }
+        if NOISE.contains(&token) {
+            continue;
+        }
+        let word = SPELLINGS
+            .iter()
+            .find(|(short, _)| *short == token)
+            .map_or(token, |(_, long)| long);
+        // Digits glued to letters ("so4", "4a") are split from the word before: "so4" → "4".
+        let word = match word.find(|c: char| c.is_ascii_digit()) {
+            Some(0) | None => word.to_owned(),
+            Some(i) if NOISE.contains(&&word[..i]) => word[i..].to_owned(),
+            Some(_) => word.to_owned(),
+        };
+        let digits = word.chars().take_while(char::is_ascii_digit).count();
+        let word = if digits > 0 {
+            let number = word[..digits].trim_start_matches('0');
+            let number = if number.is_empty() { "0" } else { number };
+            format!("{number}{}", &word[digits..])
+        } else {
+            word
+        };
+        words.push(word);
+    }
+    (!words.is_empty()).then(|| words.join(" "))
+}
+
+/// Groups of documents whose addresses share a key, each group sorted, from `(document, address)`
+/// pairs of one hamlet; only groups of two or more.
+pub fn same_address<'a>(
+    households: impl IntoIterator<Item = (&'a str, Option<&'a str>)>,
+) -> Vec<Vec<&'a str>> {
+    let mut by_key: BTreeMap<String, Vec<&'a str>> = BTreeMap::new();
+    for (id, address) in households {
+        if let Some(key) = address.and_then(address_key) {
+            by_key.entry(key).or_default().push(id);
+        }
+    }
+    by_key
+        .into_values()
+        .filter(|ids| ids.len() > 1)
+        .map(|mut ids| {
+            ids.sort_unstable();
+            ids
+        })
+        .collect()
+}
+
+/// Households flagged as possible duplicates, each with the others of its group, among
+/// `households` given as (document, hamlet, address): grouped by hamlet and [`address_key`].
+pub fn flagged<'a>(
+    households: impl IntoIterator<Item = (&'a str, Option<&'a str>, Option<&'a str>)>,
+) -> HashMap<String, Vec<String>> {
+    let mut by_hamlet: BTreeMap<&'a str, Vec<(&'a str, Option<&'a str>)>> = BTreeMap::new();
+    for (id, hamlet, address) in households {
+        if let Some(hamlet) = hamlet {
+            by_hamlet.entry(hamlet).or_default().push((id, address));
+        }
+    }
+    let mut out: HashMap<String, Vec<String>> = HashMap::new();
+    for (_, households) in by_hamlet {
+        for group in same_address(households) {
+            for id in &group {
+                let others = group
+                    .iter()
+                    .filter(|o| *o != id)
+                    .map(|o| (*o).to_owned())
+                    .collect();
+                out.insert((*id).to_owned(), others);
+            }
+        }
+    }
+    out
+}
+
+/// The possible duplicates of the commune's households (of one hamlet with `hamlet`): rejected
+/// households (a hamlet head's way to retire a second survey) and quarantined ones take no part.
+pub async fn in_commune(
+    storage: &dyn Storage,
+    commune: &str,
+    hamlet: Option<&str>,
+) -> Result<HashMap<String, Vec<String>>, StorageError> {
+    let households = storage.list_households(commune, hamlet).await?;
+    let rejected: HashSet<String> = storage
+        .reviewed_households(commune, hamlet)
+        .await?
+        .into_iter()
+        .filter(|r| r.review.decision == Decision::Rejected)
+        .map(|r| r.review.document_id)
+        .collect();
+    Ok(flagged(
+        households
+            .iter()
+            .filter(|h| !rejected.contains(&h.document_id))
+            .map(|h| {
+                (
+                    h.document_id.as_str(),
+                    h.hamlet_id.as_deref(),
+                    h.address.as_deref(),
+                )
+            }),
+    ))
+}
+
+/// The findings that say household `id` may be the same as each of `others`.
+pub fn findings(others: &[String]) -> Vec<Finding> {
+    others
+        .iter()
+        .map(|other| {
+            Finding::warning(
+                "/address",
+                "possible-duplicate",
+                format!(
+                    "Có thể trùng với hộ {other} (cùng địa chỉ): có thể một hộ đã được khảo sát \
+                     hai lần"
+                ),
+                format!(
+                    "possibly the same household as {other} (the same address): one house may \
+                     have been surveyed twice"
+                ),
+            )
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn addresses_typed_differently_share_a_key() {
+        let key = |a: &str| address_key(a).unwrap();
+        assert_eq!(key("Số 4 xóm Tây"), key("so 4, xom tay"));
+        assert_eq!(key("Số 4 xóm Tây"), "4 xom tay");
+        assert_eq!(key("SN 04, X. Tây"), "4 xom tay");
+        assert_eq!(key("số nhà 4 - xóm  Tây"), "4 xom tay");
+        assert_eq!(key("so4 xom Tay"), "4 xom tay");
+        assert_eq!(key("Ng. 12 Tổ dân phố 3"), "ngo 12 to 3");
+        assert_eq!(key("ngõ 12, TDP 3"), "ngo 12 to 3");
+        // Another house is another key.
+        assert_ne!(key("Số 4 xóm Tây"), key("Số 14 xóm Tây"));
+        assert_ne!(key("Số 4 xóm Tây"), key("Số 4A xóm Tây"));
+        assert_ne!(key("Số 4 xóm Tây"), key("Số 4 xóm Đông"));
+        assert_eq!(address_key(" , - "), None);
+    }
+
+    #[test]
+    fn groups_of_two_or_more() {
+        let groups = same_address([
+            ("b", Some("Số 4 xóm Tây")),
+            ("a", Some("so 4, xom tay")),
+            ("c", Some("Số 5 xóm Tây")),
+            ("d", None),
+            ("e", Some("")),
+            ("f", Some("")),
+        ]);
+        assert_eq!(groups, vec![vec!["a", "b"]]);
+    }
+
+    #[test]
+    fn flagged_within_a_hamlet_only() {
+        let flagged = flagged([
+            ("a", Some("T01"), Some("Số 4 xóm Tây")),
+            ("b", Some("T01"), Some("so 4, xom tay")),
+            ("c", Some("T02"), Some("Số 4 xóm Tây")),
+            ("d", None, Some("Số 4 xóm Tây")),
+        ]);
+        assert_eq!(flagged.len(), 2, "{flagged:?}");
+        assert_eq!(flagged["a"], ["b"]);
+        assert_eq!(flagged["b"], ["a"]);
+    }
+}
