@@ -225,14 +225,17 @@ pub async fn another_communes_admin_sees_nothing_of_10846(db: &TestDb) {
     w.app.stop().await;
 }
 
-/// A household of `hamlet` in commune 10846 holding photo `sha`, stored straight away.
+/// A household of `hamlet` in commune 10846 at house number `house` (each its own address, so
+/// only the photo makes them look alike), holding photo `sha`, stored straight away.
 async fn household_with_photo(
     w: &World,
     hamlet: &str,
+    house: u32,
     sha: &str,
     consent: bool,
 ) -> sansang_server::documents::DocumentId {
-    let mut h = household_of(hamlet, &format!("Số 5, {hamlet}"), &[("m1", "Lò Văn Sáu")]);
+    let address = format!("Số {house}, {hamlet}");
+    let mut h = household_of(hamlet, &address, &[("m1", "Lò Văn Sáu")]);
     if !consent {
         h.consent = None;
     }
@@ -254,10 +257,10 @@ async fn household_with_photo(
 pub async fn duplicates_name_only_households_the_reader_may_read(db: &TestDb) {
     let w = world(db).await;
     let photo = w.upload_photo(&jpeg(64, 48, 99)).await;
-    let mine = household_with_photo(&w, "T01", &photo, true).await;
-    let neighbour = household_with_photo(&w, "T01", &photo, true).await;
-    let other_hamlet = household_with_photo(&w, "T02", &photo, true).await;
-    let no_consent = household_with_photo(&w, "T01", &photo, false).await;
+    let mine = household_with_photo(&w, "T01", 5, &photo, true).await;
+    let neighbour = household_with_photo(&w, "T01", 6, &photo, true).await;
+    let other_hamlet = household_with_photo(&w, "T02", 7, &photo, true).await;
+    let no_consent = household_with_photo(&w, "T01", 8, &photo, false).await;
     let duplicates = |who: &'static str| {
         let w = &w;
         let path = format!("/api/v1/households/{mine}");
