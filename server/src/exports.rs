@@ -249,7 +249,7 @@ pub fn households_xlsx(rows: &[Vec<Cell>]) -> Result<Vec<u8>, XlsxError> {
 
 /// The columns of the household detail: one row per member (or one per household without
 /// members), in Vietnamese.
-pub const HOUSEHOLD_HEADERS: [&str; 26] = [
+pub const HOUSEHOLD_HEADERS: [&str; 27] = [
     "Mã thôn",
     "Tên thôn",
     "Mã hộ",
@@ -276,6 +276,7 @@ pub const HOUSEHOLD_HEADERS: [&str; 26] = [
     "Đã xác nhận trên VNeID",
     "Muốn học kỹ năng số",
     "Đại sứ số hướng dẫn",
+    "Mã hộ theo danh sách của xã",
 ];
 
 /// One household for the detail export.
@@ -329,7 +330,9 @@ pub fn household_rows(lines: &[HouseholdLine<'_>], reference_year: i64) -> Vec<V
                 Cell::Text(l.updated_at.map(date_vn).unwrap_or_default()),
             ];
             row.extend(member);
-            row.resize(HOUSEHOLD_HEADERS.len(), Cell::Text(String::new()));
+            row.resize(HOUSEHOLD_HEADERS.len() - 1, Cell::Text(String::new()));
+            // The commune's own code, for matching the export with its household list.
+            row.push(text(h.roster_code.as_deref()));
             rows.push(row);
         };
         if !consent || h.members.is_empty() {

@@ -2,7 +2,7 @@
 //! hamlet heads' approvals (of the current version only), the year's targets, and every hamlet
 //! of the commune listed, surveyed or not.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use sansang_shared::indices::{
     self, AreaIndices, HouseholdInput, IndexReport, IndexSettings, Targets, View,
@@ -55,8 +55,25 @@ pub struct Coverage {
     pub name: String,
     pub surveyed: u64,
     pub expected: Option<i64>,
-    /// `100 × surveyed / expected`; none without an expected count.
+    /// With a roster, `100 × listedVisited / listed`; without, `100 × surveyed / expected`;
+    /// none without either.
     pub percent: Option<f64>,
+    /// Households of the commune's roster in the hamlet (`None` while it has none listed).
+    pub listed: Option<u64>,
+    /// Of those, the ones surveyed (visited, consent or a member recorded).
+    pub listed_visited: u64,
+    /// Households flagged as possible duplicates and not decided on: each group of them is
+    /// counted once in the indices until the hamlet head decides.
+    pub possible_duplicates: u64,
+}
+
+/// A hamlet with listed households nobody has visited yet.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct NotVisited {
+    pub hamlet_id: String,
+    pub name: String,
+    pub not_visited: u64,
 }
 
 /// Coverage as published: the surveyed count suppressed like every other count.
@@ -68,6 +85,10 @@ pub struct PublishedCoverage {
     pub expected: Option<i64>,
     /// None when the surveyed count is not shown.
     pub percent: Option<f64>,
+    /// Households of the roster in the hamlet (a count of houses, not of people's answers).
+    pub listed: Option<u64>,
+    /// Possible duplicates not decided on yet, for the hamlet head to look at.
+    pub possible_duplicates: u64,
 }
 
 /// The coverage of each hamlet with the surveyed counts of `published` (its
@@ -90,6 +111,8 @@ pub fn publish_coverage(
                     surveyed,
                     expected: c.expected,
                     percent: c.percent.filter(|_| surveyed.is_shown()),
+                    listed: c.listed,
+                    possible_duplicates: c.possible_duplicates,
                 },
             )
         })
@@ -102,7 +125,13 @@ pub struct CommuneIndices {
     pub targets: Targets,
     pub hamlets: Vec<Hamlet>,
     pub coverage: BTreeMap<String, Coverage>,
+    /// With a roster: the hamlets with the most listed households not visited yet, most first
+    /// (at most five).
+    pub not_visited: Vec<NotVisited>,
 }
+
+/// Hamlets named in [`CommuneIndices::not_visited`].
+const NOT_VISITED_SHOWN: usize = 5;
 
 /// Computes the indices of `commune` (or of the listed `hamlets` only) for `year` in `view`.
 pub async fn compute(
@@ -114,20 +143,51 @@ pub async fn compute(
 ) -> Result<CommuneIndices, StorageError> {
     let targets = targets(storage, commune, year).await?;
     let rows = storage.commune_projections(commune).await?;
-    let approved: HashSet<String> = storage
-        .reviewed_households(commune, None)
-        .await?
-        .into_iter()
+    let reviewed = storage.reviewed_households(commune, None).await?;
+    let approved: HashSet<String> = reviewed
+        .iter()
         .filter(|r| r.review.decision == Decision::Approved && r.review.heads == r.current_heads)
-        .map(|r| r.review.document_id)
+        .map(|r| r.review.document_id.clone())
+        .collect();
+    let decided: HashMap<&str, Decision> = reviewed
+        .iter()
+        .map(|r| (r.review.document_id.as_str(), r.review.decision))
         .collect();
     let wanted = |hamlet: &str| only.is_none_or(|only| only.iter().any(|h| h == hamlet));
+    // Possible duplicates (rejected households take no part): until the head decides, each
+    // group counts once, as its first household; a decided one counts, and then only it.
+    let duplicates = crate::duplicates::flagged(
+        rows.iter()
+            .filter(|r| decided.get(r.document_id.as_str()) != Some(&Decision::Rejected))
+            .map(|r| {
+                (
+                    r.document_id.as_str(),
+                    r.hamlet_id.as_deref(),
+                    r.projection.household.address.as_deref(),
+                )
+            }),
+    );
+    let undecided = |id: &str| !decided.contains_key(id);
+    let second_survey = |id: &str| {
+        duplicates.get(id).is_some_and(|others| {
+            undecided(id) && others.iter().any(|o| !undecided(o) || o.as_str() < id)
+        })
+    };
+    let mut possible_duplicates: HashMap<&str, u64> = HashMap::new();
+    for row in &rows {
+        if duplicates.contains_key(&row.document_id)
+            && undecided(&row.document_id)
+            && let Some(hamlet) = row.hamlet_id.as_deref()
+        {
+            *possible_duplicates.entry(hamlet).or_default() += 1;
+        }
+    }
     let inputs: Vec<HouseholdInput<'_>> = rows
         .iter()
         .filter_map(|row| {
             let hamlet = row.hamlet_id.as_deref()?;
             // Listed in the roster and not visited yet: not surveyed.
-            if row.projection.household.listed_only() {
+            if row.projection.household.listed_only() || second_survey(&row.document_id) {
                 return None;
             }
             wanted(hamlet).then_some(HouseholdInput {
@@ -149,33 +209,71 @@ pub async fn compute(
         .into_iter()
         .filter(|h| wanted(&h.id))
         .collect();
+    // The roster: listed households per hamlet, and those visited.
+    let visited: HashSet<&str> = rows
+        .iter()
+        .filter(|r| !r.projection.household.listed_only())
+        .map(|r| r.document_id.as_str())
+        .collect();
+    let mut listed: HashMap<String, (u64, u64)> = HashMap::new();
+    for entry in storage.list_roster(commune).await? {
+        let counts = listed.entry(entry.hamlet_id).or_default();
+        counts.0 += 1;
+        if visited.contains(entry.document_id.as_str()) {
+            counts.1 += 1;
+        }
+    }
     // A hamlet nobody surveyed yet is listed with no data, not left out.
     let empty: AreaIndices = indices::compute(&[], &settings).commune;
     let mut coverage = BTreeMap::new();
+    let mut not_visited = Vec::new();
     for h in &hamlets {
         let area = report
             .hamlets
             .entry(h.id.clone())
             .or_insert_with(|| empty.clone());
         let surveyed = area.households_total;
+        let (listed_here, listed_visited) = match listed.get(&h.id) {
+            Some(&(n, v)) => (Some(n), v),
+            None => (None, 0),
+        };
+        let percent = match listed_here {
+            Some(n) if n > 0 => Some(100.0 * listed_visited as f64 / n as f64),
+            _ => h
+                .expected_households
+                .filter(|e| *e > 0)
+                .map(|e| 100.0 * surveyed as f64 / e as f64),
+        };
+        if let Some(n) = listed_here
+            && n > listed_visited
+        {
+            not_visited.push(NotVisited {
+                hamlet_id: h.id.clone(),
+                name: h.name.clone(),
+                not_visited: n - listed_visited,
+            });
+        }
         coverage.insert(
             h.id.clone(),
             Coverage {
                 name: h.name.clone(),
                 surveyed,
                 expected: h.expected_households,
-                percent: h
-                    .expected_households
-                    .filter(|e| *e > 0)
-                    .map(|e| 100.0 * surveyed as f64 / e as f64),
+                percent,
+                listed: listed_here,
+                listed_visited,
+                possible_duplicates: possible_duplicates.get(h.id.as_str()).copied().unwrap_or(0),
             },
         );
     }
+    not_visited.sort_by(|a, b| (b.not_visited, &a.hamlet_id).cmp(&(a.not_visited, &b.hamlet_id)));
+    not_visited.truncate(NOT_VISITED_SHOWN);
     Ok(CommuneIndices {
         report,
         targets,
         hamlets,
         coverage,
+        not_visited,
     })
 }
 

@@ -515,6 +515,160 @@ pub async fn the_same_house_surveyed_twice_is_flagged_on_both(db: &TestDb) {
     w.app.stop().await;
 }
 
+/// The commune's raw indices, all surveyed.
+async fn indices(w: &World) -> Value {
+    let (status, body) = w
+        .call(
+            "staff",
+            Method::GET,
+            "/api/v1/indices?view=all-surveyed&raw=true",
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    body
+}
+
+/// With a roster, coverage is the listed households surveyed out of those listed, per hamlet,
+/// and the hamlets with the most listed households not visited come first; two surveys of one
+/// house count once until the head decides, and are shown as households to check; the
+/// household export carries the roster code.
+pub async fn coverage_follows_the_roster_and_counts_a_house_once(db: &TestDb) {
+    let w = world(db).await;
+    let file = csv("thon,ma ho,dia chi\n\
+                    T01,H001,Số 4 xóm Tây\n\
+                    T01,H002,Số 5 xóm Tây\n\
+                    T02,H003,Số 1 xóm Bắc\n\
+                    T02,H004,Số 2 xóm Bắc\n\
+                    T02,H005,Số 3 xóm Bắc\n");
+    let before = indices(&w).await;
+    let t01_before = before["report"]["hamlets"]["T01"]["householdsTotal"]
+        .as_i64()
+        .unwrap();
+    let (status, body) = import(&w, "staff", "", &file).await;
+    assert_eq!(status, 200, "{body}");
+    let now = indices(&w).await;
+    assert_eq!(now["coverage"]["T01"]["listed"], 2, "{now}");
+    assert_eq!(now["coverage"]["T01"]["listedVisited"], 0);
+    assert_eq!(now["coverage"]["T01"]["percent"], 0.0);
+    assert_eq!(now["coverage"]["T02"]["listed"], 3);
+    let order = |body: &Value| -> Vec<(String, i64)> {
+        body["notVisited"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|n| {
+                (
+                    n["hamletId"].as_str().unwrap().to_owned(),
+                    n["notVisited"].as_i64().unwrap(),
+                )
+            })
+            .collect()
+    };
+    assert_eq!(order(&now), [("T02".into(), 3), ("T01".into(), 2)]);
+
+    // A volunteer surveys H001 (consent, one member).
+    let listed = roster(&w, "staff").await;
+    let h001 = listed.iter().find(|e| e["code"] == "H001").unwrap();
+    let id = DocumentId::parse(h001["documentId"].as_str().unwrap()).unwrap();
+    let mut phone = SyncClient::connect(&w.sync_url(), w.token("phone"), "phone-h001")
+        .await
+        .unwrap();
+    let mut doc = phone.request_document(&id).await.unwrap();
+    {
+        let mut tx = doc.transaction();
+        let consent = tx.put_object(ROOT, "consent", ObjType::Map).unwrap();
+        tx.put(&consent, "given", true).unwrap();
+        let members = tx.put_object(ROOT, "members", ObjType::Map).unwrap();
+        let m = tx.put_object(&members, "m1", ObjType::Map).unwrap();
+        tx.put(&m, "fullName", "Nguyễn Văn Ánh").unwrap();
+        tx.put(&m, "birthYear", 1970).unwrap();
+        tx.commit();
+    }
+    phone.sync_document(&id, &mut doc).await.unwrap();
+    let now = indices(&w).await;
+    assert_eq!(now["coverage"]["T01"]["listedVisited"], 1, "{now}");
+    assert_eq!(now["coverage"]["T01"]["percent"], 50.0);
+    assert_eq!(order(&now), [("T02".into(), 3), ("T01".into(), 1)]);
+    assert_eq!(
+        now["report"]["hamlets"]["T01"]["householdsTotal"],
+        t01_before + 1
+    );
+
+    // The same unlisted house twice: counted once, two to check.
+    let first = survey(&w, "phone-x", "T01", "Số 9 xóm Tây").await;
+    let second = survey(&w, "phone-y", "T01", "so 9, xom tay").await;
+    let now = indices(&w).await;
+    assert_eq!(
+        now["report"]["hamlets"]["T01"]["householdsTotal"],
+        t01_before + 2,
+        "{now}"
+    );
+    assert_eq!(now["coverage"]["T01"]["possibleDuplicates"], 2);
+    // Published (not raw): the listed count and the households to check are shown too.
+    let (status, published) = w
+        .call(
+            "staff",
+            Method::GET,
+            "/api/v1/indices?view=all-surveyed",
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{published}");
+    assert_eq!(published["coverage"]["T01"]["listed"], 2);
+    assert_eq!(published["coverage"]["T01"]["possibleDuplicates"], 2);
+    // The head approves the second: it counts, the first (undecided) does not.
+    let heads = read_heads(&w, &second).await;
+    let (status, body) = w
+        .call(
+            "head1",
+            Method::POST,
+            &format!("/api/v1/households/{second}/reviews"),
+            Some(serde_json::json!({"decision": "approved", "heads": heads, "version": 0})),
+        )
+        .await;
+    assert!(status.is_success(), "{body}");
+    let now = indices(&w).await;
+    assert_eq!(
+        now["report"]["hamlets"]["T01"]["householdsTotal"],
+        t01_before + 2,
+        "{now}"
+    );
+    assert_eq!(now["coverage"]["T01"]["possibleDuplicates"], 1);
+    let still = queue(&w).await;
+    let first_state = still
+        .iter()
+        .find(|(d, ..)| *d == first.to_string())
+        .unwrap();
+    assert_eq!(first_state.1, "possible-duplicate", "{still:?}");
+
+    // The export names each listed household by the commune's code.
+    let response = w
+        .app
+        .http
+        .get(format!("{}/api/v1/exports/households.csv", w.app.url))
+        .bearer_auth(w.token("staff"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let text = response.text().await.unwrap();
+    let mut lines = text.lines();
+    assert!(
+        lines
+            .next()
+            .unwrap()
+            .ends_with("Mã hộ theo danh sách của xã"),
+        "{text}"
+    );
+    assert!(
+        text.lines()
+            .any(|l| l.contains(&id.to_string()) && l.ends_with(",H001")),
+        "{text}"
+    );
+    w.app.stop().await;
+}
+
 async fn read_heads(w: &World, id: &DocumentId) -> Value {
     let (status, read) = w
         .call(
@@ -532,4 +686,5 @@ sansang_tests::backend_tests!(
     a_roster_is_refused_whole_then_imported,
     two_phones_edit_a_listed_household_offline_and_converge,
     the_same_house_surveyed_twice_is_flagged_on_both,
+    coverage_follows_the_roster_and_counts_a_house_once,
 );

@@ -118,7 +118,7 @@ async fn computed(state: &AppState, asked: &Asked) -> Result<indices::CommuneInd
     params(IndicesQuery),
     security(("bearer" = []), ("cookie" = [])),
     responses(
-        (status = 200, description = "`report` (published unless `raw`), `coverage` by hamlet, `targets`", body = Object),
+        (status = 200, description = "`report` (published unless `raw`), `coverage` by hamlet (with a roster: `listed`, and the households to check as `possibleDuplicates`), `notVisited` (hamlets with the most listed households not visited yet), `targets`", body = Object),
         (status = 400, description = "`invalid-view`, `invalid-year`, `commune-required`, `hamlet-required`", body = ErrorBody),
         (status = 401, description = "No valid token or cookie", body = ErrorBody),
         (status = 403, description = "`forbidden`: the caller never sees indices (phones)", body = ErrorBody),
@@ -167,6 +167,7 @@ pub async fn read_indices(
         "raw": raw,
         "report": report,
         "coverage": coverage,
+        "notVisited": c.not_visited,
         "targets": c.targets,
     })))
 }

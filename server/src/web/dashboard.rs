@@ -285,6 +285,17 @@ pub async fn page_handler(
                 (next_steps(lang, &ranked))
             }
         }
+        @if !c.not_visited.is_empty() {
+            section id="not-visited" {
+                h2 { (lang.t("Chưa đến", "Not visited yet")) }
+                p.meta { (lang.t("Các thôn còn nhiều hộ trong danh sách của xã chưa được khảo sát nhất, xếp trước.", "The hamlets with the most listed households not surveyed yet, first.")) }
+                ul {
+                    @for n in &c.not_visited {
+                        li { strong { (n.name) } ": " (n.not_visited) " " (lang.t("hộ chưa khảo sát", "households not surveyed")) }
+                    }
+                }
+            }
+        }
         section id="table" {
             h2 { (lang.t("Theo thôn", "By hamlet")) }
             // Wider than a phone: it scrolls sideways, and the keyboard can scroll it too.
@@ -301,7 +312,16 @@ pub async fn page_handler(
                         @for (id, area) in &published.hamlets {
                             tr {
                                 th scope="row" { (name_of(id)) }
-                                td { (area.households_total.text()) @if let Some(e) = c.coverage.get(id).and_then(|cov| cov.expected) { " / " (e) } }
+                                td {
+                                    @let cov = c.coverage.get(id);
+                                    @match cov.and_then(|cov| cov.listed) {
+                                        Some(n) => { (cov.map_or(0, |cov| cov.listed_visited)) " / " (n) " " (lang.t("hộ trong danh sách", "listed")) }
+                                        None => { (area.households_total.text()) @if let Some(e) = cov.and_then(|cov| cov.expected) { " / " (e) } }
+                                    }
+                                    @if let Some(d) = cov.map(|cov| cov.possible_duplicates).filter(|d| *d > 0) {
+                                        br; small.possible-duplicates { (d) " " (lang.t("hộ có thể trùng cần xem", "possible duplicates to check")) }
+                                    }
+                                }
                                 @for i in &area.indicators { td { (shown_percent(i)) } }
                             }
                         }
