@@ -37,7 +37,7 @@ const SQLITE_FILE: &str = "database.sqlite";
 
 /// Every table, parents before children: the order rows are restored in. A test checks that it
 /// names every table the migrations create.
-pub const TABLES: [&str; 26] = [
+pub const TABLES: [&str; 27] = [
     "communes",
     "hamlets",
     "users",
@@ -63,6 +63,7 @@ pub const TABLES: [&str; 26] = [
     "tombstones",
     "retired_photos",
     "roster",
+    "not_duplicates",
     // Transient, kept for completeness: restored back-off counts are long quiet and forgotten.
     "throttles",
 ];

@@ -94,10 +94,30 @@ pub fn same_address<'a>(
         .collect()
 }
 
+/// Pairs of households decided not to be the same one, smaller id first.
+pub type Apart = HashSet<(String, String)>;
+
+/// Whether `a` and `b` were decided not to be the same household.
+fn decided_apart(apart: &Apart, a: &str, b: &str) -> bool {
+    let (first, second) = if a <= b { (a, b) } else { (b, a) };
+    apart.contains(&(first.to_owned(), second.to_owned()))
+}
+
+/// The pairs of commune `commune` decided not to be the same household.
+pub async fn apart(storage: &dyn Storage, commune: &str) -> Result<Apart, StorageError> {
+    Ok(storage
+        .list_not_duplicates(commune)
+        .await?
+        .into_iter()
+        .collect())
+}
+
 /// Households flagged as possible duplicates, each with the others of its group, among
-/// `households` given as (document, hamlet, address): grouped by hamlet and [`address_key`].
+/// `households` given as (document, hamlet, address): grouped by hamlet and [`address_key`];
+/// a pair in `apart` is never flagged.
 pub fn flagged<'a>(
     households: impl IntoIterator<Item = (&'a str, Option<&'a str>, Option<&'a str>)>,
+    apart: &Apart,
 ) -> HashMap<String, Vec<String>> {
     let mut by_hamlet: BTreeMap<&'a str, Vec<(&'a str, Option<&'a str>)>> = BTreeMap::new();
     for (id, hamlet, address) in households {
@@ -109,12 +129,14 @@ pub fn flagged<'a>(
     for (_, households) in by_hamlet {
         for group in same_address(households) {
             for id in &group {
-                let others = group
+                let others: Vec<String> = group
                     .iter()
-                    .filter(|o| *o != id)
+                    .filter(|o| *o != id && !decided_apart(apart, id, o))
                     .map(|o| (*o).to_owned())
                     .collect();
-                out.insert((*id).to_owned(), others);
+                if !others.is_empty() {
+                    out.insert((*id).to_owned(), others);
+                }
             }
         }
     }
@@ -136,6 +158,7 @@ pub async fn in_commune(
         .filter(|r| r.review.decision == Decision::Rejected)
         .map(|r| r.review.document_id)
         .collect();
+    let apart = apart(storage, commune).await?;
     Ok(flagged(
         households
             .iter()
@@ -147,6 +170,7 @@ pub async fn in_commune(
                     h.address.as_deref(),
                 )
             }),
+        &apart,
     ))
 }
 
@@ -207,14 +231,27 @@ mod tests {
 
     #[test]
     fn flagged_within_a_hamlet_only() {
-        let flagged = flagged([
+        let households = [
             ("a", Some("T01"), Some("Số 4 xóm Tây")),
             ("b", Some("T01"), Some("so 4, xom tay")),
             ("c", Some("T02"), Some("Số 4 xóm Tây")),
             ("d", None, Some("Số 4 xóm Tây")),
-        ]);
-        assert_eq!(flagged.len(), 2, "{flagged:?}");
-        assert_eq!(flagged["a"], ["b"]);
-        assert_eq!(flagged["b"], ["a"]);
+            ("e", Some("T01"), Some("SN 4 x. Tây")),
+        ];
+        let all = flagged(households, &Apart::new());
+        assert_eq!(all.len(), 3, "{all:?}");
+        assert_eq!(all["a"], ["b", "e"]);
+        assert_eq!(all["b"], ["a", "e"]);
+        // a and e are decided apart; b still looks like both.
+        let apart: Apart = [("a".to_owned(), "e".to_owned())].into_iter().collect();
+        let some = flagged(households, &apart);
+        assert_eq!(some["a"], ["b"]);
+        assert_eq!(some["e"], ["b"]);
+        assert_eq!(some["b"], ["a", "e"]);
+        let apart: Apart = [("a", "b"), ("a", "e"), ("b", "e")]
+            .into_iter()
+            .map(|(x, y)| (x.to_owned(), y.to_owned()))
+            .collect();
+        assert!(flagged(households, &apart).is_empty());
     }
 }

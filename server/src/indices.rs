@@ -166,6 +166,7 @@ pub async fn compute(
                     r.projection.household.address.as_deref(),
                 )
             }),
+        &crate::duplicates::apart(storage, commune).await?,
     );
     let undecided = |id: &str| !decided.contains_key(id);
     let second_survey = |id: &str| {
@@ -314,6 +315,7 @@ pub async fn household_detail(
                     r.projection.household.address.as_deref(),
                 )
             }),
+        &crate::duplicates::apart(storage, commune).await?,
     );
     let mut kept: Vec<_> = rows
         .iter()

@@ -85,8 +85,8 @@ fn member(
 
 const ALL: Option<[bool; 5]> = Some([true; 5]);
 
-/// A household of `hamlet`, each at an address of its own (the same address would make it a
-/// possible duplicate of the others, counted once).
+/// A household of `hamlet`, each at an address of its own and none the fixture's (the same
+/// address would make it a possible duplicate of the others, counted once).
 fn household(hamlet: &str, consent: bool, members: Vec<Member>) -> Household {
     static HOUSE: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(1);
     let house = HOUSE.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -94,7 +94,7 @@ fn household(hamlet: &str, consent: bool, members: Vec<Member>) -> Household {
         schema: Some(SCHEMA_V1.into()),
         commune_code: Some("10846".into()),
         hamlet_id: Some(hamlet.into()),
-        address: Some(format!("Số {house}, {hamlet}")),
+        address: Some(format!("Số {house}, ngõ Chỉ Số, {hamlet}")),
         consent: Some(Consent {
             given: Some(consent),
             ..Consent::default()

@@ -61,6 +61,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/v1/exports/households.xlsx"),
     ("GET", "/api/v1/roster"),
     ("POST", "/api/v1/roster/import"),
+    ("POST", "/api/v1/households/{id}/not-duplicate"),
 ];
 
 /// Operations that answer without any client error to document.

@@ -286,4 +286,73 @@ pub async fn pages_check_who_asks_and_what_is_sent(db: &TestDb) {
     w.app.stop().await;
 }
 
-sansang_tests::backend_tests!(pages_check_who_asks_and_what_is_sent);
+/// A household of T01 at `address`, with consent and one member, stored straight away.
+async fn household_at(w: &World, address: &str) -> sansang_server::documents::DocumentId {
+    let h = fixture::household_of("T01", address, &[("m1", "Lò Văn Pó")]);
+    let mut doc = automerge::AutoCommit::new().with_actor(automerge::ActorId::random());
+    sansang_shared::write::household(&mut doc, &h).unwrap();
+    doc.commit();
+    let id = sansang_server::documents::DocumentId::random();
+    w.app
+        .state
+        .documents
+        .apply_changes(&id, doc.document().get_changes(&[]))
+        .await
+        .unwrap();
+    id
+}
+
+/// The household page shows a possible duplicate with a link to the other and a form to say
+/// they are two households; sent (with the page's token), neither page shows it any more.
+pub async fn the_household_page_says_two_households_are_not_one(db: &TestDb) {
+    let w = world(db).await;
+    let first = household_at(&w, "Số 4 xóm Tây").await;
+    let second = household_at(&w, "so 4, xom tay").await;
+    let head1 = sign_in(&w, "head1").await;
+    let (status, page) = get(&w, &head1, &format!("/review/households/{first}")).await;
+    assert_eq!(status, 200);
+    assert!(page.contains("id=\"duplicates\""), "{page}");
+    assert!(
+        page.contains(&format!("href=\"/review/households/{second}\"")),
+        "a link to the other household"
+    );
+    let action = format!("/review/households/{first}/not-duplicate");
+    assert!(page.contains(&action), "{page}");
+    let token = csrf(&page);
+    let other = second.to_string();
+    // A form from elsewhere (no token) is refused and records nothing.
+    let (status, _, _) = post(&w, &head1, &action, &[("csrf", "0123"), ("other", &other)]).await;
+    assert_eq!(status, 403);
+    let (_, page) = get(&w, &head1, &format!("/review/households/{second}")).await;
+    assert!(page.contains("id=\"duplicates\""), "still flagged");
+    // The head of T02 cannot decide on T01's households.
+    let head2 = sign_in(&w, "head2").await;
+    let (_, theirs) = get(&w, &head2, "/review").await;
+    let (status, _, _) = post(
+        &w,
+        &head2,
+        &action,
+        &[("csrf", &csrf(&theirs)), ("other", &other)],
+    )
+    .await;
+    assert_eq!(status, 404);
+    let (status, location, _) =
+        post(&w, &head1, &action, &[("csrf", &token), ("other", &other)]).await;
+    assert_eq!(
+        (status, location.as_str()),
+        (
+            303,
+            format!("/review/households/{first}?done=not-duplicate").as_str()
+        )
+    );
+    for id in [&first, &second] {
+        let (_, page) = get(&w, &head1, &format!("/review/households/{id}")).await;
+        assert!(!page.contains("id=\"duplicates\""), "{id}: {page}");
+    }
+    w.app.stop().await;
+}
+
+sansang_tests::backend_tests!(
+    pages_check_who_asks_and_what_is_sent,
+    the_household_page_says_two_households_are_not_one,
+);

@@ -422,7 +422,9 @@ async fn queue(w: &World) -> Vec<(String, String, Vec<String>)> {
 
 /// Two phones, each offline, survey the same unlisted house and type its address differently:
 /// both households are flagged (a queue state and a finding naming the other); the same
-/// address in another hamlet is not; once the head rejects one, the other is flagged no more.
+/// address in another hamlet is not; once the head says they are not the same household,
+/// neither is flagged again; of another pair, once the head rejects one, the other is flagged
+/// no more.
 pub async fn the_same_house_surveyed_twice_is_flagged_on_both(db: &TestDb) {
     let w = world(db).await;
     let first = survey(&w, "phone-a", "T01", "Số 4 xóm Tây").await;
@@ -489,7 +491,72 @@ pub async fn the_same_house_surveyed_twice_is_flagged_on_both(db: &TestDb) {
     assert_eq!(status, 200, "{other}");
     assert_eq!(other["duplicateOf"], serde_json::json!([]));
 
-    // The head rejects the second survey: the first is flagged no more.
+    // Only the hamlet's head (or the commune's admin) decides, on two households of theirs.
+    let not_same = |who: &'static str, id: &DocumentId, other: String| {
+        let w = &w;
+        let path = format!("/api/v1/households/{id}/not-duplicate");
+        async move {
+            let (status, body) = w
+                .call(
+                    who,
+                    Method::POST,
+                    &path,
+                    Some(serde_json::json!({ "other": other })),
+                )
+                .await;
+            (status.as_u16(), body)
+        }
+    };
+    for (who, other, want) in [
+        ("head2", second.to_string(), 404),
+        ("other", second.to_string(), 404),
+        ("phone", second.to_string(), 403),
+        ("staff", second.to_string(), 403),
+        ("head1", first.to_string(), 400),
+        ("head1", elsewhere.to_string(), 404),
+    ] {
+        let (status, body) = not_same(who, &first, other).await;
+        assert_eq!(status, want, "{who}: {body}");
+    }
+    assert_eq!(
+        queue(&w)
+            .await
+            .iter()
+            .filter(|h| h.1 == "possible-duplicate")
+            .count(),
+        2
+    );
+    // "Not the same household": neither is flagged again, and both count.
+    let (status, body) = not_same("head1", &first, second.to_string()).await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = not_same("head1", &second, first.to_string()).await;
+    assert_eq!(status, 200, "again from the other side: the same, {body}");
+    let in_queue = queue(&w).await;
+    assert!(
+        in_queue
+            .iter()
+            .all(|h| h.1 != "possible-duplicate" && h.2.is_empty()),
+        "{in_queue:?}"
+    );
+    let (_, read) = w
+        .call(
+            "head1",
+            Method::GET,
+            &format!("/api/v1/households/{first}"),
+            None,
+        )
+        .await;
+    assert_eq!(read["duplicateOf"], serde_json::json!([]), "{read}");
+    assert!(!read.to_string().contains("possible-duplicate"), "{read}");
+
+    // Another house surveyed twice; the head rejects the second survey: the first is flagged
+    // no more.
+    let first = survey(&w, "phone-d", "T01", "Số 7 xóm Tây").await;
+    let second = survey(&w, "phone-e", "T01", "SN 07, x. Tây").await;
+    assert_eq!(
+        state_of_in(&queue(&w).await, &first).2,
+        vec![second.to_string()]
+    );
     let heads = read_heads(&w, &second).await;
     let (status, body) = w
         .call(
@@ -667,6 +734,17 @@ pub async fn coverage_follows_the_roster_and_counts_a_house_once(db: &TestDb) {
         "{text}"
     );
     w.app.stop().await;
+}
+
+fn state_of_in(
+    queue: &[(String, String, Vec<String>)],
+    id: &DocumentId,
+) -> (String, String, Vec<String>) {
+    queue
+        .iter()
+        .find(|(d, ..)| *d == id.to_string())
+        .cloned()
+        .unwrap()
 }
 
 async fn read_heads(w: &World, id: &DocumentId) -> Value {

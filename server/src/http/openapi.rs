@@ -71,6 +71,7 @@ pub fn router() -> Router<AppState> {
         crate::http::reviews::decide,
         crate::http::reviews::review_history,
         crate::http::reviews::resolve,
+        crate::http::reviews::not_duplicate,
         crate::http::indices::read_indices,
         crate::http::indices::read_targets,
         crate::http::indices::write_targets,

@@ -30,6 +30,7 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/reviews", get(review_queue))
         .route("/api/v1/households/{id}/reviews", post(decide).get(review_history))
         .route("/api/v1/households/{id}/resolve", post(resolve))
+        .route("/api/v1/households/{id}/not-duplicate", post(not_duplicate))
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
@@ -131,6 +132,7 @@ pub async fn build_queue(
         .into_iter()
         .map(|e| e.document_id)
         .collect();
+    let apart = crate::duplicates::apart(state.storage.as_ref(), &commune).await?;
     let mut items = Vec::new();
     for hamlet in &hamlets {
         let summaries = state
@@ -162,6 +164,7 @@ pub async fn build_queue(
                         s.address.as_deref(),
                     )
                 }),
+            &apart,
         );
         for s in summaries {
             if listed.contains(&s.document_id) && !s.consent_given && s.member_count == 0 {
@@ -504,6 +507,83 @@ pub struct ResolveRequest {
     /// number or true/false).
     #[schema(value_type = Object)]
     pub value: serde_json::Value,
+}
+
+/// Two households a hamlet head has looked at side by side.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct NotDuplicateRequest {
+    /// The other household's id.
+    pub other: String,
+}
+
+/// Records that the household and `other` are not the same house although they look alike:
+/// they are never flagged as possible duplicates of each other again.
+#[utoipa::path(
+    post,
+    path = "/api/v1/households/{id}/not-duplicate",
+    tag = "reviews",
+    params(("id" = String, Path, description = "automerge-repo document id (bs58check)")),
+    request_body = NotDuplicateRequest,
+    security(("bearer" = []), ("cookie" = [])),
+    responses(
+        (status = 415, description = "`json-expected`: the body is not sent as application/json", body = crate::http::openapi::ErrorBody),
+        (status = 200, description = "Recorded (again is the same)", body = Object),
+        (status = 400, description = "`same-household`: `other` is this household; `invalid-field`", body = ErrorBody),
+        (status = 401, description = "No valid token or cookie", body = ErrorBody),
+        (status = 403, description = "`forbidden`: the caller never reviews", body = ErrorBody),
+        (status = 404, description = "Either household unknown or not the caller's, or in another commune (`not-found`)", body = ErrorBody),
+    )
+)]
+pub async fn not_duplicate(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(request): ApiJson<NotDuplicateRequest>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let (id, other) = not_duplicate_core(&state, &caller, &id, &request.other).await?;
+    Ok(Json(
+        json!({ "household": id.as_str(), "notDuplicateOf": other.as_str() }),
+    ))
+}
+
+/// Records that households `id` and `other` are not the same one, as the API and the household
+/// page ask; both must be households the caller reviews, of one commune.
+pub async fn not_duplicate_core(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+    other: &str,
+) -> Result<(crate::documents::DocumentId, crate::documents::DocumentId), ApiError> {
+    caller.require_role(Action::Review)?;
+    let (id, scope) = super::household_scope(state, caller, id, Action::Review).await?;
+    let (other, other_scope) = super::household_scope(state, caller, other, Action::Review).await?;
+    if other == id {
+        return Err(ApiError::bad_request(
+            "same-household",
+            "other: another household than this one",
+        ));
+    }
+    let commune = scope.commune_code.clone().unwrap_or_default();
+    if other_scope.commune_code.as_deref() != Some(commune.as_str()) {
+        return Err(ApiError::not_found());
+    }
+    // Only people review (require_role above), so this is a user's id.
+    let by = match caller.actor() {
+        crate::storage::Actor::User(u) | crate::storage::Actor::Device(u) => u,
+        crate::storage::Actor::System => "system".to_owned(),
+    };
+    let entry = audit::entry(
+        caller,
+        "household.not-duplicate",
+        Some(id.as_str()),
+        Some(format!("not the same household as {other}")),
+    );
+    state
+        .storage
+        .mark_not_duplicates(&commune, id.as_str(), other.as_str(), &by, &entry)
+        .await?;
+    Ok((id, other))
 }
 
 /// Resolves a conflict: writes the chosen value as an ordinary change authored by the

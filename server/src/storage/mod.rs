@@ -603,6 +603,18 @@ pub trait Storage: Send + Sync + 'static {
     /// Sorted by id.
     async fn list_hamlets(&self, commune_code: &str) -> Result<Vec<Hamlet>>;
 
+    /// Pairs of households (smaller id first) decided not to be the same one, of a commune.
+    async fn list_not_duplicates(&self, commune_code: &str) -> Result<Vec<(String, String)>>;
+    /// Records that households `a` and `b` of `commune_code` are not the same one (again is
+    /// nothing new), with `audit`, in one transaction.
+    async fn mark_not_duplicates(
+        &self,
+        commune_code: &str,
+        a: &str,
+        b: &str,
+        decided_by: &str,
+        audit: &AuditEntry,
+    ) -> Result<()>;
     /// The commune's roster, sorted by hamlet then code.
     async fn list_roster(&self, commune_code: &str) -> Result<Vec<RosterEntry>>;
     /// Inserts or updates (by commune and code) every entry in one transaction, with `audit`.

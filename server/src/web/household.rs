@@ -528,12 +528,27 @@ async fn render(
             p.notice.ok role="status" id="done" {
                 @match done {
                     "resolved" => (lang.t("Đã lưu giá trị được chọn. Điện thoại sẽ nhận khi đồng bộ.", "The value is saved. Phones get it when they sync.")),
+                    "not-duplicate" => (lang.t("Đã ghi: đây không phải cùng một hộ. Hai hộ sẽ không bị đánh dấu trùng nữa.", "Noted: not the same household. The two are not flagged again.")),
                     _ => (lang.t("Đã lưu quyết định. Tình nguyện viên sẽ thấy khi đồng bộ.", "The decision is saved. The volunteer sees it when the phone syncs.")),
                 }
             }
         }
         @if let Some(r) = current.as_ref().filter(|r| r.comment.is_some()) {
             p.notice { strong { (decided_label(lang, r.decision)) ": " } (r.comment.clone().unwrap_or_default()) }
+        }
+        @if !duplicate_of.is_empty() {
+            h2 id="duplicates" { (lang.t("Có thể trùng hộ", "Possible duplicates")) }
+            p.meta { (lang.t("Cùng địa chỉ với hộ dưới đây: có thể một hộ đã được khảo sát hai lần. Mở hộ kia để so sánh; nếu là hai hộ khác nhau, hãy ghi lại. Nếu là cùng một hộ, từ chối bản khảo sát thừa với lý do \"trùng\".",
+                             "The same address as the household below: one house may have been surveyed twice. Open the other to compare; if they are two households, say so. If they are the same, reject the extra survey with the reason \"duplicate\".")) }
+            @for other in &duplicate_of {
+                form.card method="post" action={ "/review/households/" (doc_id.as_str()) "/not-duplicate" } {
+                    input type="hidden" name="csrf" value=(reviewer.csrf);
+                    input type="hidden" name="other" value=(other);
+                    p { a href={ "/review/households/" (other) } { (lang.t("Mở hộ kia", "Open the other household")) " · " (other) } }
+                    button.secondary type="submit" { (lang.t("Không phải cùng một hộ", "Not the same household")) }
+                    p.status role="status" {}
+                }
+            }
         }
         @if !projection.conflicts.is_empty() {
             h2 id="conflicts" { (lang.t("Giá trị mâu thuẫn", "Conflicting values")) }
@@ -748,6 +763,39 @@ pub async fn decide(
         Err(e) => return message_page(lang, e.status, &e.message),
     };
     render(&state, &reviewer, &id, Some(problem), draft, None).await
+}
+
+#[derive(Deserialize)]
+pub struct NotDuplicateForm {
+    #[serde(default)]
+    pub csrf: String,
+    #[serde(default)]
+    pub other: String,
+}
+
+/// `POST /review/households/{id}/not-duplicate`: recorded, then back to the page.
+pub async fn not_duplicate(
+    State(state): State<AppState>,
+    reviewer: Reviewer,
+    Path(id): Path<String>,
+    Form(form): Form<NotDuplicateForm>,
+) -> Response {
+    let lang = reviewer.lang;
+    if !reviewer.form_is_ours(&form.csrf) {
+        return stale_form(lang);
+    }
+    match crate::http::reviews::not_duplicate_core(&state, &reviewer.caller, &id, &form.other).await
+    {
+        Ok(_) => {
+            Redirect::to(&format!("/review/households/{id}?done=not-duplicate")).into_response()
+        }
+        Err(e) if e.status == StatusCode::NOT_FOUND => message_page(
+            lang,
+            StatusCode::NOT_FOUND,
+            lang.t("Không tìm thấy hộ này.", "Household not found."),
+        ),
+        Err(e) => message_page(lang, e.status, &e.message),
+    }
 }
 
 #[derive(Deserialize)]

@@ -26,6 +26,7 @@ pub fn router() -> Router<AppState> {
         .route("/review/households/{id}", get(household::page_handler))
         .route("/review/households/{id}/decision", post(household::decide))
         .route("/review/households/{id}/resolve", post(household::resolve))
+        .route("/review/households/{id}/not-duplicate", post(household::not_duplicate))
         .route("/dashboard", get(dashboard::page_handler))
         .route("/review/static/review.css", get(layout::stylesheet))
         .route("/review/static/review.js", get(layout::script))

@@ -354,6 +354,21 @@ impl Storage for SqlStorage {
         places::list_hamlets(self, commune_code).await
     }
 
+    async fn list_not_duplicates(&self, commune_code: &str) -> Result<Vec<(String, String)>> {
+        roster::list_not_duplicates(self, commune_code).await
+    }
+
+    async fn mark_not_duplicates(
+        &self,
+        commune_code: &str,
+        a: &str,
+        b: &str,
+        decided_by: &str,
+        audit: &AuditEntry,
+    ) -> Result<()> {
+        roster::mark_not_duplicates(self, commune_code, a, b, decided_by, audit).await
+    }
+
     async fn list_roster(&self, commune_code: &str) -> Result<Vec<RosterEntry>> {
         roster::list_roster(self, commune_code).await
     }

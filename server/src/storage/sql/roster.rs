@@ -1,4 +1,5 @@
-//! The commune's roster: its household list, each listed household with the document made for it.
+//! The commune's roster: its household list, each listed household with the document made for
+//! it; and the pairs of households decided not to be the same one.
 
 use super::audit::insert_audit;
 use super::{SqlStorage, col, query_err, write_err};
@@ -70,6 +71,52 @@ pub(super) async fn save_roster(
             format!("roster household {}", entry.code)
         }))?;
     }
+    insert_audit(&mut w.tx, audit).await?;
+    w.commit(context).await
+}
+
+#[tracing::instrument(skip_all, fields(commune = %commune_code))]
+pub(super) async fn list_not_duplicates(
+    db: &SqlStorage,
+    commune_code: &str,
+) -> Result<Vec<(String, String)>> {
+    let t = "not_duplicates";
+    let rows =
+        sqlx::query("select first_id, second_id from not_duplicates where commune_code = $1")
+            .bind(commune_code)
+            .fetch_all(&db.pool)
+            .await
+            .map_err(query_err("reading households decided apart"))?;
+    rows.iter()
+        .map(|row| Ok((col(row, t, "first_id")?, col(row, t, "second_id")?)))
+        .collect()
+}
+
+#[tracing::instrument(skip_all, fields(commune = %commune_code))]
+pub(super) async fn mark_not_duplicates(
+    db: &SqlStorage,
+    commune_code: &str,
+    a: &str,
+    b: &str,
+    decided_by: &str,
+    audit: &AuditEntry,
+) -> Result<()> {
+    let context = "recording households decided apart";
+    let (first, second) = if a <= b { (a, b) } else { (b, a) };
+    let mut w = db.begin_write(context).await?;
+    sqlx::query(
+        "insert into not_duplicates (commune_code, first_id, second_id, decided_by, decided_at)
+         values ($1, $2, $3, $4, $5)
+         on conflict (first_id, second_id) do nothing",
+    )
+    .bind(commune_code)
+    .bind(first)
+    .bind(second)
+    .bind(decided_by)
+    .bind(crate::now_millis())
+    .execute(&mut *w.tx)
+    .await
+    .map_err(query_err(context))?;
     insert_audit(&mut w.tx, audit).await?;
     w.commit(context).await
 }
