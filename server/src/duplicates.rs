@@ -1,7 +1,8 @@
 //! Households of a hamlet that are likely the same one surveyed twice (two volunteers, each
 //! offline, each making a document for the same house): their addresses are equal once
 //! normalised ([`address_key`]: case, diacritics, the spellings of "số / ngõ / xóm / thôn",
-//! spacing, punctuation, leading zeros). They are flagged for the hamlet head, who decides.
+//! spacing, punctuation, leading zeros), or a member of each has the same name (folded) and
+//! birth year. They are flagged for the hamlet head, who decides.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -113,32 +114,59 @@ pub async fn apart(storage: &dyn Storage, commune: &str) -> Result<Apart, Storag
 }
 
 /// Households flagged as possible duplicates, each with the others of its group, among
-/// `households` given as (document, hamlet, address): grouped by hamlet and [`address_key`];
-/// a pair in `apart` is never flagged.
+/// `households` given as (document, hamlet, address), grouped by hamlet and [`address_key`],
+/// and among `members` given as (document, hamlet, full name, birth year), grouped by hamlet,
+/// folded name and year; a pair in `apart` is never flagged. Members of documents not among
+/// `households` are ignored.
 pub fn flagged<'a>(
     households: impl IntoIterator<Item = (&'a str, Option<&'a str>, Option<&'a str>)>,
+    members: impl IntoIterator<Item = (&'a str, Option<&'a str>, &'a str, i64)>,
     apart: &Apart,
 ) -> HashMap<String, Vec<String>> {
+    let households: Vec<(&'a str, Option<&'a str>, Option<&'a str>)> =
+        households.into_iter().collect();
+    let known: HashSet<&str> = households.iter().map(|(id, ..)| *id).collect();
+    let mut groups: Vec<Vec<&'a str>> = Vec::new();
+    // The same person: (hamlet, folded name, year) → documents.
+    let mut people: BTreeMap<(&'a str, String, i64), Vec<&'a str>> = BTreeMap::new();
+    for (id, hamlet, name, year) in members {
+        let name = fold(name).split_whitespace().collect::<Vec<_>>().join(" ");
+        if let Some(hamlet) = hamlet
+            && known.contains(id)
+            && !name.is_empty()
+        {
+            let ids = people.entry((hamlet, name, year)).or_default();
+            if !ids.contains(&id) {
+                ids.push(id);
+            }
+        }
+    }
+    groups.extend(people.into_values().filter(|ids| ids.len() > 1));
     let mut by_hamlet: BTreeMap<&'a str, Vec<(&'a str, Option<&'a str>)>> = BTreeMap::new();
-    for (id, hamlet, address) in households {
+    for (id, hamlet, address) in households.iter().copied() {
         if let Some(hamlet) = hamlet {
             by_hamlet.entry(hamlet).or_default().push((id, address));
         }
     }
-    let mut out: HashMap<String, Vec<String>> = HashMap::new();
     for (_, households) in by_hamlet {
-        for group in same_address(households) {
-            for id in &group {
-                let others: Vec<String> = group
-                    .iter()
-                    .filter(|o| *o != id && !decided_apart(apart, id, o))
-                    .map(|o| (*o).to_owned())
-                    .collect();
-                if !others.is_empty() {
-                    out.insert((*id).to_owned(), others);
+        groups.extend(same_address(households));
+    }
+    let mut out: HashMap<String, Vec<String>> = HashMap::new();
+    for group in groups {
+        for id in &group {
+            for other in group.iter().filter(|o| *o != id) {
+                if decided_apart(apart, id, other) {
+                    continue;
+                }
+                let others = out.entry((*id).to_owned()).or_default();
+                if !others.iter().any(|o| o == other) {
+                    others.push((*other).to_owned());
                 }
             }
         }
+    }
+    for others in out.values_mut() {
+        others.sort();
     }
     out
 }
@@ -159,6 +187,7 @@ pub async fn in_commune(
         .map(|r| r.review.document_id)
         .collect();
     let apart = apart(storage, commune).await?;
+    let members = storage.member_names(commune, hamlet).await?;
     Ok(flagged(
         households
             .iter()
@@ -170,6 +199,14 @@ pub async fn in_commune(
                     h.address.as_deref(),
                 )
             }),
+        members.iter().map(|m| {
+            (
+                m.document_id.as_str(),
+                m.hamlet_id.as_deref(),
+                m.full_name.as_str(),
+                m.birth_year,
+            )
+        }),
         &apart,
     ))
 }
@@ -183,12 +220,12 @@ pub fn findings(others: &[String]) -> Vec<Finding> {
                 "/address",
                 "possible-duplicate",
                 format!(
-                    "Có thể trùng với hộ {other} (cùng địa chỉ): có thể một hộ đã được khảo sát \
-                     hai lần"
+                    "Có thể trùng với hộ {other} (cùng địa chỉ, hoặc cùng một người: họ tên và \
+                     năm sinh): có thể một hộ đã được khảo sát hai lần"
                 ),
                 format!(
-                    "possibly the same household as {other} (the same address): one house may \
-                     have been surveyed twice"
+                    "possibly the same household as {other} (the same address, or a member with \
+                     the same name and birth year): one house may have been surveyed twice"
                 ),
             )
         })
@@ -238,13 +275,13 @@ mod tests {
             ("d", None, Some("Số 4 xóm Tây")),
             ("e", Some("T01"), Some("SN 4 x. Tây")),
         ];
-        let all = flagged(households, &Apart::new());
+        let all = flagged(households, [], &Apart::new());
         assert_eq!(all.len(), 3, "{all:?}");
         assert_eq!(all["a"], ["b", "e"]);
         assert_eq!(all["b"], ["a", "e"]);
         // a and e are decided apart; b still looks like both.
         let apart: Apart = [("a".to_owned(), "e".to_owned())].into_iter().collect();
-        let some = flagged(households, &apart);
+        let some = flagged(households, [], &apart);
         assert_eq!(some["a"], ["b"]);
         assert_eq!(some["e"], ["b"]);
         assert_eq!(some["b"], ["a", "e"]);
@@ -252,6 +289,28 @@ mod tests {
             .into_iter()
             .map(|(x, y)| (x.to_owned(), y.to_owned()))
             .collect();
-        assert!(flagged(households, &apart).is_empty());
+        assert!(flagged(households, [], &apart).is_empty());
+    }
+
+    #[test]
+    fn the_same_person_in_two_households() {
+        let households = [
+            ("a", Some("T01"), Some("Số 1 xóm Tây")),
+            ("b", Some("T01"), Some("Số 2 xóm Đông")),
+            ("c", Some("T01"), Some("Số 3 xóm Bắc")),
+            ("d", Some("T02"), Some("Số 4 xóm Nam")),
+        ];
+        let members = [
+            ("a", Some("T01"), "Nguyễn Văn Ánh", 1970),
+            ("a", Some("T01"), "Nguyễn Thị Bình", 1972),
+            ("b", Some("T01"), "nguyen  van anh", 1970),
+            ("c", Some("T01"), "Nguyễn Văn Ánh", 1971),
+            ("d", Some("T02"), "Nguyễn Văn Ánh", 1970),
+            ("z", Some("T01"), "Nguyễn Văn Ánh", 1970),
+        ];
+        let found = flagged(households, members, &Apart::new());
+        assert_eq!(found.len(), 2, "{found:?}");
+        assert_eq!(found["a"], ["b"]);
+        assert_eq!(found["b"], ["a"]);
     }
 }

@@ -156,6 +156,7 @@ pub async fn compute(
     let wanted = |hamlet: &str| only.is_none_or(|only| only.iter().any(|h| h == hamlet));
     // Possible duplicates (rejected households take no part): until the head decides, each
     // group counts once, as its first household; a decided one counts, and then only it.
+    let apart = crate::duplicates::apart(storage, commune).await?;
     let duplicates = crate::duplicates::flagged(
         rows.iter()
             .filter(|r| decided.get(r.document_id.as_str()) != Some(&Decision::Rejected))
@@ -166,7 +167,17 @@ pub async fn compute(
                     r.projection.household.address.as_deref(),
                 )
             }),
-        &crate::duplicates::apart(storage, commune).await?,
+        rows.iter().flat_map(|r| {
+            r.projection.household.members.values().filter_map(|m| {
+                Some((
+                    r.document_id.as_str(),
+                    r.hamlet_id.as_deref(),
+                    m.full_name.as_deref()?,
+                    m.birth_year?,
+                ))
+            })
+        }),
+        &apart,
     );
     let undecided = |id: &str| !decided.contains_key(id);
     let second_survey = |id: &str| {
@@ -301,6 +312,7 @@ pub async fn household_detail(
         .map(|h| (h.id, h.name))
         .collect();
     let wanted = |hamlet: &str| only.is_none_or(|only| only.iter().any(|h| h == hamlet));
+    let apart = crate::duplicates::apart(storage, commune).await?;
     let duplicates = crate::duplicates::flagged(
         rows.iter()
             .filter(|r| {
@@ -315,7 +327,17 @@ pub async fn household_detail(
                     r.projection.household.address.as_deref(),
                 )
             }),
-        &crate::duplicates::apart(storage, commune).await?,
+        rows.iter().flat_map(|r| {
+            r.projection.household.members.values().filter_map(|m| {
+                Some((
+                    r.document_id.as_str(),
+                    r.hamlet_id.as_deref(),
+                    m.full_name.as_deref()?,
+                    m.birth_year?,
+                ))
+            })
+        }),
+        &apart,
     );
     let mut kept: Vec<_> = rows
         .iter()

@@ -374,7 +374,9 @@ pub async fn two_phones_edit_a_listed_household_offline_and_converge(db: &TestDb
 
 /// A phone of T01 makes a new household at `address`, with consent and one member.
 async fn survey(w: &World, peer: &str, hamlet: &str, address: &str) -> DocumentId {
-    let household = fixture::household_of(hamlet, address, &[("m1", "Lò Văn Pó")]);
+    // A member of a name of its own: the same name and birth year would flag it too.
+    let name = format!("Người ở {address}");
+    let household = fixture::household_of(hamlet, address, &[("m1", &name)]);
     let mut doc = automerge::AutoCommit::new().with_actor(automerge::ActorId::random());
     sansang_shared::write::household(&mut doc, &household).unwrap();
     doc.commit();
@@ -747,6 +749,55 @@ fn state_of_in(
         .unwrap()
 }
 
+/// A T01 household at `address` whose one member is `name`, born in `year`.
+async fn with_member(w: &World, address: &str, name: &str, year: i64) -> DocumentId {
+    let mut household = fixture::household_of("T01", address, &[("m1", name)]);
+    household.members.get_mut("m1").unwrap().birth_year = Some(year);
+    let mut doc = automerge::AutoCommit::new().with_actor(automerge::ActorId::random());
+    sansang_shared::write::household(&mut doc, &household).unwrap();
+    doc.commit();
+    let id = DocumentId::random();
+    w.app
+        .state
+        .documents
+        .apply_changes(&id, doc.document().get_changes(&[]))
+        .await
+        .unwrap();
+    id
+}
+
+/// One person in two households of a hamlet (the same name, once folded, and birth year) flags
+/// both, whatever their addresses; the same name born another year, or in another hamlet, does
+/// not.
+pub async fn the_same_person_in_two_households_flags_both(db: &TestDb) {
+    let w = world(db).await;
+    let a = with_member(&w, "Số 20 xóm Tây", "Nguyễn Văn Ánh", 1962).await;
+    let b = with_member(&w, "Số 31 xóm Đông", "nguyen van  anh", 1962).await;
+    let c = with_member(&w, "Số 42 xóm Bắc", "Nguyễn Văn Ánh", 1963).await;
+    let in_queue = queue(&w).await;
+    assert_eq!(
+        state_of_in(&in_queue, &a),
+        (
+            a.to_string(),
+            "possible-duplicate".into(),
+            vec![b.to_string()]
+        )
+    );
+    assert_eq!(state_of_in(&in_queue, &b).2, vec![a.to_string()]);
+    assert_ne!(state_of_in(&in_queue, &c).1, "possible-duplicate");
+    let (status, read) = w
+        .call(
+            "head1",
+            Method::GET,
+            &format!("/api/v1/households/{b}"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{read}");
+    assert_eq!(read["duplicateOf"], serde_json::json!([a.to_string()]));
+    w.app.stop().await;
+}
+
 async fn read_heads(w: &World, id: &DocumentId) -> Value {
     let (status, read) = w
         .call(
@@ -765,4 +816,5 @@ sansang_tests::backend_tests!(
     two_phones_edit_a_listed_household_offline_and_converge,
     the_same_house_surveyed_twice_is_flagged_on_both,
     coverage_follows_the_roster_and_counts_a_house_once,
+    the_same_person_in_two_households_flags_both,
 );

@@ -147,6 +147,10 @@ pub async fn build_queue(
             .into_iter()
             .map(|r| (r.review.document_id.clone(), r))
             .collect();
+        let members = state
+            .storage
+            .member_names(&commune, hamlet.as_deref())
+            .await?;
         // Possible duplicates among the households not rejected (a listed one not visited yet
         // counts: a volunteer may have made a new household for a listed house).
         let duplicates = crate::duplicates::flagged(
@@ -164,6 +168,14 @@ pub async fn build_queue(
                         s.address.as_deref(),
                     )
                 }),
+            members.iter().map(|m| {
+                (
+                    m.document_id.as_str(),
+                    m.hamlet_id.as_deref(),
+                    m.full_name.as_str(),
+                    m.birth_year,
+                )
+            }),
             &apart,
         );
         for s in summaries {

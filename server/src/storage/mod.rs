@@ -268,6 +268,15 @@ impl JobLock {
     }
 }
 
+/// A member of a projected household as the duplicate check compares them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemberName {
+    pub document_id: String,
+    pub hamlet_id: Option<String>,
+    pub full_name: String,
+    pub birth_year: i64,
+}
+
 /// A household of the commune's roster (its household list), with the document the server made
 /// for it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -603,6 +612,13 @@ pub trait Storage: Send + Sync + 'static {
     /// Sorted by id.
     async fn list_hamlets(&self, commune_code: &str) -> Result<Vec<Hamlet>>;
 
+    /// The members with a name and a birth year of the commune's households (of one hamlet
+    /// with `hamlet_id`), quarantined ones left out: what the duplicate check compares.
+    async fn member_names(
+        &self,
+        commune_code: &str,
+        hamlet_id: Option<&str>,
+    ) -> Result<Vec<MemberName>>;
     /// Pairs of households (smaller id first) decided not to be the same one, of a commune.
     async fn list_not_duplicates(&self, commune_code: &str) -> Result<Vec<(String, String)>>;
     /// Records that households `a` and `b` of `commune_code` are not the same one (again is

@@ -32,10 +32,10 @@ use tokio::sync::{Mutex, MutexGuard};
 
 use super::{
     Actor, AuditEntry, AuditFilter, Backend, Commune, DecideOutcome, Device, DocumentScope,
-    DocumentUpdate, Enrollment, Hamlet, Holdings, HouseholdSummary, JobLock, Millis, Notice,
-    PhotoRecord, PhotoUse, Purged, Quarantined, Redeemed, Result, Review, ReviewedHousehold,
-    RosterEntry, Session, Storage, StorageError, StoredDocument, StoredProjection, Tombstone, User,
-    Written,
+    DocumentUpdate, Enrollment, Hamlet, Holdings, HouseholdSummary, JobLock, MemberName, Millis,
+    Notice, PhotoRecord, PhotoUse, Purged, Quarantined, Redeemed, Result, Review,
+    ReviewedHousehold, RosterEntry, Session, Storage, StorageError, StoredDocument,
+    StoredProjection, Tombstone, User, Written,
 };
 
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("../migrations/sqlite");
@@ -352,6 +352,14 @@ impl Storage for SqlStorage {
 
     async fn list_hamlets(&self, commune_code: &str) -> Result<Vec<Hamlet>> {
         places::list_hamlets(self, commune_code).await
+    }
+
+    async fn member_names(
+        &self,
+        commune_code: &str,
+        hamlet_id: Option<&str>,
+    ) -> Result<Vec<MemberName>> {
+        projections::member_names(self, commune_code, hamlet_id).await
     }
 
     async fn list_not_duplicates(&self, commune_code: &str) -> Result<Vec<(String, String)>> {

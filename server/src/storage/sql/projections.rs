@@ -288,6 +288,47 @@ pub(super) async fn get_projection(
 
 /// The summaries of one commune or hamlet, leaving out quarantined documents.
 #[tracing::instrument(skip_all, fields(commune = %commune_code, hamlet = ?hamlet_id))]
+pub(super) async fn member_names(
+    db: &SqlStorage,
+    commune_code: &str,
+    hamlet_id: Option<&str>,
+) -> Result<Vec<crate::storage::MemberName>> {
+    macro_rules! select_members {
+        ($filter:literal) => {
+            concat!(
+                "select m.document_id, h.hamlet_id, m.full_name, m.birth_year
+                 from members m join households h on h.document_id = m.document_id
+                 where m.full_name is not null and m.birth_year is not null
+                   and not exists (
+                     select 1 from documents d where d.id = h.document_id and d.quarantined <> 0
+                   ) and ",
+                $filter
+            )
+        };
+    }
+    let query = match hamlet_id {
+        Some(hamlet) => sqlx::query(select_members!("h.commune_code = $1 and h.hamlet_id = $2"))
+            .bind(commune_code)
+            .bind(hamlet),
+        None => sqlx::query(select_members!("h.commune_code = $1")).bind(commune_code),
+    };
+    let rows = query
+        .fetch_all(&db.pool)
+        .await
+        .map_err(query_err("listing members' names"))?;
+    let t = "members";
+    rows.iter()
+        .map(|row| {
+            Ok(crate::storage::MemberName {
+                document_id: col(row, t, "document_id")?,
+                hamlet_id: col(row, t, "hamlet_id")?,
+                full_name: col(row, t, "full_name")?,
+                birth_year: col(row, t, "birth_year")?,
+            })
+        })
+        .collect()
+}
+
 pub(super) async fn list_households(
     db: &SqlStorage,
     commune_code: &str,
