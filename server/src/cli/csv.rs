@@ -3,6 +3,18 @@
 
 use unicode_normalization::UnicodeNormalization;
 
+/// The text of a file saved as CSV: UTF-8, without the byte-order mark Excel's "CSV UTF-8"
+/// writes; else the line where it stops being UTF-8.
+pub(crate) fn utf8_text(bytes: &[u8]) -> Result<&str, usize> {
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    std::str::from_utf8(bytes).map_err(|e| {
+        1 + bytes[..e.valid_up_to()]
+            .iter()
+            .filter(|&&b| b == b'\n')
+            .count()
+    })
+}
+
 /// Text that is not CSV: an unclosed quote, or text after a closing quote.
 #[derive(Debug)]
 pub(crate) struct SyntaxError {

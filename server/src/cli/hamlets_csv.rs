@@ -8,7 +8,7 @@ use std::fmt;
 
 use unicode_normalization::UnicodeNormalization;
 
-use super::csv::{Record, records};
+use super::csv::{Record, records, utf8_text};
 
 /// Longest hamlet id and name accepted.
 const MAX_ID_CHARS: usize = 32;
@@ -82,12 +82,7 @@ fn column_of(header: &str) -> Option<Column> {
 
 /// Reads and checks the whole file; returns every hamlet, or every problem found.
 pub fn parse(bytes: &[u8]) -> Result<Vec<HamletRow>, Vec<Problem>> {
-    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
-    let text = std::str::from_utf8(bytes).map_err(|e| {
-        let line = 1 + bytes[..e.valid_up_to()]
-            .iter()
-            .filter(|&&b| b == b'\n')
-            .count();
+    let text = utf8_text(bytes).map_err(|line| {
         vec![Problem::at(
             line,
             None,

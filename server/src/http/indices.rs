@@ -181,7 +181,7 @@ pub struct CommuneQuery {
 
 /// The commune asked about: one's own (naming another is answered as unknown), or for an
 /// installation admin the one named.
-fn commune_of(caller: &Caller, asked: Option<&String>) -> Result<String, ApiError> {
+pub(super) fn commune_of(caller: &Caller, asked: Option<&String>) -> Result<String, ApiError> {
     match (caller.principal.commune(), asked) {
         (Some(own), Some(asked)) if own != asked => Err(ApiError::not_found()),
         (Some(own), _) => Ok(own.to_owned()),

@@ -54,19 +54,6 @@ pub struct RosterQuery {
     pub hamlet: Option<String>,
 }
 
-/// The commune asked about: the caller's own, or the one an installation admin names.
-fn commune_of(caller: &Caller, asked: Option<&String>) -> Result<String, ApiError> {
-    match (caller.principal.commune(), asked) {
-        (Some(own), Some(asked)) if own != asked => Err(ApiError::not_found()),
-        (Some(own), _) => Ok(own.to_owned()),
-        (None, Some(asked)) => Ok(asked.clone()),
-        (None, None) => Err(ApiError::bad_request(
-            "commune-required",
-            "name the commune",
-        )),
-    }
-}
-
 /// An import of a commune's roster under way on this server ([`AppState::roster_imports`]):
 /// one at a time each, so a second upload (a double tap) is told instead of racing the first.
 struct Importing {
@@ -127,7 +114,7 @@ pub async fn import_roster(
     body: axum::body::Body,
 ) -> Result<Response, ApiError> {
     caller.require_role(Action::ImportRoster)?;
-    let commune = commune_of(&caller, q.commune.as_ref())?;
+    let commune = super::indices::commune_of(&caller, q.commune.as_ref())?;
     caller.require(Action::ImportRoster, Scope::commune(&commune))?;
     if state.storage.get_commune(&commune).await?.is_none() {
         return Err(ApiError::not_found());

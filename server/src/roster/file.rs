@@ -11,7 +11,7 @@ use std::io::Cursor;
 use unicode_normalization::UnicodeNormalization;
 
 use super::{Problem, fold};
-use crate::cli::csv::records;
+use crate::cli::csv::{records, utf8_text};
 
 /// Longest values accepted.
 const MAX_CODE_CHARS: usize = 40;
@@ -213,12 +213,7 @@ pub fn read(bytes: &[u8]) -> Result<(Vec<RosterRow>, Vec<Problem>), Vec<Problem>
 }
 
 fn csv_rows(bytes: &[u8]) -> Result<Vec<Row>, Vec<Problem>> {
-    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
-    let text = std::str::from_utf8(bytes).map_err(|e| {
-        let line = 1 + bytes[..e.valid_up_to()]
-            .iter()
-            .filter(|&&b| b == b'\n')
-            .count();
+    let text = utf8_text(bytes).map_err(|line| {
         vec![Problem::at(
             line,
             None,
