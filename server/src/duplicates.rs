@@ -9,7 +9,9 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use sansang_shared::finding::Finding;
 
 use crate::roster::fold;
-use crate::storage::{Decision, Storage, StorageError};
+use crate::storage::{
+    Decision, DocumentScope, HouseholdSummary, MemberName, Storage, StorageError, StoredProjection,
+};
 
 /// Words of an address that say nothing about which house it is: "số" / "số nhà" / "sn" before
 /// the house number, "nhà".
@@ -171,6 +173,66 @@ pub fn flagged<'a>(
     out
 }
 
+/// [`flagged`] among a hamlet's (or a commune's) household summaries and the names of their
+/// members, households for which `rejected` holds left out.
+pub fn among_summaries(
+    households: &[HouseholdSummary],
+    rejected: impl Fn(&str) -> bool,
+    members: &[MemberName],
+    apart: &Apart,
+) -> HashMap<String, Vec<String>> {
+    flagged(
+        households
+            .iter()
+            .filter(|h| !rejected(&h.document_id))
+            .map(|h| {
+                (
+                    h.document_id.as_str(),
+                    h.hamlet_id.as_deref(),
+                    h.address.as_deref(),
+                )
+            }),
+        members.iter().map(|m| {
+            (
+                m.document_id.as_str(),
+                m.hamlet_id.as_deref(),
+                m.full_name.as_str(),
+                m.birth_year,
+            )
+        }),
+        apart,
+    )
+}
+
+/// [`flagged`] among stored projections (their addresses and members), those for which
+/// `rejected` holds left out.
+pub fn among_projections(
+    rows: &[StoredProjection],
+    rejected: impl Fn(&str) -> bool,
+    apart: &Apart,
+) -> HashMap<String, Vec<String>> {
+    flagged(
+        rows.iter().filter(|r| !rejected(&r.document_id)).map(|r| {
+            (
+                r.document_id.as_str(),
+                r.hamlet_id.as_deref(),
+                r.projection.household.address.as_deref(),
+            )
+        }),
+        rows.iter().flat_map(|r| {
+            r.projection.household.members.values().filter_map(|m| {
+                Some((
+                    r.document_id.as_str(),
+                    r.hamlet_id.as_deref(),
+                    m.full_name.as_deref()?,
+                    m.birth_year?,
+                ))
+            })
+        }),
+        apart,
+    )
+}
+
 /// The possible duplicates of the commune's households (of one hamlet with `hamlet`): rejected
 /// households (a hamlet head's way to retire a second survey) and quarantined ones take no part.
 pub async fn in_commune(
@@ -188,27 +250,30 @@ pub async fn in_commune(
         .collect();
     let apart = apart(storage, commune).await?;
     let members = storage.member_names(commune, hamlet).await?;
-    Ok(flagged(
-        households
-            .iter()
-            .filter(|h| !rejected.contains(&h.document_id))
-            .map(|h| {
-                (
-                    h.document_id.as_str(),
-                    h.hamlet_id.as_deref(),
-                    h.address.as_deref(),
-                )
-            }),
-        members.iter().map(|m| {
-            (
-                m.document_id.as_str(),
-                m.hamlet_id.as_deref(),
-                m.full_name.as_str(),
-                m.birth_year,
-            )
-        }),
+    Ok(among_summaries(
+        &households,
+        |id| rejected.contains(id),
+        &members,
         &apart,
     ))
+}
+
+/// The households that household `id`, stored with `scope`, may be the same as: others of its
+/// hamlet (which a reader may read whole or not at all); none for a quarantined household.
+pub async fn of_household(
+    storage: &dyn Storage,
+    id: &str,
+    scope: &DocumentScope,
+) -> Result<Vec<String>, StorageError> {
+    match (&scope.commune_code, &scope.hamlet_id) {
+        (Some(commune), Some(hamlet)) if !scope.quarantined => {
+            Ok(in_commune(storage, commune, Some(hamlet))
+                .await?
+                .remove(id)
+                .unwrap_or_default())
+        }
+        _ => Ok(Vec::new()),
+    }
 }
 
 /// The findings that say household `id` may be the same as each of `others`.

@@ -157,26 +157,9 @@ pub async fn compute(
     // Possible duplicates (rejected households take no part): until the head decides, each
     // group counts once, as its first household; a decided one counts, and then only it.
     let apart = crate::duplicates::apart(storage, commune).await?;
-    let duplicates = crate::duplicates::flagged(
-        rows.iter()
-            .filter(|r| decided.get(r.document_id.as_str()) != Some(&Decision::Rejected))
-            .map(|r| {
-                (
-                    r.document_id.as_str(),
-                    r.hamlet_id.as_deref(),
-                    r.projection.household.address.as_deref(),
-                )
-            }),
-        rows.iter().flat_map(|r| {
-            r.projection.household.members.values().filter_map(|m| {
-                Some((
-                    r.document_id.as_str(),
-                    r.hamlet_id.as_deref(),
-                    m.full_name.as_deref()?,
-                    m.birth_year?,
-                ))
-            })
-        }),
+    let duplicates = crate::duplicates::among_projections(
+        &rows,
+        |id| decided.get(id) == Some(&Decision::Rejected),
         &apart,
     );
     let undecided = |id: &str| !decided.contains_key(id);
@@ -313,30 +296,13 @@ pub async fn household_detail(
         .collect();
     let wanted = |hamlet: &str| only.is_none_or(|only| only.iter().any(|h| h == hamlet));
     let apart = crate::duplicates::apart(storage, commune).await?;
-    let duplicates = crate::duplicates::flagged(
-        rows.iter()
-            .filter(|r| {
-                reviewed
-                    .get(&r.document_id)
-                    .is_none_or(|rv| rv.review.decision != crate::storage::Decision::Rejected)
-            })
-            .map(|r| {
-                (
-                    r.document_id.as_str(),
-                    r.hamlet_id.as_deref(),
-                    r.projection.household.address.as_deref(),
-                )
-            }),
-        rows.iter().flat_map(|r| {
-            r.projection.household.members.values().filter_map(|m| {
-                Some((
-                    r.document_id.as_str(),
-                    r.hamlet_id.as_deref(),
-                    m.full_name.as_deref()?,
-                    m.birth_year?,
-                ))
-            })
-        }),
+    let duplicates = crate::duplicates::among_projections(
+        &rows,
+        |id| {
+            reviewed
+                .get(id)
+                .is_some_and(|rv| rv.review.decision == crate::storage::Decision::Rejected)
+        },
         &apart,
     );
     let mut kept: Vec<_> = rows

@@ -124,17 +124,8 @@ async fn read_household(
             ));
         }
     }
-    // Possible duplicates: other households of its hamlet at the same address (only within the
-    // hamlet, which the reader may read whole or not at all).
-    let duplicate_of = match &scope.hamlet_id {
-        Some(hamlet) if !scope.quarantined => {
-            crate::duplicates::in_commune(state.storage.as_ref(), commune, Some(hamlet))
-                .await?
-                .remove(id.as_str())
-                .unwrap_or_default()
-        }
-        _ => Vec::new(),
-    };
+    let duplicate_of =
+        crate::duplicates::of_household(state.storage.as_ref(), id.as_str(), &scope).await?;
     let flagged = !projection.findings.is_empty() || !projection.conflicts.is_empty();
     projection
         .findings

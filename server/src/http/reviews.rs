@@ -59,7 +59,7 @@ pub struct QueueItem {
     pub updated_at: i64,
     pub state: ReviewState,
     /// Households of the hamlet that are possibly the same one (the same address once
-    /// normalised), rejected ones left out.
+    /// normalised, or the same member's name and birth year), rejected ones left out.
     pub duplicate_of: Vec<String>,
     /// The latest decision, when there is one.
     pub review: Option<Review>,
@@ -153,29 +153,14 @@ pub async fn build_queue(
             .await?;
         // Possible duplicates among the households not rejected (a listed one not visited yet
         // counts: a volunteer may have made a new household for a listed house).
-        let duplicates = crate::duplicates::flagged(
-            summaries
-                .iter()
-                .filter(|s| {
-                    reviewed
-                        .get(&s.document_id)
-                        .is_none_or(|r| r.review.decision != Decision::Rejected)
-                })
-                .map(|s| {
-                    (
-                        s.document_id.as_str(),
-                        s.hamlet_id.as_deref(),
-                        s.address.as_deref(),
-                    )
-                }),
-            members.iter().map(|m| {
-                (
-                    m.document_id.as_str(),
-                    m.hamlet_id.as_deref(),
-                    m.full_name.as_str(),
-                    m.birth_year,
-                )
-            }),
+        let duplicates = crate::duplicates::among_summaries(
+            &summaries,
+            |id| {
+                reviewed
+                    .get(id)
+                    .is_some_and(|r| r.review.decision == Decision::Rejected)
+            },
+            &members,
             &apart,
         );
         for s in summaries {

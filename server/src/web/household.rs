@@ -432,16 +432,10 @@ async fn render(
         Err(e) => return message_page(lang, StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
     };
     let commune = scope.commune_code.clone().unwrap_or_default();
-    let duplicate_of = match &scope.hamlet_id {
-        Some(hamlet) if !scope.quarantined => {
-            crate::duplicates::in_commune(state.storage.as_ref(), &commune, Some(hamlet))
-                .await
-                .ok()
-                .and_then(|mut d| d.remove(doc_id.as_str()))
-                .unwrap_or_default()
-        }
-        _ => Vec::new(),
-    };
+    let duplicate_of =
+        crate::duplicates::of_household(state.storage.as_ref(), doc_id.as_str(), &scope)
+            .await
+            .unwrap_or_default();
     let flagged = !projection.findings.is_empty() || !projection.conflicts.is_empty();
     projection
         .findings
@@ -538,8 +532,8 @@ async fn render(
         }
         @if !duplicate_of.is_empty() {
             h2 id="duplicates" { (lang.t("Có thể trùng hộ", "Possible duplicates")) }
-            p.meta { (lang.t("Cùng địa chỉ với hộ dưới đây: có thể một hộ đã được khảo sát hai lần. Mở hộ kia để so sánh; nếu là hai hộ khác nhau, hãy ghi lại. Nếu là cùng một hộ, từ chối bản khảo sát thừa với lý do \"trùng\".",
-                             "The same address as the household below: one house may have been surveyed twice. Open the other to compare; if they are two households, say so. If they are the same, reject the extra survey with the reason \"duplicate\".")) }
+            p.meta { (lang.t("Cùng địa chỉ, hoặc cùng một người (họ tên và năm sinh), với hộ dưới đây: có thể một hộ đã được khảo sát hai lần. Mở hộ kia để so sánh; nếu là hai hộ khác nhau, hãy ghi lại. Nếu là cùng một hộ, từ chối bản khảo sát thừa với lý do \"trùng\".",
+                             "The same address, or the same person (name and birth year), as the household below: one house may have been surveyed twice. Open the other to compare; if they are two households, say so. If they are the same, reject the extra survey with the reason \"duplicate\".")) }
             @for other in &duplicate_of {
                 form.card method="post" action={ "/review/households/" (doc_id.as_str()) "/not-duplicate" } {
                     input type="hidden" name="csrf" value=(reviewer.csrf);
