@@ -12,7 +12,7 @@
 
 pub mod file;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 
 use automerge::transaction::Transactable;
@@ -330,11 +330,25 @@ pub async fn apply(
             ..e.clone()
         })
         .collect();
+    // Documents stored (and so projected) already: nothing to make unless the address moved,
+    // so none of them is read. Importing a large commune's list again would otherwise load
+    // every one of its households into memory, pushing out the ones phones are syncing.
+    let projected: HashSet<String> = state
+        .storage
+        .list_households(&plan.commune, None)
+        .await?
+        .into_iter()
+        .map(|h| h.document_id)
+        .collect();
     let total = all.len();
     for (done, entry) in all.iter().enumerate() {
-        match household_document(state, entry, moved_address.get(entry.document_id.as_str()))
-            .await?
-        {
+        let old_address = moved_address.get(entry.document_id.as_str());
+        let made = if old_address.is_none() && projected.contains(&entry.document_id) {
+            Made::Nothing
+        } else {
+            household_document(state, entry, old_address).await?
+        };
+        match made {
             Made::New => summary.documents_made += 1,
             Made::AddressChanged => summary.addresses_changed += 1,
             Made::Erased => summary.erased += 1,
